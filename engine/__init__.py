@@ -1,0 +1,32 @@
+"""NodeLoom's engine: node API, pipeline format, validation, planning, caching, running, events.
+
+Nothing here imports a user interface; the CLI and the Streamlit app are both clients.
+"""
+
+from engine.context import CancelToken, Cancelled, NodeError, RunContext
+from engine.node import REGISTRY, Input, NodeParams, NodeType, Output, discover, node
+from engine.pipeline import Edge, NodeSpec, Pipeline
+from engine.runner import RunResult, run_pipeline
+from engine.validation import PipelineInvalid, Problem, load_pipeline
+
+__all__ = [
+    "REGISTRY",
+    "CancelToken",
+    "Cancelled",
+    "Edge",
+    "Input",
+    "NodeError",
+    "NodeParams",
+    "NodeSpec",
+    "NodeType",
+    "Output",
+    "Pipeline",
+    "PipelineInvalid",
+    "Problem",
+    "RunContext",
+    "RunResult",
+    "discover",
+    "load_pipeline",
+    "node",
+    "run_pipeline",
+]

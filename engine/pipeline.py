@@ -1,0 +1,93 @@
+"""The pipeline file format and its in-memory form.
+
+    {"schema_version": 1, "name": ..., "description": ..., "settings": {...},
+     "nodes": [{"id", "type", "params", "position"}],
+     "edges": [{"source", "target", "source_port"?, "target_port"?}]}
+
+Unknown top-level keys are kept and written back. Reading and checking a file is
+`engine.validation.load_pipeline`; this module only holds the data and writes it.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+KNOWN_KEYS = ("schema_version", "name", "description", "settings", "nodes", "edges")
+
+
+@dataclass
+class NodeSpec:
+    id: str
+    type: str
+    params: dict[str, Any] = field(default_factory=dict)  # as the user wrote them, defaults omitted
+    position: dict[str, float] = field(default_factory=lambda: {"x": 0.0, "y": 0.0})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "params": self.params, "position": self.position}
+
+
+@dataclass
+class Edge:
+    source: str
+    target: str
+    source_port: str | None = None  # None until resolved
+    target_port: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "source_port": self.source_port,
+            "target_port": self.target_port,
+        }
+
+    def label(self) -> str:
+        source = f"{self.source}.{self.source_port}" if self.source_port else self.source
+        target = f"{self.target}.{self.target_port}" if self.target_port else self.target
+        return f"{source} → {target}"
+
+
+@dataclass
+class Pipeline:
+    name: str = "untitled"
+    description: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # seed, device, …
+    nodes: list[NodeSpec] = field(default_factory=list)
+    edges: list[Edge] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept verbatim
+    schema_version: int = SCHEMA_VERSION
+
+    def node(self, node_id: str) -> NodeSpec:
+        for spec in self.nodes:
+            if spec.id == node_id:
+                return spec
+        raise KeyError(node_id)
+
+    def has_node(self, node_id: str) -> bool:
+        return any(spec.id == node_id for spec in self.nodes)
+
+    def incoming(self, node_id: str) -> list[Edge]:
+        return [edge for edge in self.edges if edge.target == node_id]
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "schema_version": self.schema_version,
+            "name": self.name,
+            "description": self.description,
+            "settings": self.settings,
+            "nodes": [spec.to_dict() for spec in self.nodes],
+            "edges": [edge.to_dict() for edge in self.edges],
+        }
+        for key, value in self.extra.items():
+            data.setdefault(key, value)
+        return copy.deepcopy(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+    def copy(self) -> Pipeline:
+        return copy.deepcopy(self)

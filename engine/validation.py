@@ -1,0 +1,355 @@
+"""Reading and checking pipelines. Every problem is reported at once, each naming its node or edge.
+
+`load_pipeline` is the one door into the engine: whatever it is handed (text, bytes, a dict,
+arbitrary JSON), it returns a checked `Pipeline` with every edge's ports resolved, or raises
+`PipelineInvalid` listing all problems. It raises nothing else.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from engine.node import NodeType, Registry, discover
+from engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline
+
+
+@dataclass(frozen=True)
+class Problem:
+    code: str  # stable machine-readable kind, e.g. "unknown_type", "cycle"
+    message: str  # what is wrong and what would fix it
+    node: str | None = None  # the node at fault, when there is one
+    edge: int | None = None  # index of the edge at fault in the file's edge list
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class PipelineInvalid(Exception):
+    """The pipeline cannot run; `problems` lists everything that is wrong."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(f"- {problem}" for problem in problems))
+
+
+class PipelineSettings(BaseModel):
+    """Pipeline-wide settings; unknown keys are kept for other tools."""
+
+    model_config = ConfigDict(extra="allow")
+    seed: int = Field(0, ge=0, description="Seed for every node with randomness")
+    device: str = Field(
+        "auto",
+        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+    )
+
+
+def describe_node(spec_id: str, type_id: str) -> str:
+    return f"node '{spec_id}' ({type_id})"
+
+
+def param_problems(node_type: NodeType, params: Any, node_id: str) -> list[Problem]:
+    """Check a node's parameters against its model; one problem per failing parameter."""
+    where = describe_node(node_id, node_type.type_id)
+    if not isinstance(params, dict):
+        return [Problem("params", f"{where}: 'params' must be an object, got {type(params).__name__}", node_id)]
+    try:
+        node_type.params.model_validate(params)
+    except ValidationError as exc:
+        known = ", ".join(node_type.params.model_fields) or "none"
+        problems = []
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"]) or "params"
+            if error["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(name, list(node_type.params.model_fields), n=1)
+                hint = f" — did you mean '{close[0]}'?" if close else ""
+                message = f"{where}: unknown parameter '{name}'{hint} Known parameters: {known}"
+            elif error["type"] == "missing":
+                field_info = node_type.params.model_fields.get(name)
+                about = f" ({field_info.description})" if field_info and field_info.description else ""
+                message = f"{where}: parameter '{name}' is required{about}"
+            else:
+                message = f"{where}: parameter '{name}': {error['msg']} (got {error.get('input')!r})"
+            problems.append(Problem("params", message, node_id))
+        return problems
+    return []
+
+
+def _parse_json(source: Any) -> tuple[Any, list[Problem]]:
+    if isinstance(source, Path):
+        try:
+            source = source.read_bytes()
+        except OSError as exc:
+            return None, [Problem("file", f"cannot read pipeline file {source}: {exc.strerror or exc}")]
+    if isinstance(source, (bytes, bytearray)):
+        try:
+            source = bytes(source).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return None, [Problem("json", f"the pipeline is not UTF-8 text (byte {exc.start})")]
+    if isinstance(source, str):
+        try:
+            return json.loads(source), []
+        except json.JSONDecodeError as exc:
+            return None, [Problem("json", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
+        except RecursionError:
+            return None, [Problem("json", "not valid JSON: nested too deeply")]
+    return source, []
+
+
+def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> list[NodeSpec]:
+    if not isinstance(raw_nodes, list):
+        problems.append(Problem("nodes", "'nodes' must be a list of node objects"))
+        return []
+    specs: list[NodeSpec] = []
+    seen: set[str] = set()
+    for index, raw in enumerate(raw_nodes):
+        if not isinstance(raw, dict):
+            problems.append(Problem("nodes", f"nodes[{index}] must be an object with 'id' and 'type'"))
+            continue
+        node_id, type_id = raw.get("id"), raw.get("type")
+        if not isinstance(node_id, str) or not node_id:
+            problems.append(Problem("nodes", f"nodes[{index}]: 'id' must be a non-empty string"))
+            continue
+        if node_id in seen:
+            problems.append(Problem("duplicate_id", f"node id '{node_id}' is used more than once", node_id))
+            continue
+        seen.add(node_id)
+        if not isinstance(type_id, str):
+            problems.append(Problem("unknown_type", f"node '{node_id}': 'type' must be a string", node_id))
+            continue
+        params = raw.get("params", {})
+        position = raw.get("position") or {"x": 0.0, "y": 0.0}
+        if not isinstance(position, dict) or not all(
+            isinstance(position.get(axis), (int, float)) and not isinstance(position.get(axis), bool)
+            for axis in ("x", "y")
+        ):
+            problems.append(Problem("position", f"node '{node_id}': 'position' must be {{\"x\": number, \"y\": number}}", node_id))
+            position = {"x": 0.0, "y": 0.0}
+        node_type = registry.get(type_id)
+        if node_type is None:
+            close = difflib.get_close_matches(type_id, list(registry.types), n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; see `nodeloom nodes`"
+            problems.append(Problem("unknown_type", f"node '{node_id}': unknown node type '{type_id}'{hint}", node_id))
+        else:
+            problems.extend(param_problems(node_type, params, node_id))
+        specs.append(
+            NodeSpec(
+                node_id,
+                type_id,
+                dict(params) if isinstance(params, dict) else {},
+                {"x": float(position["x"]), "y": float(position["y"])},
+            )
+        )
+    return specs
+
+
+def _read_edges(raw_edges: Any, nodes: dict[str, NodeSpec], problems: list[Problem]) -> list[Edge | None]:
+    if not isinstance(raw_edges, list):
+        problems.append(Problem("edges", "'edges' must be a list of edge objects"))
+        return []
+    edges: list[Edge | None] = []
+    for index, raw in enumerate(raw_edges):
+        edge = None
+        if not isinstance(raw, dict):
+            problems.append(Problem("edges", f"edges[{index}] must be an object with 'source' and 'target'", edge=index))
+        else:
+            values = {key: raw.get(key) for key in ("source", "target", "source_port", "target_port")}
+            if not all(isinstance(values[key], str) for key in ("source", "target")) or not all(
+                values[key] is None or isinstance(values[key], str) for key in ("source_port", "target_port")
+            ):
+                problems.append(Problem("edges", f"edges[{index}]: 'source' and 'target' must be node ids (strings), ports strings or omitted", edge=index))
+            else:
+                edge = Edge(**values)
+                for end in ("source", "target"):
+                    if getattr(edge, end) not in nodes:
+                        problems.append(
+                            Problem("missing_node", f"edge {index} ({edge.label()}): {end} node '{getattr(edge, end)}' does not exist", edge=index)
+                        )
+                        edge = None
+                        break
+        edges.append(edge)
+    return edges
+
+
+def resolve_ports(
+    edges: list[Edge | None], nodes: dict[str, NodeSpec], registry: Registry, problems: list[Problem]
+) -> None:
+    """Fill in omitted ports and check types. Named target ports claim their input first, then
+    edges without one take the first free input that accepts their type, in declaration order."""
+    taken: dict[tuple[str, str], int] = {}
+    ordered = sorted(
+        (index for index, edge in enumerate(edges) if edge is not None),
+        key=lambda index: edges[index].target_port is None,  # type: ignore[union-attr]
+    )
+    for index in ordered:
+        edge = edges[index]
+        assert edge is not None
+        source_type = registry.get(nodes[edge.source].type)
+        target_type = registry.get(nodes[edge.target].type)
+        if source_type is None or target_type is None:
+            continue  # the unknown type is already reported
+        where = f"edge {index} ({edge.label()})"
+        outputs = list(source_type.outputs)
+        if edge.source_port is not None:
+            outputs = [port for port in outputs if port.name == edge.source_port]
+            if not outputs:
+                names = ", ".join(port.name for port in source_type.outputs) or "none"
+                problems.append(Problem("port", f"{where}: {describe_node(edge.source, source_type.type_id)} has no output '{edge.source_port}' (outputs: {names})", edge.source, index))
+                continue
+        if edge.target_port is not None:
+            target_input = target_type.input(edge.target_port)
+            if target_input is None:
+                names = ", ".join(port.name for port in target_type.inputs) or "none"
+                problems.append(Problem("port", f"{where}: {describe_node(edge.target, target_type.type_id)} has no input '{edge.target_port}' (inputs: {names})", edge.target, index))
+                continue
+            if (edge.target, target_input.name) in taken:
+                problems.append(Problem("port", f"{where}: input '{target_input.name}' of node '{edge.target}' is already connected by edge {taken[(edge.target, target_input.name)]}", edge.target, index))
+                continue
+            fitting = [port for port in outputs if target_input.type.accepts(port.type)]
+            if not fitting:
+                offered = ", ".join(f"'{port.name}' ({port.type})" for port in outputs) or "none"
+                problems.append(Problem("type", f"{where}: incompatible types — input '{target_input.name}' of node '{edge.target}' expects {target_input.type}, but node '{edge.source}' offers {offered}", edge.target, index))
+                continue
+            edge.source_port = fitting[0].name
+            taken[(edge.target, target_input.name)] = index
+            continue
+        match = next(
+            (
+                (output, port)
+                for output in outputs
+                for port in target_type.inputs
+                if (edge.target, port.name) not in taken and port.type.accepts(output.type)
+            ),
+            None,
+        )
+        if match is None:
+            offered = ", ".join(str(port.type) for port in outputs) or "nothing"
+            free = ", ".join(
+                f"'{port.name}' ({port.type})" for port in target_type.inputs if (edge.target, port.name) not in taken
+            ) or "none left"
+            problems.append(Problem("no_free_input", f"{where}: no free input of node '{edge.target}' accepts {offered}; free inputs: {free}", edge.target, index))
+            continue
+        edge.source_port, edge.target_port = match[0].name, match[1].name
+        taken[(edge.target, match[1].name)] = index
+
+
+def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
+    problems: list[Problem] = []
+    graph = nx.DiGraph()
+    graph.add_nodes_from(spec.id for spec in pipeline.nodes)
+    graph.add_edges_from((edge.source, edge.target) for edge in pipeline.edges)
+    reported: set[frozenset[str]] = set()
+    for cycle in nx.simple_cycles(graph):
+        if frozenset(cycle) in reported:
+            continue
+        reported.add(frozenset(cycle))
+        path = " → ".join([*cycle, cycle[0]])
+        problems.append(Problem("cycle", f"cycle: {path}; remove one of these edges", cycle[0]))
+        if len(reported) >= 10:
+            break
+    connected = {(edge.target, edge.target_port) for edge in pipeline.edges}
+    for spec in pipeline.nodes:
+        node_type = registry.get(spec.type)
+        if node_type is None:
+            continue
+        for port in node_type.inputs:
+            if port.required and (spec.id, port.name) not in connected:
+                problems.append(Problem("unconnected", f"{describe_node(spec.id, spec.type)}: required input '{port.name}' ({port.type}) is not connected", spec.id))
+    return problems
+
+
+def load_pipeline(source: Any, registry: Registry | None = None) -> Pipeline:
+    """Parse and check a pipeline (JSON text, bytes, a Path or already-parsed JSON)."""
+    registry = registry or discover()
+    data, problems = _parse_json(source)
+    if problems:
+        raise PipelineInvalid(problems)
+    if not isinstance(data, dict):
+        raise PipelineInvalid([Problem("json", f"a pipeline must be a JSON object, got {type(data).__name__}")])
+    version = data.get("schema_version")
+    if version is None:
+        problems.append(Problem("schema_version", f"missing 'schema_version' (this NodeLoom writes {SCHEMA_VERSION})"))
+    elif version != SCHEMA_VERSION or isinstance(version, bool):
+        problems.append(Problem("schema_version", f"unsupported schema_version {version!r}; this NodeLoom reads version {SCHEMA_VERSION}"))
+    name, description = data.get("name", "untitled"), data.get("description", "")
+    for key, value in (("name", name), ("description", description)):
+        if not isinstance(value, str):
+            problems.append(Problem(key, f"'{key}' must be a string"))
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        problems.append(Problem("settings", "'settings' must be an object"))
+        settings = {}
+    else:
+        try:
+            PipelineSettings.model_validate(settings)
+        except ValidationError as exc:
+            for error in exc.errors():
+                where = ".".join(str(part) for part in error["loc"])
+                problems.append(Problem("settings", f"setting '{where}': {error['msg']}"))
+    specs = _read_nodes(data.get("nodes", []), registry, problems)
+    by_id = {spec.id: spec for spec in specs}
+    edges = _read_edges(data.get("edges", []), by_id, problems)
+    resolve_ports(edges, by_id, registry, problems)
+    pipeline = Pipeline(
+        name=name if isinstance(name, str) else "untitled",
+        description=description if isinstance(description, str) else "",
+        settings=dict(settings),
+        nodes=specs,
+        edges=[edge for edge in edges if edge is not None and edge.source_port and edge.target_port],
+        extra={key: value for key, value in data.items() if key not in KNOWN_KEYS},
+    )
+    problems.extend(_graph_problems(pipeline, registry))
+    if problems:
+        raise PipelineInvalid(problems)
+    return pipeline
+
+
+def settings_of(pipeline: Pipeline) -> PipelineSettings:
+    return PipelineSettings.model_validate(pipeline.settings)
+
+
+def parse_set_value(text: str) -> Any:
+    """`--set` values are JSON where they parse as JSON, else plain strings."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError):
+        return text
+
+
+def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Problem]]:
+    """Apply `NODE.PARAM=VALUE` assignments to parsed pipeline JSON; the result is validated as usual."""
+    problems: list[Problem] = []
+    if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
+        return data, problems
+    nodes = {raw.get("id"): raw for raw in data["nodes"] if isinstance(raw, dict) and isinstance(raw.get("id"), str)}
+    for assignment in assignments:
+        target, equals, value = assignment.partition("=")
+        node_id, dot, param = target.partition(".")
+        if not equals or not dot or not node_id or not param:
+            problems.append(Problem("set", f"--set {assignment!r}: expected NODE.PARAM=VALUE"))
+            continue
+        if node_id not in nodes:
+            close = difflib.get_close_matches(node_id, [str(key) for key in nodes], n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            problems.append(Problem("set", f"--set {assignment!r}: no node '{node_id}' in this pipeline{hint}", node_id))
+            continue
+        params = nodes[node_id].setdefault("params", {})
+        if isinstance(params, dict):
+            params[param] = parse_set_value(value)
+    return data, problems
+
+
+def read_pipeline_json(source: Any) -> Any:
+    """Parse without checking (for tools that patch the JSON before `load_pipeline`)."""
+    data, problems = _parse_json(source)
+    if problems:
+        raise PipelineInvalid(problems)
+    return data
+

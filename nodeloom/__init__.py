@@ -1,0 +1,1 @@
+"""The `nodeloom` command line."""

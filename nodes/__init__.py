@@ -1,0 +1,6 @@
+"""NodeLoom's built-in nodes, one module per category. Importing this package registers them.
+
+Registered through the `nodeloom.nodes` entry point named `builtin` (see pyproject.toml).
+"""
+
+from nodes import data, infer, io, metrics, models, optim, text, train  # noqa: F401  (for their @node registrations)

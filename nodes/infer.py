@@ -1,0 +1,1 @@
+"""Inference nodes: generation and classification."""

@@ -1,0 +1,1 @@
+"""Input/output nodes: saving models."""

@@ -1,0 +1,1 @@
+"""Model nodes: pretrained models, models from a config, LoRA adapters."""

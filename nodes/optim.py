@@ -1,0 +1,1 @@
+"""Optimization nodes: optimizers, learning-rate schedules, regularization."""
