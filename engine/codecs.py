@@ -7,6 +7,7 @@ cache only. Loading never executes code from the cache folder.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -73,6 +74,12 @@ def _load_tokenizer(folder: Path, meta: dict[str, Any]) -> Any:
 def _save_model(value: Any, folder: Path) -> dict[str, Any]:
     from transformers import PreTrainedModel
 
+    if hasattr(value, "peft_config") and hasattr(value, "unload"):
+        # A LoRA (peft) model: its base weights without the adapter layers, then the adapter.
+        base = copy.deepcopy(value).unload()  # unload() changes the model it is called on
+        base.save_pretrained(str(folder / "base"), safe_serialization=True)
+        value.save_pretrained(str(folder / "adapter"), safe_serialization=True)
+        return {"class": type(base).__name__, "peft": True}
     if not isinstance(value, PreTrainedModel):
         raise NotStorable(f"expected a transformers model, got {type(value).__name__}")
     value.save_pretrained(str(folder), safe_serialization=True)
@@ -85,6 +92,11 @@ def _load_model(folder: Path, meta: dict[str, Any]) -> Any:
     model_class = getattr(transformers, str(meta.get("class")), None)
     if not (isinstance(model_class, type) and issubclass(model_class, transformers.PreTrainedModel)):
         raise NotStorable(f"cached model class {meta.get('class')!r} is not a transformers model")
+    if meta.get("peft"):
+        from peft import PeftModel
+
+        base = model_class.from_pretrained(str(folder / "base"), use_safetensors=True, trust_remote_code=False)
+        return PeftModel.from_pretrained(base, str(folder / "adapter"), is_trainable=True)
     return model_class.from_pretrained(str(folder), use_safetensors=True, trust_remote_code=False)
 
 

@@ -174,7 +174,7 @@ def node(
             external_files=external_files,
             summarize=summarize,
         )
-        (registry or REGISTRY).add(node_type)
+        (REGISTRY if registry is None else registry).add(node_type)  # an empty registry is falsy
         run.node_type = node_type  # type: ignore[attr-defined]
         return run
 

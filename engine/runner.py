@@ -114,8 +114,8 @@ def run_pipeline(
     A failing node stops only its descendants; the others still run. `use_cache=False`
     recomputes every planned node (the fresh outputs still refresh the cache).
     """
-    registry = registry or discover()
-    cache = cache or default_cache()
+    registry = discover() if registry is None else registry
+    cache = default_cache() if cache is None else cache
     cancel = cancel or CancelToken()
     run_id = run_id or uuid.uuid4().hex[:12]
     listeners = list(listeners)

@@ -267,7 +267,7 @@ def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
 
 def load_pipeline(source: Any, registry: Registry | None = None) -> Pipeline:
     """Parse and check a pipeline (JSON text, bytes, a Path or already-parsed JSON)."""
-    registry = registry or discover()
+    registry = discover() if registry is None else registry
     data, problems = _parse_json(source)
     if problems:
         raise PipelineInvalid(problems)

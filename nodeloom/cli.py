@@ -1,24 +1,31 @@
-"""`nodeloom`: run, validate and inspect pipelines, list nodes, start the app.
+"""`nodeloom`: run, validate and inspect pipelines, browse saved pipelines and run history,
+rerun, clean up, list nodes, start the app.
 
-Exit codes: 0 success, 1 a node failed, 2 invalid pipeline or usage, 130 interrupted.
+Every run is recorded in the store (NODELOOM_HOME/nodeloom.db) against the exact pipeline version.
+Exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store problem, 130 interrupted.
+With --json, stdout holds exactly one JSON object; everything else goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import importlib.util
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 EXIT_OK, EXIT_NODE_FAILED, EXIT_INVALID, EXIT_INTERRUPTED = 0, 1, 2, 130
 
@@ -29,21 +36,62 @@ class UsageError(Exception):
     """Bad command-line input: printed as one line, exit code 2."""
 
 
+def print_error(message: str) -> None:
+    """One line on stderr; the message is printed verbatim (no markup), whatever brackets it holds."""
+    err.print(Text.assemble(("error: ", "bold red"), message), highlight=False, soft_wrap=True)
+
+
 def _print_problems(source: str, problems: list[Any]) -> None:
-    err.print(f"[bold red]{source} is not a valid pipeline[/] ({len(problems)} problem{'s' * (len(problems) != 1)}):")
+    count = f"{len(problems)} problem{'s' * (len(problems) != 1)}"
+    err.print(Text.assemble((f"{source} is not a valid pipeline", "bold red"), f" ({count}):"), highlight=False)
     for problem in problems:
         err.print(f"  • {problem}", markup=False, highlight=False)
 
 
-def read_pipeline(source: str, assignments: list[str]):
-    """Load a pipeline file, apply --set overrides, and check it."""
-    from engine.validation import PipelineInvalid, apply_overrides, load_pipeline, read_pipeline_json
+@dataclass
+class Source:
+    """Where a pipeline came from: a file (saved into the store when run) or a saved version."""
+
+    data: Any  # parsed JSON, before --set overrides
+    path: Path | None = None
+    version: Any = None  # engine.store.PipelineVersion when read from the store
+
+
+def open_store() -> Any:
+    from engine.store import Store
+
+    return Store.open()
+
+
+def read_source(source: str) -> Source:
+    """A pipeline file, else a saved pipeline: NAME (latest version) or NAME@VERSION."""
+    from engine.validation import read_pipeline_json
 
     path = Path(source)
-    if not path.is_file():
+    if path.is_file():
+        return Source(read_pipeline_json(path), path=path)
+    name, at, number = source.rpartition("@") if "@" in source else (source, "", "")
+    if at and not number.isdigit():
+        raise UsageError(f"'{source}': expected NAME@VERSION with a version number")
+    if path.suffix == ".json" or os.sep in source:
         raise UsageError(f"pipeline file '{source}' does not exist")
-    data = read_pipeline_json(path)
-    data, problems = apply_overrides(data, assignments)
+    from engine.store import NotFound
+
+    store = open_store()
+    try:
+        version = store.get_version(name, int(number) if at else None)
+    except NotFound as exc:
+        raise UsageError(f"'{source}' is neither a pipeline file nor a saved pipeline: {exc}") from None
+    finally:
+        store.close()
+    return Source(version.data, version=version)
+
+
+def check_pipeline(data: Any, assignments: list[str]):
+    """Apply --set overrides to pipeline JSON and check it."""
+    from engine.validation import PipelineInvalid, apply_overrides, load_pipeline
+
+    data, problems = apply_overrides(copy.deepcopy(data), assignments)
     try:
         pipeline = load_pipeline(data)
     except PipelineInvalid as exc:
@@ -51,6 +99,11 @@ def read_pipeline(source: str, assignments: list[str]):
     if problems:
         raise PipelineInvalid(problems)
     return pipeline
+
+
+def read_pipeline(source: str, assignments: list[str]):
+    """Load a pipeline file or saved pipeline, apply --set overrides, and check it."""
+    return check_pipeline(read_source(source).data, assignments)
 
 
 class ProgressView:
@@ -85,9 +138,9 @@ class ProgressView:
         elif kind in ("finished", "failed", "cancelled") and event.node_id in self.tasks:
             self.progress.remove_task(self.tasks.pop(event.node_id))
         if kind == "failed":
-            err.print(f"[red]✗ {event.node_id}[/]: {event.error}", highlight=False)
+            err.print(Text.assemble((f"✗ {event.node_id}", "red"), f": {event.error}"), highlight=False)
         elif kind == "log" and event.level in ("warning", "error"):
-            err.print(f"[yellow]{event.node_id}[/]: {event.message}", highlight=False)
+            err.print(Text.assemble((event.node_id, "yellow"), f": {event.message}"), highlight=False)
 
 
 def _results_table(result: Any) -> Table:
@@ -107,10 +160,19 @@ def _results_table(result: Any) -> Table:
     return table
 
 
-def execute(pipeline: Any, args: argparse.Namespace, listeners: list[Any] | None = None) -> int:
-    """Run a checked pipeline with the CLI's progress display and output contract."""
+def execute(
+    pipeline: Any,
+    args: argparse.Namespace,
+    store: Any,
+    version: Any,
+    overrides: list[str],
+    targets: list[str],
+    device: str | None,
+    rerun_of: str | None = None,
+) -> int:
+    """Run a checked pipeline, recorded against `version`, with the CLI's progress display and output contract."""
     from engine.context import CancelToken
-    from engine.runner import run_pipeline
+    from engine.recorder import new_run_id, run_recorded
 
     cancel = CancelToken()
 
@@ -122,39 +184,218 @@ def execute(pipeline: Any, args: argparse.Namespace, listeners: list[Any] | None
 
     previous = signal.signal(signal.SIGINT, interrupt)
     view = ProgressView()
-    all_listeners = [*(listeners or []), view]
     stdout = sys.stdout
+    run_id = args.run_id or new_run_id()
     try:
         # Libraries print to stdout; with --json stdout must hold exactly one JSON object.
         redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
         with redirect, view.progress:
-            result = run_pipeline(
+            result = run_recorded(
+                store,
                 pipeline,
-                targets=args.until or None,
-                device=args.device,
+                version,
+                run_id=run_id,
+                targets=targets,
+                device=device,
                 use_cache=not args.no_cache,
-                listeners=all_listeners,
+                overrides=overrides,
+                listeners=[view],
                 cancel=cancel,
+                rerun_of=rerun_of,
             )
     except KeyboardInterrupt:
-        err.print("[red]interrupted[/]")
+        err.print(f"[red]interrupted[/] (run {run_id})")
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
-        stdout.write(json.dumps(result.to_json()) + "\n")
+        stdout.write(json.dumps(result.to_json() | {"pipeline": version.pipeline, "version": version.version}) + "\n")
     else:
         Console().print(_results_table(result))
+        err.print(f"recorded as run {result.run_id} of {version.pipeline} v{version.version}", highlight=False)
     return {"succeeded": EXIT_OK, "failed": EXIT_NODE_FAILED, "cancelled": EXIT_INTERRUPTED}[result.status]
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    return execute(read_pipeline(args.pipeline, args.set), args)
+    source = read_source(args.pipeline)
+    pipeline = check_pipeline(source.data, args.set)
+    with open_store() as store:
+        version = source.version
+        if version is None:  # a file: its content becomes (or matches) a version of the pipeline it names
+            version = store.ensure_version(pipeline.name or "untitled", source.data, f"run from {source.path.resolve()}").version
+        return execute(pipeline, args, store, version, args.set, args.until, args.device)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        original = _find_run(store, args.run)
+        version = store.version_by_id(original.version_id)
+        overrides = [*original.overrides, *args.set]
+        pipeline = check_pipeline(version.data, overrides)
+        targets = args.until or original.targets
+        device = args.device or original.requested_device
+        return execute(pipeline, args, store, version, overrides, targets, device, rerun_of=original.id)
+
+
+def _find_run(store: Any, prefix: str) -> Any:
+    from engine.store import NotFound
+
+    try:
+        return store.get_run(store.resolve_run_id(prefix))
+    except NotFound as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     pipeline = read_pipeline(args.pipeline, args.set)
     err.print(f"[green]✓[/] {args.pipeline}: {len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges — valid")
+    return EXIT_OK
+
+
+def _metrics_text(metrics: dict[str, dict[str, float]]) -> str:
+    return ", ".join(f"{node}.{name}={value:.4g}" for node, numbers in metrics.items() for name, value in numbers.items())
+
+
+STATUS_COLOURS = {
+    "succeeded": "green", "failed": "red", "skipped": "yellow", "cancelled": "yellow",
+    "interrupted": "magenta", "running": "cyan", "queued": "white",
+}
+
+
+def _status(status: str) -> str:
+    return f"[{STATUS_COLOURS.get(status, 'white')}]{status}[/]"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        runs = store.list_runs(args.pipeline, status=args.status, limit=args.limit)
+    if args.json:
+        print(json.dumps({"runs": [
+            {
+                "id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status,
+                "started": run.started, "finished": run.finished, "seconds": run.seconds, "device": run.device,
+                "rerun_of": run.rerun_of, "error": run.error, "metrics": run.metrics,
+            }
+            for run in runs
+        ]}))
+        return EXIT_OK
+    table = Table(title=f"{len(runs)} run{'s' * (len(runs) != 1)}")
+    for column in ("id", "pipeline", "status", "started", "seconds", "metrics"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for run in runs:
+        table.add_row(
+            run.id, Text(f"{run.pipeline} v{run.version}"), _status(run.status), (run.started or run.created)[:19].replace("T", " "),
+            "" if run.seconds is None else f"{run.seconds:.2f}", _metrics_text(run.metrics),
+        )
+    Console().print(table)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        run = _find_run(store, args.run)
+        series = store.metric_series(run.id)
+        logs = store.logs(run.id)
+    if args.json:
+        found = run.to_dict() | {
+            "series": {node: {name: {"steps": s.steps, "values": s.values} for name, s in metrics.items()}
+                       for node, metrics in series.items()},
+            "logs": [entry.to_dict() for entry in logs],
+        }
+        print(json.dumps(found))
+        return EXIT_OK
+    console = Console()
+    title = f"run {run.id} — {run.pipeline} v{run.version} — {run.status}"
+    if run.seconds is not None:
+        title += f" on {run.device} in {run.seconds:.2f}s"
+    table = Table(title=Text(title))
+    for column in ("node", "type", "status", "seconds", "cached", "metrics / error"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for node in run.nodes.values():
+        numbers = run.metrics.get(node.node_id, {})
+        detail = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items()) or (node.error or "")
+        table.add_row(
+            node.node_id, node.type or "", _status(node.status), "" if node.seconds is None else f"{node.seconds:.2f}",
+            "yes" if node.cached else "", Text(detail),
+        )
+    console.print(table)
+    facts = [f"created {run.created}"]
+    facts += [f"--set {' '.join(run.overrides)}"] if run.overrides else []
+    facts += [f"--until {' '.join(run.targets)}"] if run.targets else []
+    facts += [f"rerun of {run.rerun_of}"] if run.rerun_of else []
+    facts += [f"error: {run.error}"] if run.error else []
+    console.print("  ".join(facts), highlight=False, markup=False)
+    for node, metrics in series.items():
+        for name, points in metrics.items():
+            last = points.values[-1]
+            console.print(f"  {node}.{name}: {len(points.steps)} points, last {last if last is None else f'{last:.4g}'} "
+                          f"at step {points.steps[-1]}", highlight=False, markup=False)
+    for entry in logs:
+        if entry.traceback:
+            console.print(Text.assemble((str(entry.node_id), "red"), f": {entry.message}\n{entry.traceback}"), highlight=False)
+    return EXIT_OK
+
+
+def cmd_pipelines(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        if args.name is None:
+            return _list_pipelines(store, args.json)
+        if args.export is not None:
+            sys.stdout.write(store.export_pipeline(args.name, args.export or None))
+            return EXIT_OK
+        if args.diff:
+            diff = store.diff(args.name, args.diff[0], args.diff[1] if len(args.diff) > 1 else None)
+            if args.json:
+                print(json.dumps(diff.to_dict()))
+            else:
+                print("\n".join(diff.lines()) or "no differences")
+            return EXIT_OK
+        versions = store.versions(args.name)
+    if args.json:
+        print(json.dumps({"pipeline": args.name, "versions": [v.to_dict(with_data=False) for v in versions]}))
+        return EXIT_OK
+    table = Table(title=f"{args.name}: {len(versions)} version{'s' * (len(versions) != 1)}")
+    for column in ("version", "created", "message", "hash"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(str(v.version), v.created[:19].replace("T", " "), Text(v.message), v.content_hash[:12])
+    Console().print(table)
+    return EXIT_OK
+
+
+def _list_pipelines(store: Any, as_json: bool) -> int:
+    pipelines = store.list_pipelines()
+    if as_json:
+        print(json.dumps({"pipelines": [p.to_dict() for p in pipelines]}))
+        return EXIT_OK
+    table = Table(title=f"{len(pipelines)} saved pipeline{'s' * (len(pipelines) != 1)}")
+    for column in ("name", "versions", "updated", "runs", "last run", "description"):
+        table.add_column(column)
+    for p in pipelines:
+        last = f"{p.last_run_id} {_status(p.last_run_status)}" if p.last_run_id else ""
+        table.add_row(Text(p.name), str(p.latest_version), p.updated[:19].replace("T", " "), str(p.runs), last, Text(p.description))
+    Console().print(table)
+    return EXIT_OK
+
+
+def cmd_gc(args: argparse.Namespace) -> int:
+    from engine.store.gc import collect_garbage, human_bytes
+
+    with open_store() as store:
+        report = collect_garbage(store, keep=args.keep, dry_run=args.dry_run)
+    if args.json:
+        print(json.dumps(report.to_dict()))
+        return EXIT_OK
+    verb = "would free" if args.dry_run else "freed"
+    entries, folders, kept = len(report.removed_cache_entries), len(report.removed_run_folders), len(report.kept_runs)
+    console = Console()
+    console.print(
+        f"{verb} {human_bytes(report.bytes_freed)}: {entries} cache entr{'y' if entries == 1 else 'ies'}, "
+        f"{folders} run folder{'s' * (folders != 1)}; kept the files of {kept} run{'s' * (kept != 1)}",
+        highlight=False,
+    )
+    if report.cache_skipped:
+        console.print(f"cache left alone: {report.cache_skipped}", highlight=False, markup=False)
     return EXIT_OK
 
 
@@ -223,16 +464,57 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
                         help="run only this node and what it needs (repeatable)")
     parser.add_argument("--no-cache", action="store_true", help="recompute every node")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
+    parser.add_argument("--run-id", type=run_id_argument, default=None, metavar="ID",
+                        help="record the run under this id (for a program that polls the store for it)")
+
+
+def run_id_argument(text: str) -> str:
+    from engine.store.core import RUN_ID_PATTERN
+
+    if not RUN_ID_PATTERN.match(text):
+        raise argparse.ArgumentTypeError(f"invalid run id {text!r}: use 1-64 letters, digits, '_', '-' or '.'")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nodeloom", description="Visual pipelines for language models.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    run = commands.add_parser("run", help="run a pipeline file")
+    run = commands.add_parser("run", help="run a pipeline file or saved pipeline (NAME or NAME@VERSION), recording it")
     run.add_argument("pipeline")
     add_run_options(run)
     run.set_defaults(handler=cmd_run)
+
+    rerun = commands.add_parser("rerun", help="run a recorded run's exact pipeline version and overrides again")
+    rerun.add_argument("run", help="run id (or a unique prefix)")
+    add_run_options(rerun)
+    rerun.set_defaults(handler=cmd_rerun)
+
+    runs = commands.add_parser("runs", help="run history, newest first")
+    runs.add_argument("pipeline", nargs="?", help="only this pipeline's runs")
+    runs.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"])
+    runs.add_argument("--limit", type=int, default=50)
+    runs.add_argument("--json", action="store_true", help='print {"runs": [...]}')
+    runs.set_defaults(handler=cmd_runs)
+
+    show = commands.add_parser("show", help="one run: nodes, metrics, curves, errors")
+    show.add_argument("run", help="run id (or a unique prefix)")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=cmd_show)
+
+    pipelines = commands.add_parser("pipelines", help="saved pipelines; with NAME its versions, a diff or an export")
+    pipelines.add_argument("name", nargs="?")
+    what = pipelines.add_mutually_exclusive_group()
+    what.add_argument("--diff", type=int, nargs="+", metavar="VERSION", help="changes from VERSION to VERSION2 (default: latest)")
+    what.add_argument("--export", type=int, nargs="?", const=0, metavar="VERSION", help="print a version's JSON (default: latest)")
+    pipelines.add_argument("--json", action="store_true")
+    pipelines.set_defaults(handler=cmd_pipelines)
+
+    gc = commands.add_parser("gc", help="delete caches and run folders of old runs (see docs/store.md)")
+    gc.add_argument("--keep", type=int, default=5, help="runs kept per pipeline (default 5; the latest success is always kept)")
+    gc.add_argument("--dry-run", action="store_true", help="only report what would be freed")
+    gc.add_argument("--json", action="store_true")
+    gc.set_defaults(handler=cmd_gc)
 
     validate = commands.add_parser("validate", help="check a pipeline file and list every problem")
     validate.add_argument("pipeline")
@@ -255,6 +537,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     from engine.device import DeviceUnavailable
     from engine.planner import UnknownTarget
+    from engine.store import StoreError
     from engine.validation import PipelineInvalid
 
     # Our own progress bars replace the per-map bars that `datasets` would print.
@@ -267,11 +550,16 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except PipelineInvalid as exc:
-        _print_problems(getattr(args, "pipeline", "pipeline"), exc.problems)
+        _print_problems(getattr(args, "pipeline", None) or f"the pipeline of run {args.run}", exc.problems)
         return EXIT_INVALID
-    except UsageError as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+    except (UsageError, DeviceUnavailable, UnknownTarget, StoreError) as exc:
+        print_error(str(exc))
         return EXIT_INVALID
-    except (DeviceUnavailable, UnknownTarget) as exc:
-        err.print(f"[red]error:[/] {exc}", highlight=False)
+    except sqlite3.DatabaseError as exc:  # damage found after opening, e.g. a malformed page
+        from engine.store.core import DB_NAME, nodeloom_home
+
+        print_error(f"the NodeLoom database {nodeloom_home() / DB_NAME} is damaged: {exc}")
         return EXIT_INVALID
+    except KeyboardInterrupt:
+        err.print("interrupted", style="red")
+        return EXIT_INTERRUPTED

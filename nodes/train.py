@@ -1,1 +1,367 @@
-"""Training nodes."""
+"""Training node: transformers' Trainer, set up from the optimizer, schedule and regularization specs.
+
+The node builds `TrainingArguments` and a torch optimizer from the specs, hands everything to
+`Trainer` (which owns the loop, mixed precision, DDP, checkpoints and resuming) and listens
+through a `TrainerCallback` to stream progress and to stop when the run is cancelled.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+
+from engine import Input, NodeError, NodeParams, Output, RunContext, node
+from engine.types import HISTORY, METRICS, MODEL, OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC, TOKENIZED_DATASET
+from nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
+
+# Columns a model's forward pass takes from a tokenized dataset; anything else (text, label) stays behind.
+MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+# What a shorter sequence is padded with, per column (-100 is ignored by the cross-entropy loss).
+PAD_VALUES = {"attention_mask": 0, "token_type_ids": 0, "labels": -100}
+# Our schedule names -> transformers' (plain "constant" would ignore warmup).
+SCHEDULER_NAMES = {
+    "constant": "constant_with_warmup",
+    "linear": "linear",
+    "cosine": "cosine",
+    "cosine_with_restarts": "cosine_with_restarts",
+    "polynomial": "polynomial",
+}
+
+
+class TrainerParams(NodeParams):
+    epochs: float = Field(1.0, gt=0, le=10_000, description="Passes over the training data (ignored when max_steps > 0)")
+    max_steps: int = Field(0, ge=0, description="Stop after this many optimizer steps (0: train for `epochs`)")
+    batch_size: int = Field(8, ge=1, le=65_536, description="Examples per step on each device")
+    gradient_accumulation_steps: int = Field(1, ge=1, le=4096, description="Batches summed into one optimizer step")
+    eval_steps: int = Field(0, ge=0, description="Evaluate on the validation data every N steps (0: at each epoch's end)")
+    eval_batch_size: int | None = Field(None, ge=1, description="Examples per evaluation batch (empty: batch_size)")
+    logging_steps: int = Field(1, ge=1, description="Report loss, learning rate and tokens/s every N steps")
+    save_steps: int = Field(500, ge=0, description="Write a checkpoint every N steps (0: none)")
+    save_total_limit: int = Field(2, ge=1, description="Keep at most this many checkpoints")
+    resume_from: str = Field("", description="A checkpoint folder (checkpoint-N) of an earlier run to continue from")
+    mixed_precision: Literal["auto", "bf16", "fp16", "no"] = Field(
+        "auto", description="auto: bf16 where the device supports it, else float32"
+    )
+    seed: int | None = Field(None, description="Seed for initialisation, shuffling and dropout (empty: the pipeline's)")
+
+
+def _resume_files(params: TrainerParams) -> list[str]:
+    return [params.resume_from] if params.resume_from else []
+
+
+# ---------------------------------------------------------------------------------------------
+# pure helpers
+
+
+def pad_examples(examples: list[dict[str, Any]], pad_token_id: int) -> dict[str, Any]:
+    """Collate examples into tensors, right-padding token columns to the longest example."""
+    import torch
+
+    longest = max(len(example["input_ids"]) for example in examples)
+    batch = {}
+    for column in examples[0]:
+        values = [example[column] for example in examples]
+        if isinstance(values[0], (list, tuple)):
+            fill = PAD_VALUES.get(column, pad_token_id)
+            values = [list(value) + [fill] * (longest - len(value)) for value in values]
+        batch[column] = torch.tensor(values)
+    return batch
+
+
+def model_inputs(dataset: Any, port: str) -> Any:
+    """The dataset reduced to the columns a model reads, after checking the port contract."""
+    if dataset is None:
+        return None
+    missing = [column for column in ("input_ids", "labels") if column not in dataset.column_names]
+    if missing:
+        raise NodeError(
+            f"train.trainer: input '{port}' has no '{missing[0]}' column; connect the output of text.tokenize "
+            f"(columns found: {', '.join(dataset.column_names)})"
+        )
+    if dataset.num_rows == 0:
+        raise NodeError(f"train.trainer: input '{port}' has no rows")
+    return dataset.select_columns([column for column in MODEL_COLUMNS if column in dataset.column_names])
+
+
+def optimizer_class_and_kwargs(spec: OptimizerParams, device_type: str) -> tuple[type, dict[str, Any]]:
+    """The torch optimizer class and its arguments; Trainer adds the parameter groups."""
+    import torch
+
+    fused = spec.fused and device_type in ("cuda", "cpu", "mps")  # torch has fused Adam/AdamW/SGD kernels there
+    if spec.name in ("adam", "adamw"):
+        optimizer_class = torch.optim.AdamW if spec.name == "adamw" else torch.optim.Adam
+        return optimizer_class, {"lr": spec.lr, "betas": (spec.beta1, spec.beta2), "eps": spec.eps, "fused": fused}
+    if spec.name == "sgd":
+        return torch.optim.SGD, {"lr": spec.lr, "momentum": spec.momentum, "nesterov": spec.nesterov, "fused": fused}
+    from transformers.optimization import Adafactor
+
+    # a fixed learning rate, so that the schedule node stays in charge of it
+    return Adafactor, {"lr": spec.lr, "scale_parameter": False, "relative_step": False, "warmup_init": False}
+
+
+def precision_flags(choice: str, device_type: str) -> dict[str, bool]:
+    """TrainingArguments' bf16/fp16 flags for a mixed-precision choice on a device."""
+    import torch
+
+    if choice == "auto":
+        bf16 = device_type == "cuda" and torch.cuda.is_bf16_supported()
+        return {"bf16": bf16, "fp16": False}
+    if choice == "fp16" and device_type != "cuda":
+        raise NodeError(f"train.trainer: parameter 'mixed_precision': fp16 needs a CUDA device, this run is on {device_type}; use auto or bf16")
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
+
+
+def schedule_arguments(schedule: ScheduleParams) -> dict[str, Any]:
+    """TrainingArguments fields for a schedule spec (Trainer calls transformers' get_scheduler with them)."""
+    kwargs: dict[str, Any] = {}
+    if schedule.name == "cosine_with_restarts":
+        kwargs = {"num_cycles": schedule.num_cycles}
+    elif schedule.name == "polynomial":
+        kwargs = {"power": schedule.power, "lr_end": schedule.lr_end}
+    return {
+        "lr_scheduler_type": SCHEDULER_NAMES[schedule.name],
+        "lr_scheduler_kwargs": kwargs,
+        # transformers reads a warmup below 1 as a fraction of the training steps
+        "warmup_steps": schedule.warmup_steps or schedule.warmup_ratio,
+    }
+
+
+def set_dropout(model: Any, rate: float) -> None:
+    """Every dropout layer (and the config, so a saved model keeps it) at the same rate."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = rate
+    config_names = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout")
+    for name in config_names:
+        if hasattr(model.config, name):
+            setattr(model.config, name, rate)
+
+
+def device_kind(device: str) -> str:
+    """"cuda" for "cuda:1" and the like."""
+    return device.partition(":")[0]
+
+
+def perplexity(loss: float | None) -> float | None:
+    """exp(cross-entropy), infinite rather than an overflow error for a diverged model."""
+    if loss is None:
+        return None
+    try:
+        return math.exp(loss)
+    except OverflowError:
+        return math.inf
+
+
+def shared_folder(args: Any, folder: str) -> str:
+    """Rank 0's folder on every process, so DDP ranks (each with its own run id) share checkpoints."""
+    import torch.distributed as dist
+
+    args.device  # noqa: B018  (sets up the process group under torchrun / accelerate launch)
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return folder
+    shared = [folder]
+    dist.broadcast_object_list(shared, src=0)
+    return shared[0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Trainer pieces
+
+
+@functools.cache
+def trainer_classes():
+    """Trainer subclasses, defined on first use so that importing the node stays cheap."""
+    from transformers import Trainer, TrainerCallback
+
+    class NodeLoomTrainer(Trainer):
+        """Trainer whose weight-decay exclusions follow the regularization spec."""
+
+        def __init__(self, *args: Any, decay_bias_and_norm: bool, **kwargs: Any):
+            self.decay_bias_and_norm = decay_bias_and_norm
+            super().__init__(*args, **kwargs)
+
+        def get_decay_parameter_names(self, model: Any) -> list[str]:
+            if self.decay_bias_and_norm:
+                return [name for name, _ in model.named_parameters()]
+            return super().get_decay_parameter_names(model)  # biases and norms excluded
+
+    class ProgressReporter(TrainerCallback):
+        """Streams Trainer logs as node progress, records the history, and stops on cancel."""
+
+        def __init__(self, ctx: RunContext):
+            self.ctx = ctx
+            self.history: dict[str, list[dict[str, Any]]] = {"steps": [], "eval": []}
+            self.tokens_at_start = 0
+            self._since = time.perf_counter()
+            self._tokens_since = 0
+
+        def _restart_clock(self, state: Any) -> None:
+            self._since, self._tokens_since = time.perf_counter(), state.num_input_tokens_seen
+
+        def _emit(self, state: Any, message: str, values: dict[str, Any]) -> None:
+            if state.is_world_process_zero:  # one stream of events under DDP
+                fraction = state.global_step / state.max_steps if state.max_steps else None
+                self.ctx.progress(fraction, message, **values)
+
+        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            self.tokens_at_start = state.num_input_tokens_seen  # not zero when resuming
+            self._restart_clock(state)
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict | None = None, **kwargs: Any) -> None:
+            if not logs or "loss" not in logs:
+                return
+            seconds = max(time.perf_counter() - self._since, 1e-9)
+            entry = {
+                "step": state.global_step,
+                "epoch": state.epoch,
+                "loss": logs["loss"],
+                "learning_rate": logs.get("learning_rate"),
+                "grad_norm": logs.get("grad_norm"),
+                "tokens_per_second": (state.num_input_tokens_seen - self._tokens_since) / seconds,
+            }
+            self.history["steps"].append(entry)
+            self._emit(state, f"step {state.global_step}/{state.max_steps}", entry)
+            self._restart_clock(state)
+
+        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
+            metrics = metrics or {}
+            entry = {"step": state.global_step, "epoch": state.epoch, **metrics}
+            entry["eval_perplexity"] = perplexity(metrics.get("eval_loss"))
+            self.history["eval"].append(entry)
+            self._emit(state, f"evaluated at step {state.global_step}", entry)
+            self._restart_clock(state)  # evaluation time is not training throughput
+
+        def _stop_if_cancelled(self, *args: Any, **kwargs: Any) -> None:
+            self.ctx.check_cancelled()  # raises Cancelled out of Trainer.train; the runner reports it
+
+        on_step_end = on_substep_end = on_prediction_step = _stop_if_cancelled
+
+    return NodeLoomTrainer, ProgressReporter
+
+
+# ---------------------------------------------------------------------------------------------
+# the node
+
+
+@node(
+    "train.trainer",
+    title="Trainer",
+    category="train",
+    inputs=[
+        Input("model", MODEL),
+        Input("train", TOKENIZED_DATASET, description="Tokenized training data (input_ids, attention_mask, labels)"),
+        Input("validation", TOKENIZED_DATASET, required=False, description="Tokenized validation data for eval_loss and early stopping"),
+        Input("optimizer", OPTIMIZER_SPEC, required=False, description="Default: AdamW, lr 5e-5"),
+        Input("schedule", SCHEDULE_SPEC, required=False, description="Default: linear decay, no warmup"),
+        Input("regularization", REGULARIZATION_SPEC, required=False, description="Default: clip gradients at 1.0"),
+    ],
+    outputs=[
+        Output("model", MODEL, "The trained model"),
+        Output("history", HISTORY, "Loss, learning rate and tokens/s per step; evaluations"),
+        Output("metrics", METRICS, "train_loss, eval_loss, eval_perplexity, train_runtime, train_tokens_per_second, steps"),
+    ],
+    params=TrainerParams,
+    version=1,
+    wants_accelerator=True,
+    key_params=("epochs", "max_steps", "batch_size"),
+    external_files=_resume_files,
+)
+def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
+    """Train a model with cross-entropy through transformers' Trainer (checkpoints, resume, DDP, bf16)."""
+    from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
+
+    train_data = model_inputs(inputs["train"], "train")
+    eval_data = model_inputs(inputs.get("validation"), "validation")
+    optimizer = OptimizerParams.model_validate(inputs.get("optimizer") or {})
+    schedule = ScheduleParams.model_validate(inputs.get("schedule") or {})
+    regularization = RegularizationParams.model_validate(inputs.get("regularization") or {})
+    early_stopping = regularization.early_stopping_patience is not None
+    if early_stopping and eval_data is None:
+        raise NodeError("train.trainer: early stopping (optim.regularization) needs the 'validation' input connected")
+    resume_from = None
+    if params.resume_from:
+        resume_from = Path(params.resume_from).expanduser()
+        if not (resume_from / "trainer_state.json").is_file():
+            raise NodeError(f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder (no trainer_state.json); pick a checkpoint-N folder")
+
+    seed = ctx.seed if params.seed is None else params.seed
+    set_seed(seed)
+    model = copy.deepcopy(inputs["model"])  # train a copy: the input may be a cached value
+    if regularization.dropout is not None:
+        set_dropout(model, regularization.dropout)
+
+    evaluate_by = "no" if eval_data is None else "steps" if params.eval_steps else "epoch"
+    args = TrainingArguments(
+        output_dir=str(ctx.workdir / "checkpoints"),
+        num_train_epochs=params.epochs,
+        max_steps=params.max_steps or -1,
+        per_device_train_batch_size=params.batch_size,
+        per_device_eval_batch_size=params.eval_batch_size or params.batch_size,
+        gradient_accumulation_steps=params.gradient_accumulation_steps,
+        learning_rate=optimizer.lr,
+        weight_decay=optimizer.weight_decay,
+        max_grad_norm=regularization.max_grad_norm or 0.0,
+        label_smoothing_factor=regularization.label_smoothing,
+        eval_strategy=evaluate_by,
+        eval_steps=params.eval_steps or None,
+        # early stopping keeps the best checkpoint, so it saves whenever it evaluates
+        save_strategy=evaluate_by if early_stopping else "steps" if params.save_steps else "no",
+        save_steps=(params.eval_steps or None) if early_stopping else params.save_steps or 500,
+        save_total_limit=params.save_total_limit,
+        load_best_model_at_end=early_stopping,
+        metric_for_best_model="eval_loss" if early_stopping else None,
+        greater_is_better=False if early_stopping else None,
+        logging_strategy="steps",
+        logging_steps=params.logging_steps,
+        include_num_input_tokens_seen="non_padding",
+        remove_unused_columns=False,  # model_inputs already kept only what the model reads
+        use_cpu=ctx.device == "cpu",
+        seed=seed,
+        report_to="none",
+        disable_tqdm=True,
+        **precision_flags(params.mixed_precision, device_kind(ctx.device)),
+        **schedule_arguments(schedule),
+    )
+    args.output_dir = shared_folder(args, args.output_dir)
+    NodeLoomTrainer, ProgressReporter = trainer_classes()
+    reporter = ProgressReporter(ctx)
+    callbacks: list[Any] = [reporter]
+    if early_stopping:
+        callbacks.append(EarlyStoppingCallback(regularization.early_stopping_patience, regularization.early_stopping_threshold))
+    pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
+    hf_trainer = NodeLoomTrainer(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=eval_data,
+        data_collator=lambda examples: pad_examples(examples, pad_token_id),
+        optimizer_cls_and_kwargs=optimizer_class_and_kwargs(optimizer, args.device.type),
+        callbacks=callbacks,
+        decay_bias_and_norm=not regularization.exclude_bias_and_norm_from_decay,
+    )
+    hf_trainer.remove_callback(PrinterCallback)  # progress goes out as events, not printed logs
+    result = hf_trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    eval_loss = hf_trainer.evaluate()["eval_loss"] if eval_data is not None else None
+    ctx.check_cancelled()
+
+    runtime = result.metrics["train_runtime"]
+    tokens = hf_trainer.state.num_input_tokens_seen - reporter.tokens_at_start
+    metrics = {
+        "train_loss": result.training_loss,
+        "eval_loss": eval_loss,
+        "eval_perplexity": perplexity(eval_loss),
+        "train_runtime": runtime,
+        "train_tokens_per_second": tokens / runtime if runtime else None,
+        "train_tokens": tokens,
+        "steps": hf_trainer.state.global_step,
+        "epochs": hf_trainer.state.epoch,
+    }
+    return {"model": hf_trainer.model, "history": reporter.history, "metrics": metrics}

@@ -1,0 +1,64 @@
+"""Saved pipelines, their versions and run history, in one SQLite database under NODELOOM_HOME.
+
+The API front ends use (the CLI and the app read and write only through it):
+
+    from engine.store import Store
+    store = Store.open()                                   # NODELOOM_HOME/nodeloom.db; upgrades old files
+    saved = store.save_pipeline("demo", data, "tuned lr", base_version=3)   # StaleVersion if not at 3
+    store.list_pipelines(); store.versions("demo"); store.get_version("demo", 2)
+    store.diff("demo", 1, 3).lines(); store.restore("demo", 1)
+    store.import_pipeline(Path("x.json")); store.export_pipeline("demo")
+    store.list_runs("demo"); store.get_run(run_id)         # RunInfo / RunDetail (.nodes, .artifacts, .metrics)
+    store.metric_series(run_id, "train")["train"]["loss"].steps / .values
+    store.logs(run_id, "train", after_id=last_seen)
+    store.mark_interrupted()                               # runs whose process died -> interrupted
+
+Recording a run is `engine.recorder`; cleaning disk space is `engine.store.gc`. See docs/store.md.
+"""
+
+from engine.store.core import (
+    ACTIVE,
+    RUN_STATUSES,
+    Artifact,
+    LogEntry,
+    NodeRun,
+    NotFound,
+    PipelineInfo,
+    PipelineVersion,
+    ProcessIdentity,
+    RunDetail,
+    RunInfo,
+    SaveResult,
+    Series,
+    StaleVersion,
+    Store,
+    StoreCorrupt,
+    StoreError,
+    content_hash,
+)
+from engine.store.diff import Change, NodeChange, PipelineDiff, diff_pipelines
+
+__all__ = [
+    "ACTIVE",
+    "RUN_STATUSES",
+    "Artifact",
+    "Change",
+    "LogEntry",
+    "NodeChange",
+    "NodeRun",
+    "NotFound",
+    "PipelineDiff",
+    "PipelineInfo",
+    "PipelineVersion",
+    "ProcessIdentity",
+    "RunDetail",
+    "RunInfo",
+    "SaveResult",
+    "Series",
+    "StaleVersion",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "content_hash",
+    "diff_pipelines",
+]

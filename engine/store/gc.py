@@ -1,0 +1,131 @@
+"""Freeing disk space: cache entries and run folders that no kept run needs.
+
+Policy (documented in docs/store.md):
+- Kept runs: per pipeline, the `keep` most recent runs, plus its most recent succeeded run;
+  plus every run still queued or running. Run records (statuses, metrics, logs) are never
+  deleted — only files.
+- Removed: the working folders (NODELOOM_HOME/runs/<id>/) of runs that are not kept, and
+  every cache entry (NODELOOM_HOME/cache/<2 hex>/<key>/) that no kept run used.
+- While any run is in progress, cache entries are left alone (its outputs may not be recorded
+  yet, and it may be about to read an entry it found), and only old run folders are removed.
+- Folders under runs/ that the store does not know are left alone.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.store.core import Store, folder_size, utc_now
+
+
+@dataclass
+class GcReport:
+    kept_runs: list[str] = field(default_factory=list)
+    removed_run_folders: list[str] = field(default_factory=list)
+    removed_cache_entries: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+    cache_skipped: str | None = None  # why the cache was left alone, if it was
+    dry_run: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def human_bytes(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def kept_runs(store: Store, keep: int) -> set[str]:
+    """The runs whose files stay: see the module docstring."""
+    rows = list(store.db.query(
+        "SELECT r.id, v.pipeline_id, r.status FROM runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id "
+        "ORDER BY r.created DESC, r.rowid DESC"
+    ))
+    kept: set[str] = set()
+    seen: dict[int, int] = {}
+    has_success: set[int] = set()
+    for row in rows:
+        pipeline = row["pipeline_id"]
+        seen[pipeline] = seen.get(pipeline, 0) + 1
+        if seen[pipeline] <= keep or row["status"] in ("queued", "running"):
+            kept.add(row["id"])
+        if row["status"] == "succeeded" and pipeline not in has_success:
+            has_success.add(pipeline)
+            kept.add(row["id"])
+    return kept
+
+
+def _remove(folder: Path, staging: Path) -> None:
+    """Move out of sight first (one rename: readers see the entry or nothing), then delete."""
+    staging.mkdir(parents=True, exist_ok=True)
+    doomed = staging / f"gc-{folder.name}-{uuid.uuid4().hex[:8]}"
+    os.replace(folder, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcReport:
+    """Delete files that no kept run needs (see the module docstring); `dry_run` only reports."""
+    if keep < 1:
+        raise ValueError("keep must be at least 1")
+    home = store.path.parent
+    store.mark_interrupted()  # a dead run must not block the cache clean-up
+    report = GcReport(dry_run=dry_run)
+    kept = kept_runs(store, keep)
+    report.kept_runs = sorted(kept)
+    known = {row[0] for row in store.db.execute("SELECT id FROM runs")}
+    active = [row[0] for row in store.db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
+    staging = home / "cache" / "tmp"
+    removed: list[Path] = []
+
+    runs_root = home / "runs"
+    for folder in sorted(runs_root.iterdir()) if runs_root.is_dir() else []:
+        if folder.is_dir() and folder.name in known and folder.name not in kept:
+            report.bytes_freed += folder_size(folder)
+            report.removed_run_folders.append(str(folder))
+            removed.append(folder)
+
+    if active:
+        report.cache_skipped = f"run {active[0]} is in progress; the cache is cleaned only when no run is"
+    else:
+        marks = ",".join("?" * len(kept)) or "NULL"
+        needed = {row[0] for row in store.db.execute(
+            f"SELECT DISTINCT cache_key FROM node_runs WHERE cache_key IS NOT NULL AND run_id IN ({marks})", sorted(kept)
+        )}
+        cache_root = home / "cache"
+        for shard in sorted(cache_root.iterdir()) if cache_root.is_dir() else []:
+            if not shard.is_dir() or len(shard.name) != 2:
+                continue
+            for entry in sorted(shard.iterdir()):
+                if entry.is_dir() and entry.name not in needed:
+                    report.bytes_freed += folder_size(entry)
+                    report.removed_cache_entries.append(str(entry))
+                    removed.append(entry)
+        if staging.is_dir():  # half-written entries of crashed runs
+            leftovers = [path for path in staging.iterdir() if path.is_dir()]
+            report.bytes_freed += sum(folder_size(path) for path in leftovers)
+            removed.extend(leftovers)
+
+    if dry_run:
+        return report
+    now = utc_now()
+    for folder in removed:
+        if folder.parent == staging:
+            shutil.rmtree(folder, ignore_errors=True)
+            continue
+        _remove(folder, staging)
+        with store.write() as db:
+            db.execute(
+                "UPDATE artifacts SET removed = :now WHERE removed IS NULL AND (path = :folder OR "
+                "substr(path, 1, length(:inside)) = :inside)",
+                {"now": now, "folder": str(folder), "inside": str(folder) + os.sep},
+            )
+    return report

@@ -1,0 +1,243 @@
+"""The real app in headless Chromium: a `nodeloom app` process per module, driven like a user would.
+
+Each step saves a screenshot under test-artifacts/browser/ (look at them when something changes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.test_app import bleu_pipeline
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parent.parent
+ARTIFACTS = REPO / "test-artifacts" / "browser"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# Opening another pipeline gives the canvas a fresh component; the old one may linger a moment.
+FLOW = "iframe[title*='streamlit_flow'] >> nth=-1"
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not Path(CHROMIUM).exists():
+    pytest.skip("Chromium is not installed (the CI script installs Debian's chromium)", allow_module_level=True)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("browser-home")
+
+
+@pytest.fixture(scope="module")
+def pairs_file(home) -> Path:
+    path = home / "pairs.jsonl"
+    rows = [
+        {"prediction": "the cat sat on the mat", "reference": "the cat sat on the mat"},
+        {"prediction": "a dog ran in the park", "reference": "the dog ran in the park"},
+    ]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(home):
+    port = free_port()
+    env = os.environ | {"NODELOOM_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    log = open(home / "app.log", "wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nodeloom", "app", "--port", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://localhost:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None:
+                pytest.fail(f"the app exited: {(home / 'app.log').read_text()[-2000:]}")
+            time.sleep(0.5)
+    else:
+        pytest.fail("the app did not answer within 60 s")
+    yield url
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+        )
+        tab = browser.new_page(viewport={"width": 1600, "height": 1100})
+        tab.set_default_timeout(30_000)
+        tab.goto(server)
+        tab.get_by_text("NodeLoom").first.wait_for()
+        yield tab
+        browser.close()
+
+
+def shot(page, name: str) -> None:
+    page.wait_for_timeout(600)  # let the canvas settle after the last rerun
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def card(page, node_id: str):
+    return page.frame_locator(FLOW).locator(f".react-flow__node[data-id='{node_id}']")
+
+
+def import_pipeline(page, home: Path, data: dict) -> None:
+    path = home / f"{data['name']}.json"
+    path.write_text(json.dumps(data))
+    uploader = page.locator("section[data-testid='stSidebar'] input[type='file']")
+    if not uploader.count():
+        page.get_by_text("Import / export").click()
+    try:
+        uploader.set_input_files(str(path))
+        page.get_by_text(f"Imported {path.name}").wait_for(timeout=60_000)
+    finally:
+        shot(page, f"import-{data['name']}")
+
+
+def run_all(page) -> None:
+    page.get_by_text("The pipeline is valid.").wait_for()
+    button = page.get_by_role("button", name="Run all")
+    playwright_api.expect(button).to_be_enabled()
+    button.click()
+    page.get_by_role("button", name="Stop").or_(page.get_by_text("succeeded")).or_(page.get_by_text("failed")).first.wait_for()
+
+
+def test_the_example_opens_with_its_nodes_on_the_canvas(page):
+    from ui.state import first_pipeline
+
+    expected = [spec.id for spec in first_pipeline()[0].nodes]
+    if not expected:
+        pytest.skip("no example pipeline in pipelines/ yet")
+    for node_id in expected:
+        card(page, node_id).wait_for()
+    shot(page, "01-example-opened")
+    edges = page.frame_locator(FLOW).locator(".react-flow__edge")
+    assert edges.count() >= len(expected) - 1
+
+
+ADDED: dict[str, str] = {}
+
+
+def test_add_a_node_from_the_palette(page):
+    page.get_by_placeholder("e.g. tokenizer, bleu, lora").fill("bleu")
+    page.keyboard.press("Enter")
+    page.locator("section[data-testid='stSidebar']").get_by_role("button", name="sacreBLEU").click()
+    notice = page.get_by_text("Added '").first
+    notice.wait_for()
+    ADDED["node"] = node_id = notice.inner_text().split("'")[1]  # sacrebleu, or sacrebleu_2 beside the example's
+    card(page, node_id).wait_for()
+    assert "sacreBLEU" in card(page, node_id).inner_text()
+    shot(page, "02-node-added")
+
+
+def test_change_a_parameter_and_see_it_on_the_card(page):
+    node_id = ADDED["node"]
+    card(page, node_id).click()
+    inspector = page.get_by_text("Corpus BLEU", exact=False).first
+    inspector.wait_for()
+    page.get_by_role("combobox", name="tokenize").click()
+    page.get_by_role("option", name="char", exact=True).click()
+    try:
+        card(page, node_id).get_by_text("tokenize: char").wait_for()
+    finally:
+        shot(page, "03-parameter-changed")
+
+
+def test_an_incompatible_connection_is_refused_with_both_types(page, home, pairs_file):
+    import_pipeline(page, home, bleu_pipeline("refusal", str(pairs_file)) | {"edges": []})
+    card(page, "bleu").wait_for()
+    # sacreBLEU offers metrics; Load dataset takes nothing: the engine refuses, naming both sides.
+    source = card(page, "bleu").locator(".react-flow__handle.source")
+    target = card(page, "load").locator(".react-flow__handle.target")
+    source.drag_to(target)
+    message = page.get_by_text("Cannot connect 'bleu' → 'load'")
+    message.wait_for()
+    assert "metrics" in message.inner_text()
+    shot(page, "04-connection-refused")
+    # The right way round connects, and the edge is labelled with the resolved port.
+    card(page, "load").locator(".react-flow__handle.source").drag_to(card(page, "bleu").locator(".react-flow__handle.target"))
+    page.frame_locator(FLOW).locator(".react-flow__edge-text", has_text="dataset").wait_for()
+    shot(page, "05-connected")
+
+
+def test_run_a_small_pipeline_to_completion_and_see_its_metrics(page, home, pairs_file):
+    import_pipeline(page, home, bleu_pipeline("bleu-demo", str(pairs_file)))
+    card(page, "bleu").wait_for()
+    run_all(page)
+    try:
+        page.frame_locator(FLOW).get_by_text("✓ done").first.wait_for(timeout=90_000)
+    finally:
+        shot(page, "06-run-finished")
+    import sacrebleu
+
+    rows = [json.loads(line) for line in pairs_file.read_text().splitlines()]
+    expected = sacrebleu.corpus_bleu([r["prediction"] for r in rows], [[r["reference"] for r in rows]]).score
+    tile = page.locator("[data-testid='stMetric']", has_text="score").first
+    tile.wait_for()
+    assert f"{expected:.4g}" in tile.inner_text()
+    shot(page, "06-run-finished")
+
+
+def test_a_failing_node_shows_its_error(page, home):
+    import_pipeline(page, home, bleu_pipeline("broken", str(home / "no-such-file.jsonl")))
+    card(page, "load").wait_for()
+    run_all(page)
+    try:
+        card(page, "load").get_by_text("✗ failed").wait_for(timeout=90_000)
+    finally:
+        shot(page, "07-node-failed")
+    assert "parameter 'path'" in card(page, "load").inner_text()  # the error, on the node
+    assert "↷ skipped" in card(page, "bleu").inner_text()
+    panel = page.get_by_text("load failed:").first
+    panel.wait_for()
+    assert "no-such-file.jsonl' does not exist" in panel.inner_text()  # in full, below the canvas
+    shot(page, "07-node-failed")
+
+
+def test_runs_page_lists_the_runs_and_compares_them(page):
+    page.locator("section[data-testid='stSidebar']").get_by_text("Runs", exact=True).click()
+    page.get_by_role("heading", name="Runs").wait_for()
+    page.get_by_text("all pipelines").click()
+    page.get_by_role("button", name="Rerun").wait_for()
+    page.get_by_text("Parameter differences").wait_for()  # the two latest runs are compared by default
+    shot(page, "08-runs-page")
+    page.locator("section[data-testid='stSidebar']").get_by_text("Editor", exact=True).click()
+    page.get_by_role("button", name="Run all").wait_for()
+
+
+def test_presentation_mode_hides_the_editing_chrome(page):
+    page.get_by_text("Presentation mode").click()
+    page.get_by_role("button", name="Exit presentation").wait_for()
+    assert not page.locator("section[data-testid='stSidebar']").is_visible()
+    assert page.get_by_role("button", name="Undo").count() == 0
+    card(page, "load").wait_for()
+    shot(page, "09-presentation")
+    page.get_by_role("button", name="Exit presentation").click()
+    page.get_by_role("button", name="Run all").wait_for()

@@ -1,0 +1,96 @@
+"""A chat box that talks to a causal language model trained in a finished run.
+
+The prompt format and decoding settings come from the pipeline's own `infer.generate` node when it
+has one (so the chat asks the model the way it was trained), else from that node's defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from engine import types as T
+from engine.node import Registry
+from engine.pipeline import Pipeline
+from engine.store import RunDetail
+from nodes.infer import GenerateParams, generation_config, prompt_prefix
+
+CHAT_TYPE = "infer.generate"
+
+
+def chat_sources(registry: Registry, run: RunDetail) -> tuple[str, str, str, str] | None:
+    """(model node, model cache key, tokenizer node, tokenizer cache key) from a finished run."""
+    found: dict[Any, tuple[str, str]] = {}
+    for node_id, node_run in run.nodes.items():
+        node_type = registry.get(node_run.type or "")
+        if node_type is None or node_run.status != "succeeded" or not node_run.cache_key:
+            continue
+        for port in node_type.outputs:
+            if port.type in (T.MODEL, T.TOKENIZER):
+                found[port.type] = (node_id, node_run.cache_key)  # the last one in run order: the trained model
+    if T.MODEL not in found or T.TOKENIZER not in found:
+        return None
+    return (*found[T.MODEL], *found[T.TOKENIZER])
+
+
+@st.cache_resource(max_entries=1, show_spinner="Loading the model for chat…")
+def chat_model(model_key: str, tokenizer_key: str) -> tuple[Any, Any] | None:
+    from engine.cache import default_cache
+
+    models, tokenizers = default_cache().get(model_key), default_cache().get(tokenizer_key)
+    if not models or not tokenizers:
+        return None
+    model = models.get("model")
+    if model is None or not type(model).__name__.endswith("ForCausalLM") and "CausalLM" not in str(getattr(model.config, "architectures", "")):
+        return None
+    model.eval()
+    return model, tokenizers.get("tokenizer")
+
+
+def generate_params(pipeline: Pipeline) -> GenerateParams:
+    spec = next((spec for spec in pipeline.nodes if spec.type == CHAT_TYPE), None)
+    try:
+        return GenerateParams.model_validate(spec.params if spec else {})
+    except ValueError:
+        return GenerateParams()
+
+
+def answer(model: Any, tokenizer: Any, params: GenerateParams, question: str) -> str:
+    import torch
+
+    if params.prompt_template:
+        prompt = prompt_prefix(params.prompt_template, params.reference_column).format_map({params.prompt_column: question})
+    else:
+        prompt = question
+    encoded = tokenizer(prompt, return_tensors="pt").to(model.device)
+    with torch.no_grad():
+        output = model.generate(**encoded, generation_config=generation_config(params, tokenizer))
+    return tokenizer.decode(output[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+
+def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> None:
+    if run is None or run.status != "succeeded":
+        st.caption("The chat opens when a run that trains a language model has finished.")
+        return
+    sources = chat_sources(registry, run)
+    if sources is None:
+        st.caption("This run has no model and tokenizer to chat with.")
+        return
+    model_node, model_key, tokenizer_node, tokenizer_key = sources
+    st.markdown(f":material/chat: **Chat with `{model_node}`** (run `{run.id}`)")
+    if not st.toggle("Open chat (loads the model)", key=f"chat-open:{run.id}"):
+        return
+    loaded = chat_model(model_key, tokenizer_key)
+    if loaded is None:
+        st.warning(f"'{model_node}' is not a causal language model kept in the cache, so it cannot chat.")
+        return
+    history = st.session_state.setdefault(f"chat:{run.id}", [])
+    for role, text in history:
+        st.chat_message(role).write(text)
+    question = st.chat_input("Ask the model…", key=f"chat-input:{run.id}")
+    if question:
+        st.chat_message("user").write(question)
+        reply = answer(*loaded, generate_params(pipeline), question)
+        st.chat_message("assistant").write(reply or "(no answer)")
+        history += [("user", question), ("assistant", reply or "(no answer)")]

@@ -1,0 +1,184 @@
+"""Previews of a node's outputs from a run: tables, statistics, curves, model summaries, a chat box.
+
+Outputs are read back from the engine's output cache by the key the run recorded. Heavy libraries
+(datasets, torch, transformers) are imported only here, only when a preview is asked for, so the
+page's own reruns stay fast.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from engine import types as T
+from engine.node import NodeType, Registry
+from engine.store import RunDetail
+from ui import library
+
+PREVIEW_ROWS = 50
+
+
+@st.cache_resource(max_entries=6, show_spinner="Reading outputs…")
+def cached_outputs(cache_key: str) -> dict[str, Any] | None:
+    from engine.cache import default_cache
+
+    return default_cache().get(cache_key)
+
+
+def metric_tiles(found: dict[str, float], limit: int = 8) -> None:
+    """A node's numbers as large tiles, four to a row."""
+    items = list(found.items())[:limit]
+    for start in range(0, len(items), 4):
+        columns = st.columns(4)
+        for column, (name, value) in zip(columns, items[start:start + 4]):
+            column.metric(name, f"{value:.4g}")
+
+
+def loss_chart(run_id: str, node_id: str) -> None:
+    """Per-step curves the node reported (loss, learning rate, eval loss…), one chart each."""
+    import plotly.graph_objects as go
+
+    series = library.store().metric_series(run_id, node_id).get(node_id, {})
+    for name, points in series.items():
+        if len(points.steps) < 2:
+            continue
+        figure = go.Figure(go.Scatter(x=points.steps, y=points.values, mode="lines", name=name))
+        figure.update_layout(title=name, height=240, margin=dict(l=10, r=10, t=36, b=10), xaxis_title="step")
+        st.plotly_chart(figure, width="stretch", key=f"curve:{run_id}:{node_id}:{name}")
+
+
+def dataset_preview(dataset: Any, label: str) -> None:
+    st.caption(f"{label}: {dataset.num_rows:,} rows × {len(dataset.column_names)} columns ({', '.join(dataset.column_names)})")
+    head = dataset.select(range(min(PREVIEW_ROWS, dataset.num_rows))).to_pandas()
+    st.dataframe(head, width="stretch", height=260)
+
+
+def embeddings_scatter(dataset: Any) -> None:
+    import numpy as np
+    import plotly.express as px
+    from sklearn.decomposition import PCA
+
+    vector_column = next((name for name in dataset.column_names if "embedding" in name), None)
+    if vector_column is None or dataset.num_rows < 3:
+        return
+    sample = dataset.select(range(min(2000, dataset.num_rows)))
+    points = PCA(n_components=2).fit_transform(np.asarray(sample[vector_column], dtype="float32"))
+    text_column = next((name for name in sample.column_names if name in ("text", "sentence", "question")), None)
+    colour_column = "label" if "label" in sample.column_names else None
+    figure = px.scatter(
+        x=points[:, 0], y=points[:, 1],
+        color=[str(value) for value in sample[colour_column]] if colour_column else None,
+        hover_name=sample[text_column] if text_column else None,
+        labels={"x": "PC 1", "y": "PC 2"}, title="Embeddings (PCA)", height=380,
+    )
+    st.plotly_chart(figure, width="stretch")
+
+
+def model_summary(model: Any) -> None:
+    parameters = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    first = next(model.parameters(), None)
+    config = getattr(model, "config", None)
+    layers = next((getattr(config, name) for name in ("n_layer", "num_hidden_layers") if hasattr(config, name)), "?")
+    st.dataframe(
+        [
+            {"property": "class", "value": type(model).__name__},
+            {"property": "parameters", "value": f"{parameters:,}"},
+            {"property": "trainable", "value": f"{trainable:,}"},
+            {"property": "layers", "value": str(layers)},
+            {"property": "dtype", "value": str(first.dtype) if first is not None else "?"},
+            {"property": "device", "value": str(first.device) if first is not None else "?"},
+        ],
+        hide_index=True, width="stretch",
+    )
+
+
+def tokenizer_summary(tokenizer: Any) -> None:
+    st.write(f"Vocabulary: **{len(tokenizer):,}** tokens · type `{type(tokenizer).__name__}` · "
+             f"eos `{tokenizer.eos_token}` · pad `{tokenizer.pad_token}`")
+
+
+def json_preview(port_type: T.PortType, value: Any) -> None:
+    if port_type == T.METRICS and isinstance(value, dict):
+        numbers = {name: number for name, number in value.items() if isinstance(number, (int, float)) and not isinstance(number, bool)}
+        if numbers:
+            st.dataframe([{"metric": name, "value": number} for name, number in numbers.items()], hide_index=True, width="stretch")
+        for name, rows in value.items():
+            if isinstance(rows, list) and rows and isinstance(rows[0], dict):
+                st.caption(name.replace("_", " "))
+                st.dataframe(rows, width="stretch")
+        return
+    if port_type == T.REPORT and isinstance(value, dict):
+        histogram = next((value[name] for name in value if "histogram" in name and isinstance(value[name], dict)), None)
+        if histogram and {"edges", "counts"} <= set(histogram):
+            import plotly.graph_objects as go
+
+            edges, counts = histogram["edges"], histogram["counts"]
+            figure = go.Figure(go.Bar(x=[f"{edges[i]:g}–{edges[i + 1]:g}" for i in range(len(counts))], y=counts))
+            figure.update_layout(title="Token lengths", height=260, margin=dict(l=10, r=10, t=36, b=10))
+            st.plotly_chart(figure, width="stretch")
+    st.json(value, expanded=1)
+
+
+def port_preview(node_type: NodeType, port_name: str, value: Any) -> None:
+    port = node_type.output(port_name)
+    if port is None:
+        return
+    if port.type in T.JSON_TYPES:
+        json_preview(port.type, value)
+    elif port.type.name in ("dataset", "tokenized_dataset", "embeddings"):
+        dataset_preview(value, port_name)
+        if port.type == T.EMBEDDINGS:
+            embeddings_scatter(value)
+    elif port.type == T.MODEL:
+        model_summary(value)
+    elif port.type == T.TOKENIZER:
+        tokenizer_summary(value)
+    else:
+        st.write(repr(value)[:500])
+
+
+def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None) -> None:
+    if run is None or node_id is None or node_id not in run.nodes:
+        st.caption("Run the pipeline, then select a node to preview its outputs.")
+        return
+    node_run = run.nodes[node_id]
+    node_type = registry.get(node_run.type or "")
+    st.markdown(f"**{node_id}** — {node_run.status}{' (cached)' if node_run.cached else ''}"
+                + (f" in {node_run.seconds:.2f}s" if node_run.seconds else ""))
+    if node_run.status == "failed":
+        st.error(node_run.error or "failed")
+        draw_log(run.id, node_id)
+    if run.metrics.get(node_id):
+        st.dataframe([{"metric": k, "value": v} for k, v in run.metrics[node_id].items()], hide_index=True)
+    loss_chart(run.id, node_id)
+    if node_type is None or node_run.status != "succeeded" or not node_run.cache_key:
+        if node_run.summary:
+            st.json(node_run.summary, expanded=1)
+        return
+    heavy = any(port.type in (T.MODEL, T.TOKENIZER) for port in node_type.outputs)
+    if heavy and not st.toggle("Load model outputs (imports torch)", key=f"load:{run.id}:{node_id}"):
+        if node_run.summary:
+            st.json(node_run.summary, expanded=1)
+        return
+    outputs = cached_outputs(node_run.cache_key)
+    if outputs is None:
+        st.warning("These outputs are no longer in the cache (cleaned up, or kept in memory only); run again to see them.")
+        return
+    tabs = st.tabs([port.name for port in node_type.outputs])
+    for tab, port in zip(tabs, node_type.outputs):
+        with tab:
+            port_preview(node_type, port.name, outputs.get(port.name))
+
+
+def draw_log(run_id: str, node_id: str | None = None) -> None:
+    entries = library.store().logs(run_id, node_id)
+    with st.expander(f"Log ({len(entries)} lines)", expanded=False):
+        text = "\n".join(
+            f"{entry.created[11:19]} {entry.level:<7} {entry.node_id or '':<12} {entry.message}"
+            + (f"\n{entry.traceback}" if entry.traceback else "")
+            for entry in entries
+        )
+        st.code(text or "no log lines", language=None)
+

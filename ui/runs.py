@@ -1,0 +1,202 @@
+"""Runs that never block the page: each run is a `nodeloom run` worker process (the CLI's own engine
+path) that records its progress in the store; the page only reads the store.
+
+A worker is its own session (start_new_session), so a crash in a run never takes the app down and
+the accelerator's memory goes back when the worker exits; Stop sends it SIGINT, which the CLI turns
+into "stop after the current step". Because everything lives in the store, a browser reload or an
+app restart finds the run again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+
+import streamlit as st
+
+from engine.cache import nodeloom_home
+from engine.store import ACTIVE, RunDetail
+from ui import library
+from ui.canvas import NodeStatus, canvas_in_step, heal_canvas
+from ui.state import Editor
+
+POLL_SECONDS = 1.0
+_workers: dict[str, subprocess.Popen] = {}  # run id -> worker started by this app process
+
+
+def runs_folder() -> Path:
+    folder = nodeloom_home() / "app-runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def probe_devices() -> list[tuple[str, str]]:
+    """(name, label) of every device, asked of a short-lived process so the app never imports torch
+    (and never holds accelerator memory)."""
+    script = (
+        "import json; from engine.device import available_devices; "
+        "print(json.dumps([[d.name, d.label] for d in available_devices()]))"
+    )
+    try:
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                              cwd=Path(__file__).resolve().parent.parent)
+        return [tuple(pair) for pair in json.loads(done.stdout.strip().splitlines()[-1])]
+    except (subprocess.SubprocessError, ValueError, IndexError, OSError):
+        return [("cpu", "CPU")]
+
+
+_device_probe: Future | None = None
+
+
+def detected_devices() -> list[tuple[str, str]] | None:
+    """The devices, once the background probe has answered (importing torch takes seconds)."""
+    global _device_probe
+    if _device_probe is None:
+        _device_probe = ThreadPoolExecutor(max_workers=1, thread_name_prefix="device-probe").submit(probe_devices)
+    return _device_probe.result() if _device_probe.done() else None
+
+
+def device_choice() -> str:
+    """The sidebar's device selector: auto, then what the machine has."""
+    devices = detected_devices()
+    labels = {"auto": "auto (best available)"} | {name: f"{name} — {label}" for name, label in devices or []}
+    chosen = st.selectbox("Device", list(labels), format_func=labels.get, key="device")
+    if devices is None:
+        st.caption("Looking for accelerators…")
+    return chosen.partition(":")[0]  # the CLI takes a kind; the pipeline setting may name an index
+
+
+def spawn(arguments: list[str], run_id: str) -> None:
+    """Start `python -m nodeloom ARGUMENTS --json --run-id RUN_ID` as a worker of its own."""
+    command = [sys.executable, "-m", "nodeloom", *arguments, "--json", "--run-id", run_id]
+    with open(runs_folder() / f"{run_id}.log", "wb") as output:
+        _workers[run_id] = subprocess.Popen(
+            command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            start_new_session=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ.copy(),
+        )
+    st.session_state["shown_run"] = run_id
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+
+
+def start_run(editor: Editor, targets: list[str], device: str) -> str:
+    """Record the pipeline as a version, write it to a file and hand that to a worker.
+
+    Runs are recorded against the exact version they execute, so running is also saving: the
+    editor takes that version as its own, and a later Save does not trip over it.
+    """
+    run_id = new_run_id()
+    name = editor.saved_as or editor.pipeline.name or "untitled"
+    data = editor.pipeline.to_dict() | {"name": name}
+    library.store().ensure_version(name, data, "run from the app")
+    editor.pipeline.name = name
+    editor.mark_saved(name, library.latest_version(name))
+    pipeline_file = runs_folder() / f"{run_id}.json"
+    pipeline_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    arguments = ["run", str(pipeline_file)]
+    for target in targets:
+        arguments += ["--until", target]
+    if device != "auto":
+        arguments += ["--device", device]
+    spawn(arguments, run_id)
+    return run_id
+
+
+def rerun(run_id: str) -> str:
+    """Run a recorded run's exact pipeline version and overrides again."""
+    new_id = new_run_id()
+    spawn(["rerun", run_id], new_id)
+    return new_id
+
+
+def worker_output(run_id: str) -> str:
+    path = runs_folder() / f"{run_id}.log"
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
+
+
+def worker_exit(run_id: str) -> int | None:
+    """The worker's exit code, when this app started it and it has ended (reaping it)."""
+    worker = _workers.get(run_id)
+    return None if worker is None else worker.poll()
+
+
+def stop_run(run: RunDetail) -> None:
+    """SIGINT: the worker finishes the current step, records 'cancelled' and exits."""
+    worker = _workers.get(run.id)
+    try:
+        if worker is not None:
+            worker.send_signal(signal.SIGINT)
+        elif run.pid:
+            os.kill(run.pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass
+
+
+def shown_run(editor: Editor) -> RunDetail | None:
+    """The run whose statuses the canvas shows: the one started here, else the pipeline's latest."""
+    run_id = st.session_state.get("shown_run")
+    if run_id is None:
+        name = editor.saved_as or editor.pipeline.name
+        latest = library.store().list_runs(name, limit=1)
+        run_id = latest[0].id if latest else None
+    return library.store().get_run(run_id) if run_id else None
+
+
+def node_statuses(run: RunDetail | None) -> dict[str, NodeStatus]:
+    if run is None:
+        return {}
+    found = {}
+    for node_id, node_run in run.nodes.items():
+        status = "cached" if node_run.cached else node_run.status
+        progress = None
+        if status == "running" and node_run.progress is not None:
+            progress = round(node_run.progress, 1)  # the canvas redraws per 10%, not per step
+        found[node_id] = NodeStatus(status, progress, "", node_run.seconds, node_run.error)
+    return found
+
+
+def is_active(run: RunDetail | None) -> bool:
+    return run is not None and run.status in ACTIVE
+
+
+def launch_failure(run_id: str) -> str | None:
+    """Why a worker ended before recording its run (an invalid pipeline, a bad device…)."""
+    if library.store().get_run(run_id) is None and worker_exit(run_id) is not None:
+        lines = [line for line in worker_output(run_id).splitlines() if line.strip()]
+        return "\n".join(lines[-8:]) or f"the run process exited with code {worker_exit(run_id)}"
+    return None
+
+
+def live_panel(
+    editor: Editor,
+    run: RunDetail | None,
+    draw: Callable[[RunDetail | None, str | None, bool], None],
+    presentation: bool = False,
+) -> None:
+    """Poll the store while a run is going; redraw the whole page when a node changes state
+    (the canvas badges), else only this panel. `run` is the snapshot the page was drawn from, so
+    a run that ends between two reads of the store is still noticed."""
+    shown = st.session_state.get("shown_run")
+    starting = shown is not None and run is None and worker_exit(shown) is None
+    polling = is_active(run) or starting or not canvas_in_step(editor, presentation)
+
+    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    def live() -> None:
+        heal_canvas(editor, presentation)
+        current = shown_run(editor)
+        ended = polling and not is_active(current) and (current is not None or worker_exit(shown) is not None)
+        if ended or node_statuses(current) != st.session_state.get("statuses_drawn"):
+            st.rerun(scope="app")
+        draw(current, shown, starting)
+
+    live()
