@@ -46,7 +46,8 @@ def _save_dataset(value: Any, folder: Path) -> dict[str, Any]:
 
     if not isinstance(value, datasets.Dataset):
         raise NotStorable(f"expected a datasets.Dataset, got {type(value).__name__}")
-    value.save_to_disk(str(folder))
+    # datasets writes no shard for an empty dataset and then cannot load it back; one empty shard loads
+    value.save_to_disk(str(folder), num_shards=1 if value.num_rows == 0 else None)
     return {"rows": value.num_rows}
 
 

@@ -262,7 +262,7 @@ def load_dataset(ctx: RunContext, inputs: dict, params: LoadDatasetParams) -> di
         except ValueError as exc:
             raise NodeError(f"data.load_dataset: parameter 'rename': {exc}") from exc
     if params.shuffle:
-        dataset = dataset.shuffle(seed=ctx.seed if params.seed is None else params.seed)
+        dataset = dataset.shuffle(seed=ctx.seed if params.seed is None else params.seed, keep_in_memory=True)
     if params.max_rows is not None and params.max_rows < dataset.num_rows:
         dataset = dataset.select(range(params.max_rows))
     ctx.log(f"loaded {dataset.num_rows} rows with columns {', '.join(dataset.column_names)} from {origin}")
@@ -353,4 +353,5 @@ def split_dataset(ctx: RunContext, inputs: dict, params: SplitParams) -> dict:
         ) from exc
     ctx.log(f"split {dataset.num_rows} rows into {len(train)} train, {len(validation)} validation, {len(test)} test"
             + (f", stratified by '{params.stratify_column}'" if labels is not None else ""))
-    return {part: dataset.select(indices) for part, indices in (("train", train), ("validation", validation), ("test", test))}
+    # in memory: datasets would otherwise write index files beside an input from NodeLoom's cache
+    return {part: dataset.select(indices, keep_in_memory=True) for part, indices in (("train", train), ("validation", validation), ("test", test))}

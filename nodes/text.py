@@ -22,6 +22,10 @@ WHITESPACE = re.compile(r"\s+")
 URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"']+", re.IGNORECASE)
 EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 MAP_BATCH = 1000  # rows per datasets.map batch
+# Every map and select here keeps its result in memory (keep_in_memory=True) and never reads an
+# old result back (load_from_cache_file=False): left to itself, datasets writes and reads cache
+# files next to the input's Arrow files, which may be an entry of NodeLoom's output cache that
+# must not change. The engine caches the outputs itself.
 HISTOGRAM_BINS = 20
 MAP_CODE_VERSION = "1"  # part of every map fingerprint: bump when a map function's output changes for the same input
 
@@ -194,8 +198,10 @@ def clean_text(ctx: RunContext, inputs: dict, params: CleanParams) -> dict:
             cleaned[column] = values
         return cleaned | {CHANGES_COLUMN: changed}
 
-    # the change counts come from the function's output, so datasets' own cache may serve it safely
-    mapped = dataset.map(clean_batch, batched=True, batch_size=MAP_BATCH, new_fingerprint=map_fingerprint(dataset, params), desc="text.clean")
+    mapped = dataset.map(
+        clean_batch, batched=True, batch_size=MAP_BATCH, keep_in_memory=True, load_from_cache_file=False,
+        new_fingerprint=map_fingerprint(dataset, params), desc="text.clean",
+    )
     masks = np.asarray(column_values(mapped, CHANGES_COLUMN), dtype=np.int64)
     cleaned = mapped.remove_columns(CHANGES_COLUMN)
     operations: list[dict[str, Any]] = [
@@ -227,7 +233,7 @@ def clean_text(ctx: RunContext, inputs: dict, params: CleanParams) -> dict:
         keep &= ~(frame[keep].duplicated().reindex(frame.index, fill_value=False).to_numpy())
         operations.append({"operation": "drop_duplicates", "dropped": before - int(keep.sum())})
     if not keep.all():
-        cleaned = cleaned.select(np.flatnonzero(keep))
+        cleaned = cleaned.select(np.flatnonzero(keep), keep_in_memory=True)
     report = {"rows_in": dataset.num_rows, "rows_out": cleaned.num_rows, "columns": list(params.columns), "operations": operations}
     ctx.log(f"{dataset.num_rows} rows in, {cleaned.num_rows} out; " + ", ".join(f"{op['operation']} {op.get('changed', op.get('dropped'))}" for op in operations))
     return {"dataset": cleaned, "report": report}
@@ -487,7 +493,7 @@ def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizePa
     columns = template_columns(params.prompt_template, where) if params.prompt_template else [params.text_column]
     require_columns(dataset, columns, where)
     block, eos = params.block_size, tokenizer.eos_token_id
-    # Filled in while datasets.map runs the function below; map is told never to reuse an old result.
+    # Filled in while datasets.map runs the function below (it always runs: see MAP_BATCH).
     lengths: list[int] = []
     dropped: list[int] = []
 
@@ -510,7 +516,7 @@ def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizePa
 
     packed = dataset.map(
         tokenize_and_pack, batched=True, batch_size=MAP_BATCH, remove_columns=dataset.column_names,
-        load_from_cache_file=False, new_fingerprint=map_fingerprint(dataset, params, tokenizer_identity(tokenizer)), desc="text.tokenize",
+        keep_in_memory=True, load_from_cache_file=False, new_fingerprint=map_fingerprint(dataset, params, tokenizer_identity(tokenizer)), desc="text.tokenize",
     )
     total = sum(lengths)
     if packed.num_rows == 0:
@@ -550,7 +556,7 @@ def _classification(ctx: RunContext, dataset: Any, tokenizer: Any, params: Token
 
     extra = [column for column in dataset.column_names if column not in (params.text_column, params.label_column)]
     tokenized = dataset.map(
-        encode, batched=True, batch_size=MAP_BATCH, remove_columns=extra,
+        encode, batched=True, batch_size=MAP_BATCH, remove_columns=extra, keep_in_memory=True, load_from_cache_file=False,
         new_fingerprint=map_fingerprint(dataset, params, tokenizer_identity(tokenizer)), desc="text.tokenize",
     )
     if names:

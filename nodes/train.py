@@ -342,7 +342,7 @@ def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         args=args,
         train_dataset=train_data,
         eval_dataset=eval_data,
-        data_collator=lambda examples: pad_examples(examples, pad_token_id),
+        data_collator=functools.partial(pad_examples, pad_token_id=pad_token_id),
         optimizer_cls_and_kwargs=optimizer_class_and_kwargs(optimizer, args.device.type),
         callbacks=callbacks,
         decay_bias_and_norm=not regularization.exclude_bias_and_norm_from_decay,

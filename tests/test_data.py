@@ -226,7 +226,7 @@ def split_pipeline(path: str) -> dict:
     }
 
 
-def test_outputs_are_cached_and_reload_from_disk_in_a_new_run(tmp_path):
+def test_outputs_are_cached_and_reload_from_disk_in_a_new_run(tmp_path, nodeloom_home):
     path = tmp_path / "rows.jsonl"
     path.write_text("".join(json.dumps({"text": f"example {i}", "label": i % 2}) + "\n" for i in range(40)), encoding="utf-8")
     first = run_pipeline(load_pipeline(split_pipeline(str(path))), device="cpu")
@@ -245,8 +245,28 @@ def test_outputs_are_cached_and_reload_from_disk_in_a_new_run(tmp_path):
     assert reloaded["test"]["text"] == expected and reloaded["train"].num_rows == 20
 
     path.write_text(path.read_text(encoding="utf-8").replace("example 0", "changed 0"), encoding="utf-8")
+    reseeded = split_pipeline(str(path))
+    reseeded["nodes"][1]["params"]["seed"] = 11
+    default_cache().clear_memory()
+    assert not run_pipeline(load_pipeline(reseeded), device="cpu").nodes["split"].cached
+    assert not list(nodeloom_home.rglob("cache-*.arrow")), "datasets wrote index files into a cache entry"
+
+    path.write_text(path.read_text(encoding="utf-8").replace("example 0", "changed 0"), encoding="utf-8")
     edited = run_pipeline(load_pipeline(split_pipeline(str(path))), device="cpu")
     assert not edited.nodes["load"].cached, "an edited file must not be served from the cache"
+
+
+def test_an_empty_split_part_reloads_from_disk(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps({"text": f"example {i}", "label": i % 2}) + "\n" for i in range(20)), encoding="utf-8")
+    pipeline = split_pipeline(str(path))
+    pipeline["nodes"][1]["params"] = {"train_fraction": 0.9, "validation_fraction": 0.1, "test_fraction": 0.0}
+    assert run_pipeline(load_pipeline(pipeline), device="cpu").status == "succeeded"
+    default_cache().clear_memory()
+    again = run_pipeline(load_pipeline(pipeline), device="cpu")
+    parts = again.outputs("split")  # the empty test part must load back from disk too
+    assert parts["test"].num_rows == 0 and parts["test"].column_names == ["text", "label"]
+    assert parts["train"].num_rows == 18
 
 
 def test_a_failing_load_leaves_nothing_in_the_cache(tmp_path, nodeloom_home):

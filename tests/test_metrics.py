@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import random
@@ -339,3 +340,11 @@ def test_metric_nodes_report_through_run_pipeline(tmp_path):
     expected, _ = rouge_direct([r["prediction"] for r in rows], [r["reference"] for r in rows], ["rougeL"])
     assert result.metrics["rouge"] == {"rougeL": pytest.approx(expected["rougeL"])}
     assert result.outputs("bleu")["metrics"]["worst_examples"][0]["row"] == 0
+
+
+def test_sacrebleu_tokenizer_without_its_extra_packages_is_explained():
+    if importlib.util.find_spec("MeCab") is not None:
+        pytest.skip("MeCab is installed: the ja-mecab tokenizer works")
+    with pytest.raises(NodeError, match=r"parameter 'tokenize': tokenizer 'ja-mecab' is not usable here \(.*\); choose 13a") as caught:
+        run_metric("metric.sacrebleu", pairs(["a"], ["a"]), tokenize="ja-mecab")
+    assert "\n" not in str(caught.value)

@@ -337,3 +337,13 @@ def test_text_outputs_are_cached_and_reload_from_disk_in_a_new_run():
     assert third.outputs("bert")["tokenizer"].eos_token == "[SEP]"
     assert third.outputs("clean")["report"]["rows_out"] == first.outputs("clean")["report"]["rows_out"]
     assert len(third.outputs("vectors")["embeddings"][0]["embedding"]) == 384
+
+
+def test_nodes_never_write_into_the_cache_entries_they_read(nodeloom_home):
+    run_pipeline(load_pipeline(text_pipeline()), device="cpu", targets=["tokens"])
+    changed = text_pipeline()
+    for node_index, param, value in ((3, "block_size", 32), (1, "lowercase", True)):  # tokenize, then clean
+        default_cache().clear_memory()  # the changed node reads its input from a cached entry on disk
+        changed["nodes"][node_index]["params"][param] = value
+        assert run_pipeline(load_pipeline(changed), device="cpu", targets=["tokens"]).status == "succeeded"
+        assert not list((nodeloom_home / "cache").rglob("cache-*.arrow")), "datasets wrote a cache file into an entry"
