@@ -247,9 +247,20 @@ def _find_run(store: Any, prefix: str) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    pipeline = read_pipeline(args.pipeline, args.set)
-    err.print(f"[green]✓[/] {args.pipeline}: {len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges — valid")
-    return EXIT_OK
+    from engine.validation import PipelineInvalid
+
+    if args.set and len(args.pipeline) > 1:
+        raise UsageError("--set applies to one pipeline at a time; validate the files one by one")
+    status = EXIT_OK
+    for source in args.pipeline:
+        try:
+            pipeline = read_pipeline(source, args.set)
+        except PipelineInvalid as exc:  # report every file, not just the first bad one
+            _print_problems(source, exc.problems)
+            status = EXIT_INVALID
+            continue
+        err.print(f"[green]✓[/] {source}: {len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges — valid")
+    return status
 
 
 def _metrics_text(metrics: dict[str, dict[str, float]]) -> str:
@@ -516,8 +527,8 @@ def build_parser() -> argparse.ArgumentParser:
     gc.add_argument("--json", action="store_true")
     gc.set_defaults(handler=cmd_gc)
 
-    validate = commands.add_parser("validate", help="check a pipeline file and list every problem")
-    validate.add_argument("pipeline")
+    validate = commands.add_parser("validate", help="check pipeline files (or saved pipelines) and list every problem")
+    validate.add_argument("pipeline", nargs="+")
     validate.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE")
     validate.set_defaults(handler=cmd_validate)
 
@@ -540,8 +551,13 @@ def main(argv: list[str] | None = None) -> int:
     from engine.store import StoreError
     from engine.validation import PipelineInvalid
 
-    # Our own progress bars replace the per-map bars that `datasets` would print.
+    # Our own progress bars replace the per-map bars that `datasets` would print, and the weight
+    # loading/saving bars of transformers (they follow huggingface_hub's switch). Library warnings
+    # about expected things (a new classifier head, an unset loss_type) would bury NodeLoom's own
+    # messages; set TRANSFORMERS_VERBOSITY=warning to see them again.
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

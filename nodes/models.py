@@ -52,6 +52,20 @@ def label_config(num_labels: int, id2label: dict[int, str] | None) -> dict[str, 
     return config
 
 
+def set_dropout(model: Any, rate: float) -> None:
+    """Every dropout layer (and the config, so a saved model keeps it) at the same rate."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.p = rate
+    config_names = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout")
+    for name in config_names:
+        if hasattr(model.config, name):
+            setattr(model.config, name, rate)
+
+
+
 # ---------------------------------------------------------------------------------------------
 # model.load_pretrained
 
@@ -73,22 +87,58 @@ def _pretrained_files(params: LoadPretrainedParams) -> list[str]:
     return [source] if Path(source).expanduser().is_dir() else []
 
 
-def load_error_message(name_or_path: str, source: str, exc: Exception) -> str:
+def load_error_message(where: str, name_or_path: str, source: str, exc: Exception) -> str:
     """One line that says why a model could not be loaded and what would fix it."""
     import os
 
     if Path(source).expanduser().is_dir():
         return (
-            f"model.load_pretrained: could not load '{name_or_path}' from its folder: {str(exc).splitlines()[0]} "
+            f"{where}: could not load '{name_or_path}' from its folder: {str(exc).splitlines()[0]} "
             "(NodeLoom loads safetensors weights only; re-save the model with safe_serialization=True)"
         )
     if os.environ.get("HF_HUB_OFFLINE") not in (None, "", "0"):
         return (
-            f"model.load_pretrained: parameter 'name_or_path': '{name_or_path}' is not a local folder and the "
-            "Hugging Face Hub is offline (HF_HUB_OFFLINE is set) with no cached copy; give a local folder, "
-            "download the model while online first, or use bundled:minilm"
+            f"{where}: '{name_or_path}' is not a local folder and the Hugging Face Hub is offline "
+            "(HF_HUB_OFFLINE is set) with no cached copy; give a local folder, download the model while online first, "
+            "or use bundled:minilm"
         )
-    return f"model.load_pretrained: could not load '{name_or_path}' (no such local folder; from the Hub: {str(exc).splitlines()[0]})"
+    return f"{where}: could not load '{name_or_path}' (no such local folder; from the Hub: {str(exc).splitlines()[0]})"
+
+
+def pretrained_model(
+    where: str,
+    name_or_path: str,
+    task: str,
+    labels: dict[str, Any],
+    *,
+    dtype: str = "float32",
+    revision: str = "main",
+    trust_remote_code: bool = False,
+) -> Any:
+    """A pretrained transformers model with a head for `task`, from safetensors weights only."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    try:
+        source = resolve_name_or_path(name_or_path)
+    except (KeyError, FileNotFoundError) as exc:
+        raise NodeError(f"{where}: {exc.args[0]}") from exc
+    model_class = AutoModelForCausalLM if task == "causal_lm" else AutoModelForSequenceClassification
+    try:
+        model = model_class.from_pretrained(
+            source,
+            revision=revision,
+            dtype=getattr(torch, dtype),
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+            **labels,
+        )
+    except (OSError, ValueError) as exc:
+        raise NodeError(load_error_message(where, name_or_path, source, exc)) from exc
+    if model.config.pad_token_id is None and model.config.eos_token_id is not None:
+        # decoder models such as GPT-2 have no pad token; batches (and sequence classification) need one
+        model.config.pad_token_id = model.config.eos_token_id
+    return model
 
 
 @node(
@@ -103,31 +153,18 @@ def load_error_message(name_or_path: str, source: str, exc: Exception) -> str:
 )
 def load_pretrained(ctx: RunContext, inputs: dict, params: LoadPretrainedParams) -> dict:
     """Load a pretrained transformers model (Hub name, local folder or bundled:minilm), safetensors only."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
-
-    try:
-        source = resolve_name_or_path(params.name_or_path)
-    except (KeyError, FileNotFoundError) as exc:
-        raise NodeError(f"model.load_pretrained: parameter 'name_or_path': {exc.args[0]}") from exc
-    extra: dict[str, Any] = {}
+    labels: dict[str, Any] = {}
     if params.task == "classification":
-        extra = label_config(*class_labels(inputs.get("dataset"), params.num_labels, "model.load_pretrained"))
-    model_class = AutoModelForCausalLM if params.task == "causal_lm" else AutoModelForSequenceClassification
-    try:
-        model = model_class.from_pretrained(
-            source,
-            revision=params.revision,
-            dtype=getattr(torch, params.dtype),
-            use_safetensors=True,
-            trust_remote_code=params.trust_remote_code,
-            **extra,
-        )
-    except (OSError, ValueError) as exc:
-        raise NodeError(load_error_message(params.name_or_path, source, exc)) from exc
-    if model.config.pad_token_id is None and model.config.eos_token_id is not None:
-        # decoder models such as GPT-2 have no pad token; batches (and sequence classification) need one
-        model.config.pad_token_id = model.config.eos_token_id
+        labels = label_config(*class_labels(inputs.get("dataset"), params.num_labels, "model.load_pretrained"))
+    model = pretrained_model(
+        "model.load_pretrained: parameter 'name_or_path'",
+        params.name_or_path,
+        params.task,
+        labels,
+        dtype=params.dtype,
+        revision=params.revision,
+        trust_remote_code=params.trust_remote_code,
+    )
     ctx.log(f"loaded {type(model).__name__} with {model.num_parameters():,} parameters from {params.name_or_path}")
     return {"model": model}
 
@@ -146,6 +183,11 @@ class FromConfigParams(NodeParams):
     n_positions: int = Field(512, ge=8, le=65_536, description="Longest sequence the model can read (BERT: max_position_embeddings)")
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on embeddings, attention and residual paths")
     vocab_size: int | None = Field(None, ge=8, description="Vocabulary size when no tokenizer is connected")
+    pretrained: str = Field(
+        "",
+        description="Start from this pretrained model (Hub name or local folder, e.g. gpt2) instead of random weights; "
+        "the size settings above are then ignored, and the tokenizer must be the model's own",
+    )
 
     @model_validator(mode="after")
     def _check_shape(self) -> FromConfigParams:
@@ -207,16 +249,33 @@ def build_config(params: FromConfigParams, tokenizer: Any, labels: dict[str, Any
     ],
     outputs=[Output("model", MODEL, "A randomly initialised model")],
     params=FromConfigParams,
-    key_params=("architecture", "n_layer", "n_embd"),
+    key_params=("architecture", "n_layer", "n_embd", "pretrained"),
 )
 def from_config(ctx: RunContext, inputs: dict, params: FromConfigParams) -> dict:
-    """A fresh, randomly initialised GPT-2 or BERT of the size you choose (training from scratch)."""
+    """A fresh, randomly initialised GPT-2 or BERT of the size you choose (training from scratch).
+
+    With `pretrained` set (e.g. `gpt2`) it loads that model's weights instead, so one `--set`
+    turns a from-scratch pipeline into a fine-tuning one; pair it with the matching tokenizer
+    (text.train_tokenizer's `pretrained`, or text.load_tokenizer).
+    """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed
 
     labels = {}
     if params.task == "classification":
         labels = label_config(*class_labels(inputs.get("dataset"), params.num_labels, "model.from_config"))
-    config = build_config(params, inputs.get("tokenizer"), labels)
+    tokenizer = inputs.get("tokenizer")
+    if params.pretrained:
+        model = pretrained_model("model.from_config: parameter 'pretrained'", params.pretrained, params.task, labels)
+        if tokenizer is not None and len(tokenizer) > model.config.vocab_size:
+            raise NodeError(
+                f"model.from_config: the connected tokenizer has {len(tokenizer):,} tokens but pretrained model "
+                f"'{params.pretrained}' knows only {model.config.vocab_size:,}; connect the model's own tokenizer "
+                f"(set the tokenizer node's 'pretrained' or 'name_or_path' to '{params.pretrained}')"
+            )
+        set_dropout(model, params.dropout)
+        ctx.log(f"loaded {type(model).__name__} with {model.num_parameters():,} parameters from {params.pretrained}")
+        return {"model": model}
+    config = build_config(params, tokenizer, labels)
     set_seed(ctx.seed)  # the initial weights are part of the cached output: make them reproducible
     model_class = AutoModelForCausalLM if params.task == "causal_lm" else AutoModelForSequenceClassification
     model = model_class.from_config(config)

@@ -250,6 +250,60 @@ def _stop_if_emptied(before: int, keep: Any, operation: str, params: CleanParams
 
 
 # ---------------------------------------------------------------------------------------------
+# text.split_prompt
+
+
+class SplitPromptParams(NodeParams):
+    text_column: str = Field("text", min_length=1, description="Column with the passages to split")
+    prompt_words: int = Field(12, ge=1, le=10_000, description="Words at the start of each passage that become the prompt")
+    continuation_words: int | None = Field(
+        None, ge=1, le=100_000, description="Longest continuation kept, in words (empty: the rest of the passage)"
+    )
+
+
+def _split_prompt_summary(outputs: dict) -> dict:
+    return dataset_preview(outputs["dataset"])
+
+
+@node(
+    "text.split_prompt",
+    title="Split prompt / continuation",
+    category="text",
+    inputs=[Input("dataset", DATASET, description="Passages of text")],
+    outputs=[Output("dataset", DATASET, "Columns prompt and continuation, one row per passage long enough to split")],
+    params=SplitPromptParams,
+    key_params=("prompt_words",),
+    summarize=_split_prompt_summary,
+)
+def split_prompt(ctx: RunContext, inputs: dict, params: SplitPromptParams) -> dict:
+    """Cut each passage after its first `prompt_words` words: the start is the `prompt`, the rest the `continuation`.
+
+    This is how generation is judged on held-out text: the model gets the prompt and what it
+    writes is compared with the real continuation (connect infer.generate with prompt_column
+    `prompt` and reference_column `continuation`, then metric.rouge). Passages with no words
+    after the prompt are dropped; whitespace inside each part becomes single spaces.
+    """
+    from datasets import Dataset
+
+    where = "text.split_prompt: parameter 'text_column'"
+    prompts, continuations = [], []
+    for text in text_column_values(inputs["dataset"], params.text_column, where):
+        words = text.split()
+        rest = words[params.prompt_words :][: params.continuation_words]
+        if rest:
+            prompts.append(" ".join(words[: params.prompt_words]))
+            continuations.append(" ".join(rest))
+    if not prompts:
+        raise NodeError(
+            f"text.split_prompt: no passage in column '{params.text_column}' has more than prompt_words={params.prompt_words} words; "
+            "lower 'prompt_words'"
+        )
+    dropped = inputs["dataset"].num_rows - len(prompts)
+    ctx.log(f"{len(prompts)} prompts of {params.prompt_words} words" + (f"; {dropped} passages too short to split were dropped" if dropped else ""))
+    return {"dataset": Dataset.from_dict({"prompt": prompts, "continuation": continuations})}
+
+
+# ---------------------------------------------------------------------------------------------
 # Tokenizers: shared summary and loading
 
 
@@ -316,6 +370,10 @@ class TrainTokenizerParams(NodeParams):
     lowercase: bool = Field(False, description="Lower-case text before tokenizing (as uncased BERT does)")
     special_tokens: list[str] = Field([], description="Extra special tokens that are never split, e.g. chat markers")
     model_max_length: int = Field(1024, ge=8, le=1_000_000, description="Longest sequence the tokenizer will claim to handle")
+    pretrained: str = Field(
+        "",
+        description="Skip training and load this pretrained tokenizer (Hub name or local folder, e.g. gpt2) to match a pretrained model",
+    )
 
 
 SPECIALS = {  # kind -> (eos, pad, unk, other special tokens)
@@ -366,7 +424,7 @@ def _build_tokenizer(params: TrainTokenizerParams) -> tuple[Any, Any]:
     inputs=[Input("dataset", DATASET, description="Text to learn the vocabulary from")],
     outputs=[Output("tokenizer", TOKENIZER, "A transformers fast tokenizer with eos and pad tokens")],
     params=TrainTokenizerParams,
-    key_params=("kind", "vocab_size"),
+    key_params=("kind", "vocab_size", "pretrained"),
     summarize=_tokenizer_summary,
 )
 def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams) -> dict:
@@ -375,10 +433,19 @@ def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams)
     bpe (GPT-2 style) ends examples with <|endoftext|> and pads with <|pad|>; wordpiece (BERT
     style) adds [CLS] … [SEP] around each text and has [PAD], [UNK] and [MASK]; unigram uses
     </s>, <pad> and <unk>.
+
+    With `pretrained` set (e.g. `gpt2`) it loads that tokenizer instead, for pipelines switched
+    to a pretrained model by `--set`.
     """
     from tokenizers import processors
-    from transformers import PreTrainedTokenizerFast
+    from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+    if params.pretrained:
+        # a pretrained model only understands its own vocabulary: training a new one would break it
+        tokenizer = from_pretrained(AutoTokenizer, params.pretrained, "text.train_tokenizer: parameter 'pretrained'")
+        ensure_eos_and_pad(tokenizer, ctx, "text.train_tokenizer")
+        ctx.log(f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.pretrained} instead of training one")
+        return {"tokenizer": tokenizer}
     dataset = inputs["dataset"]
     for column in params.text_columns:
         require_text_column(dataset, column, "text.train_tokenizer: parameter 'text_columns'")
@@ -468,7 +535,12 @@ class TokenizeParams(NodeParams):
     task: Literal["causal_lm", "classification"] = Field("causal_lm", description="causal_lm: packed blocks for language modelling; classification: one row per text, with labels")
     text_column: str = Field("text", min_length=1, description="Column with the text (causal_lm: used when prompt_template is empty)")
     prompt_template: str = Field("", description="causal_lm: joins columns into one text, e.g. 'Question: {question}\\nAnswer: {answer}' (empty: use text_column)")
-    block_size: int = Field(128, ge=4, le=65_536, description="causal_lm: tokens per packed block")
+    block_size: int = Field(128, ge=4, le=65_536, description="causal_lm: tokens per packed block (unpacked: longest example kept)")
+    packing: bool = Field(
+        True,
+        description="causal_lm: concatenate examples into full blocks (fastest); off: one row per example, cut at block_size, "
+        "so a short Q/A pair is never split across blocks",
+    )
     label_column: str = Field("label", min_length=1, description="classification: column with the class (ids, or names that get ids in sorted order)")
     max_length: int = Field(128, ge=2, le=65_536, description="classification: truncate longer texts to this many tokens")
 
@@ -507,6 +579,10 @@ def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizePa
         ctx.check_cancelled()
         ids = tokenizer(render(batch), add_special_tokens=False)["input_ids"]
         lengths.extend(len(example) + 1 for example in ids)
+        if not params.packing:
+            rows = [(example + [eos])[:block] for example in ids]
+            dropped.append(sum(len(example) + 1 for example in ids) - sum(map(len, rows)))
+            return {"input_ids": rows, "attention_mask": [[1] * len(row) for row in rows], "labels": rows}
         stream = np.fromiter(itertools.chain.from_iterable(example + [eos] for example in ids), dtype=np.int64)
         usable = len(stream) // block * block
         dropped.append(len(stream) - usable)
@@ -523,7 +599,7 @@ def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizePa
         raise NodeError(f"text.tokenize: the {len(lengths)} examples hold only {total} tokens, less than one block of block_size={block}; lower 'block_size' or load more rows")
     report = {
         "task": "causal_lm", "examples": len(lengths), "tokens": total, "blocks": packed.num_rows, "block_size": block,
-        "tokens_in_blocks": packed.num_rows * block, "tokens_dropped": sum(dropped), "eos_token": tokenizer.eos_token,
+        "packing": params.packing, "tokens_in_blocks": total - sum(dropped), "tokens_dropped": sum(dropped), "eos_token": tokenizer.eos_token,
         "example_tokens": length_statistics(lengths),
     }
     return packed, report
@@ -585,6 +661,7 @@ def _tokenize_summary(outputs: dict) -> dict:
     ],
     params=TokenizeParams,
     key_params=("task", "block_size"),
+    version=2,
     summarize=_tokenize_summary,
 )
 def tokenize(ctx: RunContext, inputs: dict, params: TokenizeParams) -> dict:
@@ -592,7 +669,8 @@ def tokenize(ctx: RunContext, inputs: dict, params: TokenizeParams) -> dict:
 
     causal_lm: each example (text_column, or prompt_template filled from columns) gets the eos
     token appended; examples are concatenated and cut into blocks of block_size tokens
-    (labels = input_ids; the last partial block of each 1,000 examples is dropped).
+    (labels = input_ids; the last partial block of each 1,000 examples is dropped). With
+    packing off each example is a row of its own, cut at block_size (pad per batch when training).
     classification: one row per text, truncated to max_length, unpadded (pad per batch when
     training); `labels` holds class ids; the text and label columns are kept.
     """

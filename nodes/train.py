@@ -18,6 +18,7 @@ from pydantic import Field
 
 from engine import Input, NodeError, NodeParams, Output, RunContext, node
 from engine.types import HISTORY, METRICS, MODEL, OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC, TOKENIZED_DATASET
+from nodes.models import set_dropout
 from nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
 
 # Columns a model's forward pass takes from a tokenized dataset; anything else (text, label) stays behind.
@@ -132,19 +133,6 @@ def schedule_arguments(schedule: ScheduleParams) -> dict[str, Any]:
     }
 
 
-def set_dropout(model: Any, rate: float) -> None:
-    """Every dropout layer (and the config, so a saved model keeps it) at the same rate."""
-    import torch
-
-    for module in model.modules():
-        if isinstance(module, torch.nn.Dropout):
-            module.p = rate
-    config_names = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout")
-    for name in config_names:
-        if hasattr(model.config, name):
-            setattr(model.config, name, rate)
-
-
 def device_kind(device: str) -> str:
     """"cuda" for "cuda:1" and the like."""
     return device.partition(":")[0]
@@ -196,8 +184,9 @@ def trainer_classes():
     class ProgressReporter(TrainerCallback):
         """Streams Trainer logs as node progress, records the history, and stops on cancel."""
 
-        def __init__(self, ctx: RunContext):
+        def __init__(self, ctx: RunContext, language_model: bool):
             self.ctx = ctx
+            self.language_model = language_model
             self.history: dict[str, list[dict[str, Any]]] = {"steps": [], "eval": []}
             self.tokens_at_start = 0
             self._since = time.perf_counter()
@@ -234,7 +223,8 @@ def trainer_classes():
         def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict | None = None, **kwargs: Any) -> None:
             metrics = metrics or {}
             entry = {"step": state.global_step, "epoch": state.epoch, **metrics}
-            entry["eval_perplexity"] = perplexity(metrics.get("eval_loss"))
+            if self.language_model:  # a classifier's loss is not a per-token loss: no perplexity
+                entry["eval_perplexity"] = perplexity(metrics.get("eval_loss"))
             self.history["eval"].append(entry)
             self._emit(state, f"evaluated at step {state.global_step}", entry)
             self._restart_clock(state)  # evaluation time is not training throughput
@@ -266,10 +256,10 @@ def trainer_classes():
     outputs=[
         Output("model", MODEL, "The trained model"),
         Output("history", HISTORY, "Loss, learning rate and tokens/s per step; evaluations"),
-        Output("metrics", METRICS, "train_loss, eval_loss, eval_perplexity, train_runtime, train_tokens_per_second, steps"),
+        Output("metrics", METRICS, "train_loss, eval_loss, eval_perplexity (language models), train_runtime, train_tokens_per_second, steps"),
     ],
     params=TrainerParams,
-    version=1,
+    version=2,
     wants_accelerator=True,
     key_params=("epochs", "max_steps", "batch_size"),
     external_files=_resume_files,
@@ -332,7 +322,7 @@ def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     )
     args.output_dir = shared_folder(args, args.output_dir)
     NodeLoomTrainer, ProgressReporter = trainer_classes()
-    reporter = ProgressReporter(ctx)
+    reporter = ProgressReporter(ctx, language_model=not type(model).__name__.endswith("ForSequenceClassification"))
     callbacks: list[Any] = [reporter]
     if early_stopping:
         callbacks.append(EarlyStoppingCallback(regularization.early_stopping_patience, regularization.early_stopping_threshold))
@@ -357,7 +347,7 @@ def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     metrics = {
         "train_loss": result.training_loss,
         "eval_loss": eval_loss,
-        "eval_perplexity": perplexity(eval_loss),
+        **({"eval_perplexity": perplexity(eval_loss)} if reporter.language_model else {}),
         "train_runtime": runtime,
         "train_tokens_per_second": tokens / runtime if runtime else None,
         "train_tokens": tokens,

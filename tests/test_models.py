@@ -104,6 +104,22 @@ def test_load_pretrained_local_folder_round_trip(ctx, tokenizer, tmp_path):
     assert torch.allclose(model.eval()(**batch).logits, loaded.eval()(**batch).logits)
 
 
+def test_from_config_pretrained_switch_loads_weights_and_checks_the_tokenizer(ctx, tokenizer, tmp_path):
+    model = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
+    model.save_pretrained(tmp_path / "saved")
+    # the size settings are ignored: the weights (and shape) come from the folder
+    loaded = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, pretrained=str(tmp_path / "saved"), n_layer=6, dropout=0.3)["model"]
+    assert loaded.config.n_layer == 2 and loaded.config.resid_pdrop == 0.3
+    batch = tokenizer(["where is my order"], return_tensors="pt")
+    assert torch.allclose(model.eval()(**batch).logits, loaded.eval()(**batch).logits)
+    bigger = copy.deepcopy(tokenizer)
+    bigger.add_tokens(["<order-id>", "<tracking-id>"])
+    with pytest.raises(NodeError, match=r"connected tokenizer has .* tokens but pretrained model .* knows only"):
+        run_node("model.from_config", ctx, {"tokenizer": bigger}, pretrained=str(tmp_path / "saved"))
+    with pytest.raises(NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is offline"):
+        run_node("model.from_config", ctx, {"tokenizer": tokenizer}, pretrained="gpt2")
+
+
 def test_lora_wraps_a_copy_and_survives_the_cache_codec(ctx, tokenizer, tmp_path):
     base = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
     lora = run_node("model.lora", ctx, {"model": base}, r=4, alpha=8)["model"]

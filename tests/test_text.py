@@ -160,6 +160,41 @@ def test_load_tokenizer_errors(tmp_path):
     assert text.LoadTokenizerParams().trust_remote_code is False
 
 
+def test_train_tokenizer_pretrained_switch_loads_instead_of_training(chat, bpe, tmp_path):
+    bpe.save_pretrained(tmp_path / "saved")
+    loaded = text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams(pretrained=str(tmp_path / "saved"), vocab_size=5000))["tokenizer"]
+    assert len(loaded) == len(bpe) and loaded.eos_token == bpe.eos_token and loaded.pad_token == bpe.pad_token
+    assert loaded("Where is my order?")["input_ids"] == bpe("Where is my order?")["input_ids"]
+    with pytest.raises(NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is unreachable"):
+        text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams(pretrained="gpt2"))
+
+
+# ---------------------------------------------------------------------------------------------
+# text.split_prompt
+
+
+def split_prompt(dataset, **params) -> datasets.Dataset:
+    return text.split_prompt(context(), {"dataset": dataset}, text.SplitPromptParams(**params))["dataset"]
+
+
+def test_split_prompt_cuts_after_n_words_and_drops_passages_too_short():
+    passages = rows(text=["one two three four five six", "one two", "  a   b\nc d  ", ""])
+    result = split_prompt(passages, prompt_words=2)
+    assert result.column_names == ["prompt", "continuation"]
+    assert result.to_list() == [
+        {"prompt": "one two", "continuation": "three four five six"},
+        {"prompt": "a b", "continuation": "c d"},
+    ]
+    assert split_prompt(passages, prompt_words=2, continuation_words=1)["continuation"] == ["three", "c"]
+
+
+def test_split_prompt_bad_inputs():
+    with pytest.raises(NodeError, match="no passage in column 'text' has more than prompt_words=5 words; lower 'prompt_words'"):
+        split_prompt(rows(text=["too short"]), prompt_words=5)
+    with pytest.raises(NodeError, match="parameter 'text_column': column 'body' is not in the dataset"):
+        split_prompt(rows(text=["a b c"]), text_column="body")
+
+
 # ---------------------------------------------------------------------------------------------
 # text.tokenize
 
@@ -190,6 +225,17 @@ def test_causal_lm_uses_text_column_without_template(bpe):
     result = tokenize(rows(text=["Where is my order?"] * 20), bpe, block_size=8)
     per_example = len(bpe("Where is my order?")["input_ids"]) + 1
     assert result["report"]["tokens"] == 20 * per_example
+
+
+def test_causal_lm_without_packing_keeps_one_example_per_row(chat, bpe):
+    result = tokenize(chat, bpe, prompt_template="Question: {question}\nAnswer: {answer}", block_size=64, packing=False)
+    unpacked, report = result["dataset"], result["report"]
+    assert unpacked.num_rows == chat.num_rows == report["blocks"]
+    first = bpe(f"Question: {chat[0]['question']}\nAnswer: {chat[0]['answer']}", add_special_tokens=False)["input_ids"] + [bpe.eos_token_id]
+    assert unpacked[0]["input_ids"] == first[:64] and unpacked[0]["labels"] == unpacked[0]["input_ids"]
+    assert all(len(ids) <= 64 for ids in unpacked["input_ids"]) and len(set(map(len, unpacked["input_ids"]))) > 1
+    assert report["tokens_in_blocks"] + report["tokens_dropped"] == report["tokens"]
+    assert report["tokens_in_blocks"] == sum(map(len, unpacked["input_ids"]))
 
 
 def test_causal_lm_bad_inputs(chat, bpe):
