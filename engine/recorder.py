@@ -33,6 +33,7 @@ from engine.validation import settings_of
 
 log = logging.getLogger("nodeloom.recorder")
 
+AXES = ("step", "epoch")  # progress values that say where a node is, not curves to plot against it
 INSERT_METRIC = "INSERT INTO metrics (run_id, node_id, name, step, value) VALUES (?, ?, ?, ?, ?)"
 INSERT_LOG = "INSERT INTO logs (run_id, node_id, level, message, traceback, created) VALUES (?, ?, ?, ?, ?, ?)"
 UPDATE_NODE = "UPDATE node_runs SET {} WHERE run_id = ? AND node_id = ?"
@@ -145,7 +146,7 @@ class RunRecorder:
         step = event.values.get("step")
         step = int(step) if is_number(step) and math.isfinite(step) else count
         for name, value in event.values.items():
-            if name != "step" and is_number(value):
+            if name not in AXES and is_number(value):
                 self._queue(INSERT_METRIC, (self.run_id, event.node_id, name, step, plotted(value)))
         self._latest_progress[event.node_id] = (event.fraction, event.message)
         return False

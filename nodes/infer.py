@@ -138,7 +138,7 @@ def generate(ctx: RunContext, inputs: dict, params: GenerateParams) -> dict:
     model.to(ctx.device).eval()
 
     predictions: list[str] = []
-    for done, rows in enumerate(batches(len(prompts), params.batch_size)):
+    for rows in batches(len(prompts), params.batch_size):
         ctx.check_cancelled()
         encoded = tokenizer(
             [prompts[row] for row in rows],
@@ -153,7 +153,7 @@ def generate(ctx: RunContext, inputs: dict, params: GenerateParams) -> dict:
             output = model.generate(**encoded, generation_config=config)
         answers = tokenizer.batch_decode(output[:, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         predictions += [answer.strip() for answer in answers]
-        ctx.progress(len(predictions) / len(prompts), f"{len(predictions)}/{len(prompts)} prompts", batch=done + 1)
+        ctx.progress(len(predictions) / len(prompts), f"{len(predictions)}/{len(prompts)} prompts")
 
     dataset = with_column(dataset, "prediction", predictions)
     if params.reference_column and params.reference_column in dataset.column_names and params.reference_column != "reference":

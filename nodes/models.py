@@ -65,7 +65,6 @@ def set_dropout(model: Any, rate: float) -> None:
             setattr(model.config, name, rate)
 
 
-
 # ---------------------------------------------------------------------------------------------
 # model.load_pretrained
 
@@ -249,13 +248,13 @@ def build_config(params: FromConfigParams, tokenizer: Any, labels: dict[str, Any
     ],
     outputs=[Output("model", MODEL, "A randomly initialised model")],
     params=FromConfigParams,
-    key_params=("architecture", "n_layer", "n_embd", "pretrained"),
+    key_params=("architecture", "n_layer", "n_embd"),
 )
 def from_config(ctx: RunContext, inputs: dict, params: FromConfigParams) -> dict:
     """A fresh, randomly initialised GPT-2 or BERT of the size you choose (training from scratch).
 
-    With `pretrained` set (e.g. `gpt2`) it loads that model's weights instead, so one `--set`
-    turns a from-scratch pipeline into a fine-tuning one; pair it with the matching tokenizer
+    With `pretrained` set (e.g. `gpt2`) it loads that model's weights instead, so a `--set`
+    turns a from-scratch pipeline into a fine-tuning one; pair it with the model's own tokenizer
     (text.train_tokenizer's `pretrained`, or text.load_tokenizer).
     """
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, set_seed

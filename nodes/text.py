@@ -424,7 +424,7 @@ def _build_tokenizer(params: TrainTokenizerParams) -> tuple[Any, Any]:
     inputs=[Input("dataset", DATASET, description="Text to learn the vocabulary from")],
     outputs=[Output("tokenizer", TOKENIZER, "A transformers fast tokenizer with eos and pad tokens")],
     params=TrainTokenizerParams,
-    key_params=("kind", "vocab_size", "pretrained"),
+    key_params=("kind", "vocab_size"),
     summarize=_tokenizer_summary,
 )
 def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams) -> dict:

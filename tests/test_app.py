@@ -262,3 +262,34 @@ def test_cards_show_status_and_error():
     card = flow.nodes[0]
     assert "✗ failed" in card.data["content"] and "does not exist" in card.data["content"]
     assert card.style["background"] == "#fef2f2"
+
+
+def test_metric_tiles_keep_numbers_short_enough_to_read():
+    from ui.previews import tile_text
+
+    assert [tile_text(value) for value in (0.78838, 78.838, 2390.4, 285902.0, 64.0, 1e15)] == ["0.788", "78.8", "2,390", "285,902", "64", "1e+15"]
+
+
+def test_float_parameters_step_by_a_float_at_every_magnitude():
+    # epochs=30 once gave an int step, and Streamlit refused to draw the trainer's form
+    from ui.inspector import float_step
+
+    assert [float_step(value) for value in (3e-4, 0.5, 30.0, 1200.0, None)] == [1e-5, 0.01, 1.0, 100.0, 0.1]
+    assert all(isinstance(float_step(value), float) for value in (3e-4, 30.0, 1200.0))
+
+
+def test_every_node_of_every_example_opens_in_the_inspector(tmp_path, monkeypatch):
+    """Each example's real parameter values drawn as forms (no edges: the forms are the point)."""
+    nodes = []
+    for path in sorted((Path(APP).parent / "pipelines").glob("*.json")):
+        for raw in json.loads(path.read_text())["nodes"]:
+            nodes.append(raw | {"id": f"{path.stem}.{raw['id']}"})
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    (folder / state.FIRST_EXAMPLE).write_text(json.dumps({"schema_version": 1, "name": "all", "nodes": nodes, "edges": []}))
+    monkeypatch.setattr(state, "EXAMPLES_FOLDER", folder)
+    test = AppTest.from_file(APP, default_timeout=60)
+    test.run()
+    for raw in nodes:
+        select_node(test, raw["id"])
+        assert not test.exception, (raw["id"], [error.value for error in test.exception])

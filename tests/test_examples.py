@@ -132,3 +132,18 @@ def test_the_pretrained_switch_fails_offline_with_a_clear_message():
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
     assert "tokenizer" in completed.stderr and "'gpt2'" in completed.stderr and "Hub" in completed.stderr, completed.stderr
+
+
+def test_the_readme_node_catalog_is_the_registry_s():
+    completed = subprocess.run([sys.executable, "-m", "nodeloom", "nodes", "--markdown"], capture_output=True, text=True, cwd=REPO, check=True)
+    readme = (REPO / "README.md").read_text()
+    catalog = readme.split("<!-- node-catalog:start -->\n")[1].split("\n<!-- node-catalog:end -->")[0]
+    assert catalog == completed.stdout.strip(), "README's node catalog is stale: paste `nodeloom nodes --markdown` between its markers"
+
+
+def test_every_file_the_readme_links_to_exists():
+    import re
+
+    readme = (REPO / "README.md").read_text()
+    links = set(re.findall(r"\]\(((?:docs|pipelines|benchmarks)/[^)#]+)\)", readme))
+    assert links and not [link for link in links if not (REPO / link).exists()]

@@ -42,7 +42,8 @@ def chat_model(model_key: str, tokenizer_key: str) -> tuple[Any, Any] | None:
     if not models or not tokenizers:
         return None
     model = models.get("model")
-    if model is None or not type(model).__name__.endswith("ForCausalLM") and "CausalLM" not in str(getattr(model.config, "architectures", "")):
+    # can_generate() is what transformers itself asks: true for GPT2LMHeadModel and other LM heads
+    if model is None or not getattr(model, "can_generate", lambda: False)():
         return None
     model.eval()
     return model, tokenizers.get("tokenizer")
@@ -86,11 +87,15 @@ def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> 
         st.warning(f"'{model_node}' is not a causal language model kept in the cache, so it cannot chat.")
         return
     history = st.session_state.setdefault(f"chat:{run.id}", [])
+    # Outside the main area chat_input sits where it is called: the conversation goes in a
+    # container above it, so new messages land above the box like the earlier ones.
+    conversation = st.container()
     for role, text in history:
-        st.chat_message(role).write(text)
+        conversation.chat_message(role).write(text)
     question = st.chat_input("Ask the model…", key=f"chat-input:{run.id}")
     if question:
-        st.chat_message("user").write(question)
-        reply = answer(*loaded, generate_params(pipeline), question)
-        st.chat_message("assistant").write(reply or "(no answer)")
-        history += [("user", question), ("assistant", reply or "(no answer)")]
+        conversation.chat_message("user").write(question)
+        with conversation, st.spinner("Thinking…"):
+            reply = answer(*loaded, generate_params(pipeline), question) or "(no answer)"
+        conversation.chat_message("assistant").write(reply)
+        history += [("user", question), ("assistant", reply)]

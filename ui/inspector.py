@@ -61,7 +61,7 @@ def float_step(value: float | None) -> float:
     """A step of one tenth of the value's order of magnitude: 3e-4 steps by 1e-5."""
     if not value:
         return 0.1
-    return 10 ** (math.floor(math.log10(abs(value))) - 1)
+    return 10.0 ** (math.floor(math.log10(abs(value))) - 1)  # always a float: Streamlit refuses an int step for a float
 
 
 def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: FieldForm, current: Any, default: Any) -> None:

@@ -40,7 +40,7 @@ def draw_results(run) -> None:
         st.markdown(line)
         if node_run.error:
             st.error(node_run.error)
-        metric_tiles(run.metrics.get(node_id, {}), limit=6)
+        metric_tiles(run.metrics.get(node_id, {}), limit=6, per_row=2)  # a narrow panel: room for names and values
 
 
 def draw_presentation(editor: Editor, registry: Registry, device: str) -> None:

@@ -26,13 +26,20 @@ def cached_outputs(cache_key: str) -> dict[str, Any] | None:
     return default_cache().get(cache_key)
 
 
-def metric_tiles(found: dict[str, float], limit: int = 8) -> None:
-    """A node's numbers as large tiles, four to a row."""
+def tile_text(value: float) -> str:
+    """Short enough for a tile: 1,000 and up (and whole numbers) with separators, others to 3 significant digits."""
+    if abs(value) < 1e12 and (abs(value) >= 1000 or float(value).is_integer()):
+        return f"{value:,.0f}"
+    return f"{value:.3g}"
+
+
+def metric_tiles(found: dict[str, float], limit: int = 8, per_row: int = 4) -> None:
+    """A node's numbers as large tiles, `per_row` to a row."""
     items = list(found.items())[:limit]
-    for start in range(0, len(items), 4):
-        columns = st.columns(4)
-        for column, (name, value) in zip(columns, items[start:start + 4]):
-            column.metric(name, f"{value:.4g}")
+    for start in range(0, len(items), per_row):
+        columns = st.columns(per_row)
+        for column, (name, value) in zip(columns, items[start:start + per_row]):
+            column.metric(name, tile_text(value))
 
 
 def loss_chart(run_id: str, node_id: str) -> None:
@@ -51,6 +58,9 @@ def loss_chart(run_id: str, node_id: str) -> None:
 def dataset_preview(dataset: Any, label: str) -> None:
     st.caption(f"{label}: {dataset.num_rows:,} rows × {len(dataset.column_names)} columns ({', '.join(dataset.column_names)})")
     head = dataset.select(range(min(PREVIEW_ROWS, dataset.num_rows))).to_pandas()
+    # generated or predicted rows: the model's output beside the expected one, before the rest
+    first = [name for name in ("prediction", "reference") if name in head.columns]
+    head = head[first + [name for name in head.columns if name not in first]]
     st.dataframe(head, width="stretch", height=260)
 
 
