@@ -287,3 +287,18 @@ def test_presentation_mode_hides_the_editing_chrome(page):
     shot(page, "09-presentation")
     page.get_by_role("button", name="Exit presentation").click()
     page.get_by_role("button", name="Run all").wait_for()
+
+
+def test_the_word_vectors_example_shows_an_embeddings_scatter(page, home):
+    import_pipeline(page, home, json.loads((REPO / "pipelines" / "word_vectors.json").read_text()))
+    card(page, "sentences").wait_for()
+    run_all(page)
+    card(page, "sentences").get_by_text("✓ done").wait_for(timeout=180_000)
+    card(page, "sentences").click()
+    page.get_by_role("tab", name="Preview").click()
+    page.get_by_text(re.compile(r"^sentences — succeeded")).wait_for()
+    scatter = page.locator(".js-plotly-plot:visible").first
+    scatter.wait_for()
+    scatter.scroll_into_view_if_needed()
+    shot(page, "14-embeddings-scatter")
+    page.get_by_role("tab", name="Run").click()
