@@ -116,8 +116,16 @@ def import_pipeline(page, home: Path, data: dict) -> None:
     if not uploader.count():
         page.get_by_text("Import / export").click()
     try:
-        uploader.set_input_files(str(path))
-        page.get_by_text(f"Imported {path.name}").wait_for(timeout=60_000)
+        # The uploader is keyed by the canvas generation: a rerun landing between finding it and
+        # handing it the file replaces it, and the file goes nowhere. Hand it over again then.
+        for attempt in range(3):
+            uploader.set_input_files(str(path))
+            try:
+                page.get_by_text(f"Imported {path.name}").wait_for(timeout=20_000 * (attempt + 1))
+                break
+            except playwright_api.TimeoutError:
+                if attempt == 2:
+                    raise
     finally:
         shot(page, f"import-{data['name']}")
 
@@ -288,17 +296,3 @@ def test_presentation_mode_hides_the_editing_chrome(page):
     page.get_by_role("button", name="Exit presentation").click()
     page.get_by_role("button", name="Run all").wait_for()
 
-
-def test_the_word_vectors_example_shows_an_embeddings_scatter(page, home):
-    import_pipeline(page, home, json.loads((REPO / "pipelines" / "word_vectors.json").read_text()))
-    card(page, "sentences").wait_for()
-    run_all(page)
-    card(page, "sentences").get_by_text("✓ done").wait_for(timeout=180_000)
-    card(page, "sentences").click()
-    page.get_by_role("tab", name="Preview").click()
-    page.get_by_text(re.compile(r"^sentences — succeeded")).wait_for()
-    scatter = page.locator(".js-plotly-plot:visible").first
-    scatter.wait_for()
-    scatter.scroll_into_view_if_needed()
-    shot(page, "14-embeddings-scatter")
-    page.get_by_role("tab", name="Run").click()
