@@ -218,7 +218,8 @@ def _read_hub(name: str, config: str, split: str) -> Any:
         raise NodeError(f"data.load_dataset: could not load Hub dataset '{name}' (config '{config}', split '{split}'): {_error_chain_text(exc)}") from exc
 
 
-def _load_summary(outputs: dict) -> dict:
+def dataset_summary(outputs: dict) -> dict:
+    """The summary of a node whose one output is `dataset`: its preview."""
     return dataset_preview(outputs["dataset"])
 
 
@@ -231,7 +232,7 @@ def _load_summary(outputs: dict) -> dict:
     version=2,
     key_params=("source", "name", "path", "split"),
     external_files=_files,
-    summarize=_load_summary,
+    summarize=dataset_summary,
 )
 def load_dataset(ctx: RunContext, inputs: dict, params: LoadDatasetParams) -> dict:
     """Load a table of examples: a built-in sample, a local file or a Hugging Face Hub dataset.

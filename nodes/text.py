@@ -16,7 +16,7 @@ from pydantic import Field
 from engine import Input, NodeError, NodeParams, Output, RunContext, node
 from engine.types import DATASET, EMBEDDINGS, MODEL, REPORT, TOKENIZED_DATASET, TOKENIZER
 from nodes.bundled import BUNDLED_PREFIX, hub_unreachable, resolve_name_or_path
-from nodes.data import column_values, dataset_preview, require_columns
+from nodes.data import column_values, dataset_preview, dataset_summary, require_columns
 
 WHITESPACE = re.compile(r"\s+")
 URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"']+", re.IGNORECASE)
@@ -261,10 +261,6 @@ class SplitPromptParams(NodeParams):
     )
 
 
-def _split_prompt_summary(outputs: dict) -> dict:
-    return dataset_preview(outputs["dataset"])
-
-
 @node(
     "text.split_prompt",
     title="Split prompt / continuation",
@@ -273,7 +269,7 @@ def _split_prompt_summary(outputs: dict) -> dict:
     outputs=[Output("dataset", DATASET, "Columns prompt and continuation, one row per passage long enough to split")],
     params=SplitPromptParams,
     key_params=("prompt_words",),
-    summarize=_split_prompt_summary,
+    summarize=dataset_summary,
 )
 def split_prompt(ctx: RunContext, inputs: dict, params: SplitPromptParams) -> dict:
     """Cut each passage after its first `prompt_words` words: the start is the `prompt`, the rest the `continuation`.
