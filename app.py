@@ -1,5 +1,6 @@
-"""NodeLoom's Streamlit app: `nodeloom app` (or `streamlit run app.py`). The views live in `ui/`."""
+"""NodeLoom's Streamlit app from a clone: `streamlit run app.py`. Installed, `nodeloom app` runs the
+package's own `nodeloom/streamlit_app.py`; the views live in `ui/` (installed as `nodeloom.ui`)."""
 
-from ui.main import main
+from nodeloom.ui.main import main
 
 main()

@@ -102,7 +102,7 @@ def main() -> None:
     os.environ["NODELOOM_HOME"] = str(home)
     from streamlit.testing.v1 import AppTest
 
-    from engine.store import Store
+    from nodeloom.engine.store import Store
 
     texts = home / "texts.jsonl"
     texts.write_text("".join(json.dumps({"text": f"line {i}: the quick brown fox jumps over the lazy dog"}) + "\n" for i in range(400)))

@@ -15,12 +15,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine import Input, NodeParams, Output, node
-from engine.cache import OutputCache
-from engine.node import Registry
-from engine.runner import run_pipeline
-from engine.types import TEXT
-from engine.validation import load_pipeline
+from nodeloom.engine import Input, NodeParams, Output, node
+from nodeloom.engine.cache import OutputCache
+from nodeloom.engine.node import Registry
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.types import TEXT
+from nodeloom.engine.validation import load_pipeline
 
 REGISTRY = Registry()
 

@@ -68,8 +68,8 @@ def text_pairs(rows: int) -> tuple[list[str], list[str]]:
 
 
 def run_node(type_id: str, inputs: dict, **params):
-    from engine.context import CancelToken, RunContext
-    from engine.node import discover
+    from nodeloom.engine.context import CancelToken, RunContext
+    from nodeloom.engine.node import discover
 
     node_type = discover().get(type_id)
     ctx = RunContext("bench", type_id, "cpu", 0, Path("/tmp"), CancelToken(), lambda event: None)
@@ -102,7 +102,7 @@ def main() -> None:
     from transformers import GPT2Config, GPT2LMHeadModel
 
 
-    from engine.node import discover
+    from nodeloom.engine.node import discover
 
     discover()  # load every node module now, so that no import is timed
     predictions, references = text_pairs(args.rows)

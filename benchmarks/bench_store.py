@@ -23,12 +23,12 @@ import transformers
 from pydantic import Field
 from transformers import GPT2Config, GPT2LMHeadModel
 
-from engine import Input, NodeParams, Output, node
-from engine.node import Registry
-from engine.recorder import RunRecorder, run_recorded
-from engine.runner import run_pipeline
-from engine.types import METRICS, TEXT
-from engine.validation import load_pipeline
+from nodeloom.engine import Input, NodeParams, Output, node
+from nodeloom.engine.node import Registry
+from nodeloom.engine.recorder import RunRecorder, run_recorded
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.types import METRICS, TEXT
+from nodeloom.engine.validation import load_pipeline
 
 REGISTRY = Registry()
 
@@ -112,8 +112,8 @@ def main() -> None:
     torch.set_num_threads(1)
     transformers.logging.set_verbosity_error()
     os.environ["NODELOOM_HOME"] = tempfile.mkdtemp(prefix="nodeloom-bench-store-")
-    import engine.recorder as recorder_module
-    from engine.store import Store
+    import nodeloom.engine.recorder as recorder_module
+    from nodeloom.engine.store import Store
 
     recorder_module.RunRecorder = TimedRecorder  # run_recorded builds this one
     pipeline = load_pipeline(pipeline_data(args.steps), registry=REGISTRY)

@@ -65,8 +65,8 @@ def fresh_model(setup: Setup, seed: int = 0):
 
 def run_node_trainer(setup: Setup, data, device: str) -> dict:
     """train.trainer with its defaults (AdamW 5e-5, linear schedule, per-step progress events)."""
-    from engine import CancelToken, RunContext
-    from engine.node import discover
+    from nodeloom.engine import CancelToken, RunContext
+    from nodeloom.engine.node import discover
 
     events = []
     node_type = discover().get("train.trainer")
@@ -127,8 +127,8 @@ def main() -> None:
 
     import torch
 
-    from engine.device import resolve_device
-    from nodes.train import precision_flags
+    from nodeloom.engine.device import resolve_device
+    from nodeloom.nodes.train import precision_flags
 
     setup = SIZES[args.size]
     if args.steps:

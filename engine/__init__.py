@@ -3,11 +3,11 @@
 Nothing here imports a user interface; the CLI and the Streamlit app are both clients.
 """
 
-from engine.context import CancelToken, Cancelled, NodeError, RunContext
-from engine.node import REGISTRY, Input, NodeParams, NodeType, Output, discover, node
-from engine.pipeline import Edge, NodeSpec, Pipeline
-from engine.runner import RunResult, run_pipeline
-from engine.validation import PipelineInvalid, Problem, load_pipeline
+from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
+from nodeloom.engine.node import REGISTRY, Input, NodeParams, NodeType, Output, discover, node
+from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
+from nodeloom.engine.runner import RunResult, run_pipeline
+from nodeloom.engine.validation import PipelineInvalid, Problem, load_pipeline
 
 __all__ = [
     "REGISTRY",

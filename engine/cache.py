@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from engine.codecs import CODECS_BY_NAME, NotStorable, codec_for
-from engine.node import NodeType
+from nodeloom.engine.codecs import CODECS_BY_NAME, NotStorable, codec_for
+from nodeloom.engine.node import NodeType
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"

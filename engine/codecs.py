@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from engine import types as T
+from nodeloom.engine import types as T
 
 
 class NotStorable(Exception):

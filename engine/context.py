@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.events import Event, NodeLog, NodeProgress
+from nodeloom.engine.events import Event, NodeLog, NodeProgress
 
 
 class Cancelled(Exception):

@@ -28,8 +28,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from engine.context import RunContext
-from engine.types import PortType
+from nodeloom.engine.context import RunContext
+from nodeloom.engine.types import PortType
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 import networkx as nx
 
-from engine.pipeline import Pipeline
+from nodeloom.engine.pipeline import Pipeline
 
 
 class UnknownTarget(ValueError):

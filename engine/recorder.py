@@ -20,16 +20,16 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from engine.cache import MANIFEST, OutputCache, nodeloom_home
-from engine.context import CancelToken
-from engine.device import resolve_device
-from engine.events import Event
-from engine.node import Registry
-from engine.pipeline import Pipeline
-from engine.planner import plan
-from engine.runner import Listener, RunResult, run_pipeline
-from engine.store.core import PipelineVersion, Store, folder_size, utc_now
-from engine.validation import settings_of
+from nodeloom.engine.cache import MANIFEST, OutputCache, nodeloom_home
+from nodeloom.engine.context import CancelToken
+from nodeloom.engine.device import resolve_device
+from nodeloom.engine.events import Event
+from nodeloom.engine.node import Registry
+from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.planner import plan
+from nodeloom.engine.runner import Listener, RunResult, run_pipeline
+from nodeloom.engine.store.core import PipelineVersion, Store, folder_size, utc_now
+from nodeloom.engine.validation import settings_of
 
 log = logging.getLogger("nodeloom.recorder")
 

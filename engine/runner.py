@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine import types as T
-from engine.cache import OutputCache, default_cache, node_key, nodeloom_home
-from engine.codecs import describe_value
-from engine.context import CancelToken, Cancelled, NodeError, RunContext
-from engine.device import resolve_device
-from engine.events import (
+from nodeloom.engine import types as T
+from nodeloom.engine.cache import OutputCache, default_cache, node_key, nodeloom_home
+from nodeloom.engine.codecs import describe_value
+from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
+from nodeloom.engine.device import resolve_device
+from nodeloom.engine.events import (
     Event,
     NodeCached,
     NodeCancelled,
@@ -27,10 +27,10 @@ from engine.events import (
     RunFinished,
     RunStarted,
 )
-from engine.node import NodeType, Registry, discover
-from engine.pipeline import Pipeline
-from engine.planner import plan
-from engine.validation import settings_of
+from nodeloom.engine.node import NodeType, Registry, discover
+from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.planner import plan
+from nodeloom.engine.validation import settings_of
 
 log = logging.getLogger("nodeloom.run")
 Listener = Callable[[Event], None]

@@ -16,8 +16,8 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from engine.node import NodeType, Registry, discover
-from engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline
+from nodeloom.engine.node import NodeType, Registry, discover
+from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline
 
 
 @dataclass(frozen=True)

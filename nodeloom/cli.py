@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
-import importlib.util
 import json
 import os
 import signal
@@ -58,14 +57,14 @@ class Source:
 
 
 def open_store() -> Any:
-    from engine.store import Store
+    from nodeloom.engine.store import Store
 
     return Store.open()
 
 
 def read_source(source: str) -> Source:
     """A pipeline file, else a saved pipeline: NAME (latest version) or NAME@VERSION."""
-    from engine.validation import read_pipeline_json
+    from nodeloom.engine.validation import read_pipeline_json
 
     path = Path(source)
     if path.is_file():
@@ -75,7 +74,7 @@ def read_source(source: str) -> Source:
         raise UsageError(f"'{source}': expected NAME@VERSION with a version number")
     if path.suffix == ".json" or os.sep in source:
         raise UsageError(f"pipeline file '{source}' does not exist")
-    from engine.store import NotFound
+    from nodeloom.engine.store import NotFound
 
     store = open_store()
     try:
@@ -89,7 +88,7 @@ def read_source(source: str) -> Source:
 
 def check_pipeline(data: Any, assignments: list[str]):
     """Apply --set overrides to pipeline JSON and check it."""
-    from engine.validation import PipelineInvalid, apply_overrides, load_pipeline
+    from nodeloom.engine.validation import PipelineInvalid, apply_overrides, load_pipeline
 
     data, problems = apply_overrides(copy.deepcopy(data), assignments)
     try:
@@ -171,8 +170,8 @@ def execute(
     rerun_of: str | None = None,
 ) -> int:
     """Run a checked pipeline, recorded against `version`, with the CLI's progress display and output contract."""
-    from engine.context import CancelToken
-    from engine.recorder import new_run_id, run_recorded
+    from nodeloom.engine.context import CancelToken
+    from nodeloom.engine.recorder import new_run_id, run_recorded
 
     cancel = CancelToken()
 
@@ -238,7 +237,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def _find_run(store: Any, prefix: str) -> Any:
-    from engine.store import NotFound
+    from nodeloom.engine.store import NotFound
 
     try:
         return store.get_run(store.resolve_run_id(prefix))
@@ -247,7 +246,7 @@ def _find_run(store: Any, prefix: str) -> Any:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from engine.validation import PipelineInvalid
+    from nodeloom.engine.validation import PipelineInvalid
 
     if args.set and len(args.pipeline) > 1:
         raise UsageError("--set applies to one pipeline at a time; validate the files one by one")
@@ -390,7 +389,7 @@ def _list_pipelines(store: Any, as_json: bool) -> int:
 
 
 def cmd_gc(args: argparse.Namespace) -> int:
-    from engine.store.gc import collect_garbage, human_bytes
+    from nodeloom.engine.store.gc import collect_garbage, human_bytes
 
     with open_store() as store:
         report = collect_garbage(store, keep=args.keep, dry_run=args.dry_run)
@@ -421,7 +420,7 @@ def catalog_markdown(registry: Any) -> str:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    from engine.node import discover
+    from nodeloom.engine.node import discover
 
     registry = discover()
     if args.json:
@@ -445,10 +444,8 @@ def cmd_nodes(args: argparse.Namespace) -> int:
 
 
 def app_script() -> Path:
-    spec = importlib.util.find_spec("app")
-    if spec is None or spec.origin is None:
-        raise UsageError("cannot find NodeLoom's app.py; reinstall with `pip install -e .`")
-    return Path(spec.origin)
+    """The installed package's own Streamlit script (never an app.py found in the current folder)."""
+    return Path(__file__).resolve().parent / "streamlit_app.py"
 
 
 def cmd_app(args: argparse.Namespace) -> int:
@@ -480,7 +477,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_id_argument(text: str) -> str:
-    from engine.store.core import RUN_ID_PATTERN
+    from nodeloom.engine.store.core import RUN_ID_PATTERN
 
     if not RUN_ID_PATTERN.match(text):
         raise argparse.ArgumentTypeError(f"invalid run id {text!r}: use 1-64 letters, digits, '_', '-' or '.'")
@@ -546,10 +543,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from engine.device import DeviceUnavailable
-    from engine.planner import UnknownTarget
-    from engine.store import StoreError
-    from engine.validation import PipelineInvalid
+    from nodeloom.engine.device import DeviceUnavailable
+    from nodeloom.engine.planner import UnknownTarget
+    from nodeloom.engine.store import StoreError
+    from nodeloom.engine.validation import PipelineInvalid
 
     # Our own progress bars replace the per-map bars that `datasets` would print, and the weight
     # loading/saving bars of transformers (they follow huggingface_hub's switch). Library warnings
@@ -572,7 +569,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(str(exc))
         return EXIT_INVALID
     except sqlite3.DatabaseError as exc:  # damage found after opening, e.g. a malformed page
-        from engine.store.core import DB_NAME, nodeloom_home
+        from nodeloom.engine.store.core import DB_NAME, nodeloom_home
 
         print_error(f"the NodeLoom database {nodeloom_home() / DB_NAME} is damaged: {exc}")
         return EXIT_INVALID

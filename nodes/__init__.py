@@ -3,4 +3,4 @@
 Registered through the `nodeloom.nodes` entry point named `builtin` (see pyproject.toml).
 """
 
-from nodes import data, infer, io, metrics, models, optim, text, train  # noqa: F401  (for their @node registrations)
+from nodeloom.nodes import data, infer, io, metrics, models, optim, text, train  # noqa: F401  (for their @node registrations)

@@ -10,9 +10,9 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import DATASET
-from nodes.bundled import hub_unreachable
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import DATASET
+from nodeloom.nodes.bundled import hub_unreachable
 
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text", ".parquet": "parquet"}

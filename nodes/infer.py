@@ -11,11 +11,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import DATASET, MODEL, TOKENIZED_DATASET, TOKENIZER
-from nodes.data import column_values, require_columns
-from nodes.text import template_columns, text_column_values
-from nodes.train import MODEL_COLUMNS, pad_examples
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import DATASET, MODEL, TOKENIZED_DATASET, TOKENIZER
+from nodeloom.nodes.data import column_values, require_columns
+from nodeloom.nodes.text import template_columns, text_column_values
+from nodeloom.nodes.train import MODEL_COLUMNS, pad_examples
 
 
 def with_column(dataset: Any, name: str, values: list[Any]) -> Any:

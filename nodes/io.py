@@ -9,8 +9,8 @@ from typing import Any
 
 from pydantic import Field
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import METRICS, MODEL, TEXT, TOKENIZER
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import METRICS, MODEL, TEXT, TOKENIZER
 
 
 class SaveModelParams(NodeParams):

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import DATASET, METRICS, MODEL, TOKENIZED_DATASET
-from nodes.bundled import hub_unreachable
-from nodes.data import require_columns
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import DATASET, METRICS, MODEL, TOKENIZED_DATASET
+from nodeloom.nodes.bundled import hub_unreachable
+from nodeloom.nodes.data import require_columns
 
 WORST_EXAMPLE_COUNT = 10
 
@@ -584,7 +584,7 @@ def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
     import torch
     import torch.nn.functional as F
 
-    from nodes.train import pad_examples
+    from nodeloom.nodes.train import pad_examples
 
     model = inputs["model"]
     columns = token_columns(inputs["dataset"])

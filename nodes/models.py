@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import DATASET, MODEL, TOKENIZER
-from nodes.bundled import resolve_name_or_path
-from nodes.data import column_values
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import DATASET, MODEL, TOKENIZER
+from nodeloom.nodes.bundled import resolve_name_or_path
+from nodeloom.nodes.data import column_values
 
 
 def class_labels(dataset: Any, num_labels: int | None, node_name: str) -> tuple[int, dict[int, str] | None]:

@@ -11,8 +11,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from engine import NodeParams, Output, RunContext, node
-from engine.types import OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC
+from nodeloom.engine import NodeParams, Output, RunContext, node
+from nodeloom.engine.types import OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC
 
 
 class OptimizerParams(NodeParams):

@@ -13,10 +13,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import DATASET, EMBEDDINGS, MODEL, REPORT, TOKENIZED_DATASET, TOKENIZER
-from nodes.bundled import BUNDLED_PREFIX, hub_unreachable, resolve_name_or_path
-from nodes.data import column_values, dataset_preview, dataset_summary, require_columns
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import DATASET, EMBEDDINGS, MODEL, REPORT, TOKENIZED_DATASET, TOKENIZER
+from nodeloom.nodes.bundled import BUNDLED_PREFIX, hub_unreachable, resolve_name_or_path
+from nodeloom.nodes.data import column_values, dataset_preview, dataset_summary, require_columns
 
 WHITESPACE = re.compile(r"\s+")
 URL = re.compile(r"(?:https?://|ftp://|www\.)[^\s<>\"']+", re.IGNORECASE)

@@ -16,10 +16,10 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from engine import Input, NodeError, NodeParams, Output, RunContext, node
-from engine.types import HISTORY, METRICS, MODEL, OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC, TOKENIZED_DATASET
-from nodes.models import set_dropout
-from nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
+from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.types import HISTORY, METRICS, MODEL, OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC, TOKENIZED_DATASET
+from nodeloom.nodes.models import set_dropout
+from nodeloom.nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
 
 # Columns a model's forward pass takes from a tokenized dataset; anything else (text, label) stays behind.
 MODEL_COLUMNS = ("input_ids", "attention_mask", "token_type_ids", "labels")

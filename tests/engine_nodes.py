@@ -9,9 +9,9 @@ import time
 
 from pydantic import Field
 
-from engine import Input, NodeError, NodeParams, Output, node
-from engine.node import Registry
-from engine.types import DATASET, METRICS, MODEL, TEXT, TOKENIZED_DATASET
+from nodeloom.engine import Input, NodeError, NodeParams, Output, node
+from nodeloom.engine.node import Registry
+from nodeloom.engine.types import DATASET, METRICS, MODEL, TEXT, TOKENIZED_DATASET
 
 REGISTRY = Registry()
 CALLS: list[str] = []

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.node import discover
-from engine.store import Store
-from ui import canvas, layout, state
-from ui.state import Editor, pipeline_from_json
+from nodeloom.engine.node import discover
+from nodeloom.engine.store import Store
+from nodeloom.ui import canvas, layout, state
+from nodeloom.ui.state import Editor, pipeline_from_json
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -265,14 +265,14 @@ def test_cards_show_status_and_error():
 
 
 def test_metric_tiles_keep_numbers_short_enough_to_read():
-    from ui.previews import tile_text
+    from nodeloom.ui.previews import tile_text
 
     assert [tile_text(value) for value in (0.78838, 78.838, 2390.4, 285902.0, 64.0, 1e15)] == ["0.788", "78.8", "2,390", "285,902", "64", "1e+15"]
 
 
 def test_float_parameters_step_by_a_float_at_every_magnitude():
     # epochs=30 once gave an int step, and Streamlit refused to draw the trainer's form
-    from ui.inspector import float_step
+    from nodeloom.ui.inspector import float_step
 
     assert [float_step(value) for value in (3e-4, 0.5, 30.0, 1200.0, None)] == [1e-5, 0.01, 1.0, 100.0, 0.1]
     assert all(isinstance(float_step(value), float) for value in (3e-4, 30.0, 1200.0))

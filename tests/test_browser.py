@@ -139,7 +139,7 @@ def run_all(page) -> None:
 
 
 def test_the_example_opens_with_its_nodes_on_the_canvas(page):
-    from ui.state import first_pipeline
+    from nodeloom.ui.state import first_pipeline
 
     expected = [spec.id for spec in first_pipeline()[0].nodes]
     if not expected:

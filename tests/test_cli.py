@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from engine.node import REGISTRY, discover
-from engine.store import Store
+from nodeloom.engine.node import REGISTRY, discover
+from nodeloom.engine.store import Store
 from nodeloom.cli import main
 from tests.conftest import REPO
 from tests.test_store_nodes import REGISTRY as STORE_TEST_NODES

@@ -9,12 +9,12 @@ from pathlib import Path
 import datasets
 import pytest
 
-from engine import CancelToken, NodeError, RunContext
-from engine.cache import default_cache
-from engine.runner import run_pipeline
-from engine.validation import PipelineInvalid, load_pipeline
-from nodes import data
-from nodes.sample_data import generate
+from nodeloom.engine import CancelToken, NodeError, RunContext
+from nodeloom.engine.cache import default_cache
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.validation import PipelineInvalid, load_pipeline
+from nodeloom.nodes import data
+from nodeloom.nodes.sample_data import generate
 
 SAMPLE_DATA = Path(data.__file__).resolve().parent / "sample_data"
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from engine.validation import apply_overrides, parse_set_value
+from nodeloom.engine.validation import apply_overrides, parse_set_value
 from tests.conftest import REPO
 
 
@@ -99,7 +99,7 @@ def test_nodes_catalog_json_lists_ports_params_and_docs():
 
 SLOW_RUN = """
 import sys
-from engine.node import REGISTRY
+from nodeloom.engine.node import REGISTRY
 from tests.engine_nodes import REGISTRY as TEST_NODES
 REGISTRY.types.update(TEST_NODES.types)
 from nodeloom.cli import main

@@ -7,8 +7,8 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.planner import plan
-from engine.validation import PipelineInvalid, load_pipeline
+from nodeloom.engine.planner import plan
+from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from tests.engine_nodes import REGISTRY
 
 TYPES = [t.type_id for t in REGISTRY] + ["test.unknown", "", "x"]

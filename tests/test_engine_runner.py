@@ -9,10 +9,10 @@ import threading
 
 import pytest
 
-from engine.cache import OutputCache
-from engine.context import CancelToken
-from engine.runner import run_pipeline
-from engine.validation import load_pipeline
+from nodeloom.engine.cache import OutputCache
+from nodeloom.engine.context import CancelToken
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.validation import load_pipeline
 from tests.engine_nodes import CALLS, REGISTRY
 
 CHAIN = {

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from engine.validation import PipelineInvalid, load_pipeline
+from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from tests.engine_nodes import REGISTRY
 
 

@@ -25,8 +25,8 @@ EXPECTED = {"gpt2_chatbot", "bert_sentiment", "text_generation", "word_vectors"}
 
 def run_example(name: str, overrides: list[str] = ()):
     """Run pipelines/NAME.json in this process, as `nodeloom run --set ...` would, and return the result."""
-    from engine.runner import run_pipeline
-    from engine.validation import apply_overrides, load_pipeline, read_pipeline_json
+    from nodeloom.engine.runner import run_pipeline
+    from nodeloom.engine.validation import apply_overrides, load_pipeline, read_pipeline_json
 
     data, problems = apply_overrides(read_pipeline_json((REPO / "pipelines" / f"{name}.json").read_text()), list(overrides))
     assert not problems, problems

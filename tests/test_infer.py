@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine import NodeError
-from nodes.infer import GenerateParams, prompt_prefix, prompts_of
+from nodeloom.engine import NodeError
+from nodeloom.nodes.infer import GenerateParams, prompt_prefix, prompts_of
 from tests.tiny_models import QA_TEMPLATE, causal_dataset, classification_dataset, context, qa_dataset, run_node, tiny_tokenizer
 
 

@@ -13,11 +13,11 @@ import sacrebleu
 from rouge_score import rouge_scorer
 from sklearn.metrics import accuracy_score, precision_recall_fscore_support
 
-from engine import NodeError
-from engine.context import CancelToken, RunContext
-from engine.node import discover
-from engine.runner import run_pipeline
-from engine.validation import load_pipeline
+from nodeloom.engine import NodeError
+from nodeloom.engine.context import CancelToken, RunContext
+from nodeloom.engine.node import discover
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.validation import load_pipeline
 
 # sacrebleu's README: two reference streams, three segments
 README_HYPOTHESES = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]

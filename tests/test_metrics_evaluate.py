@@ -5,9 +5,9 @@ from __future__ import annotations
 import datasets
 import pytest
 
-from engine import NodeError
-from engine.context import CancelToken, RunContext
-from engine.node import discover
+from nodeloom.engine import NodeError
+from nodeloom.engine.context import CancelToken, RunContext
+from nodeloom.engine.node import discover
 
 LOCAL_METRIC = '''
 import datasets

@@ -9,9 +9,9 @@ import datasets
 import pytest
 import torch
 
-from engine import NodeError
-from engine.context import CancelToken, RunContext
-from engine.node import discover
+from nodeloom.engine import NodeError
+from nodeloom.engine.context import CancelToken, RunContext
+from nodeloom.engine.node import discover
 
 VOCAB = 100
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from engine import NodeError, REGISTRY, discover
-from engine import types as T
-from engine.codecs import codec_for
+from nodeloom.engine import NodeError, REGISTRY, discover
+from nodeloom.engine import types as T
+from nodeloom.engine.codecs import codec_for
 from tests.tiny_models import classification_dataset, context, run_node, tiny_tokenizer
 
 TINY_GPT = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}

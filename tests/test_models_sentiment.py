@@ -34,7 +34,7 @@ def tokenized(dataset, tokenizer):
 def test_minilm_fine_tuned_on_amazon_reviews_reaches_85_percent(shared_data):
     from transformers import AutoTokenizer
 
-    from nodes.bundled import bundled_model_path
+    from nodeloom.nodes.bundled import bundled_model_path
 
     reviews = read_reviews(shared_data / "amazon_cells_labelled.txt")
     assert reviews.num_rows == 1000

@@ -8,10 +8,10 @@ import sqlite3
 
 import pytest
 
-from engine.recorder import run_recorded
-from engine.store import StaleVersion, Store, StoreCorrupt, StoreError, diff_pipelines
-from engine.store.gc import collect_garbage
-from engine.validation import load_pipeline
+from nodeloom.engine.recorder import run_recorded
+from nodeloom.engine.store import StaleVersion, Store, StoreCorrupt, StoreError, diff_pipelines
+from nodeloom.engine.store.gc import collect_garbage
+from nodeloom.engine.validation import load_pipeline
 from tests.test_store_nodes import REGISTRY, train_pipeline
 
 BASE = {

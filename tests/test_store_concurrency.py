@@ -7,13 +7,13 @@ import subprocess
 import sys
 import time
 
-from engine.store import Store
+from nodeloom.engine.store import Store
 from tests.conftest import REPO
 
 # argv: writer name, number of saves, mode ("append" or "based"), go-file. Prints a JSON summary.
 WRITER = """
 import json, os, sys, time
-from engine.store import StaleVersion, Store
+from nodeloom.engine.store import StaleVersion, Store
 writer, count, mode, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 store = Store.open()
 while not os.path.exists(go):

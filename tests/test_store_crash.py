@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine.store import Store
+from nodeloom.engine.store import Store
 from tests.test_store_nodes import start_nodeloom_with_test_nodes, train_pipeline, write_pipeline
 
 

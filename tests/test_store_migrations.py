@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from engine.store import Store, schema
+from nodeloom.engine.store import Store, schema
 
 # The schema as NodeLoom's first store release wrote it (frozen here, independent of the code).
 SCHEMA_V1 = """

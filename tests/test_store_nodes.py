@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import Field
 
-from engine import Input, NodeParams, Output, node
-from engine.node import Registry
-from engine.types import METRICS, TEXT
+from nodeloom.engine import Input, NodeParams, Output, node
+from nodeloom.engine.node import Registry
+from nodeloom.engine.types import METRICS, TEXT
 from tests.conftest import REPO
 
 REGISTRY = Registry()
@@ -89,7 +89,7 @@ def train_pipeline(name: str = "trainer", steps: int = 50, step_seconds: float =
 # `python -c CLI_WITH_TEST_NODES ARGS…` is `nodeloom ARGS…` with these node types registered too.
 CLI_WITH_TEST_NODES = """
 import sys
-from engine.node import REGISTRY
+from nodeloom.engine.node import REGISTRY
 from tests.test_store_nodes import REGISTRY as STORE_TEST_NODES
 REGISTRY.types.update(STORE_TEST_NODES.types)
 from nodeloom.cli import main
@@ -117,8 +117,8 @@ def write_pipeline(folder: Path, data: dict) -> Path:
 
 
 def test_training_node_is_seeded_and_reports_every_step():
-    from engine.runner import run_pipeline
-    from engine.validation import load_pipeline
+    from nodeloom.engine.runner import run_pipeline
+    from nodeloom.engine.validation import load_pipeline
 
     def curve(seed: int) -> list[float]:
         seen: list[float] = []

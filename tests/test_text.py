@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 from transformers import AutoTokenizer, BertConfig, BertModel
 
-from engine import CancelToken, NodeError, RunContext
-from engine.cache import default_cache
-from engine.runner import run_pipeline
-from engine.validation import load_pipeline
-from nodes import text
-from nodes.bundled import bundled_model_path
+from nodeloom.engine import CancelToken, NodeError, RunContext
+from nodeloom.engine.cache import default_cache
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.validation import load_pipeline
+from nodeloom.nodes import text
+from nodeloom.nodes.bundled import bundled_model_path
 
 
 def context() -> RunContext:
@@ -37,7 +37,7 @@ def operation(report: dict, name: str) -> int:
 
 @pytest.fixture(scope="module")
 def chat() -> datasets.Dataset:
-    from nodes.data import LoadDatasetParams, load_dataset
+    from nodeloom.nodes.data import LoadDatasetParams, load_dataset
 
     return load_dataset(context(), {}, LoadDatasetParams(source="builtin", name="chat_support", max_rows=120))["dataset"]
 

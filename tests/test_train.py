@@ -7,10 +7,10 @@ import time
 import pytest
 import torch
 
-from engine import CancelToken, NodeError
-from engine.events import NodeProgress
-from nodes.train import optimizer_class_and_kwargs, pad_examples, trainer_classes
-from nodes.optim import OptimizerParams
+from nodeloom.engine import CancelToken, NodeError
+from nodeloom.engine.events import NodeProgress
+from nodeloom.nodes.train import optimizer_class_and_kwargs, pad_examples, trainer_classes
+from nodeloom.nodes.optim import OptimizerParams
 from tests.tiny_models import FIXTURES, causal_dataset, context, run_graph, run_node, tiny_tokenizer
 
 TINY_GPT = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}

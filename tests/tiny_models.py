@@ -12,12 +12,12 @@ from typing import Any
 
 from pydantic import Field
 
-from engine import NodeParams, Output, node
-from engine.context import CancelToken, RunContext
-from engine.node import REGISTRY, Registry, discover
-from engine.runner import RunResult, run_pipeline
-from engine.types import DATASET, MODEL, TOKENIZED_DATASET, TOKENIZER
-from engine.validation import load_pipeline
+from nodeloom.engine import NodeParams, Output, node
+from nodeloom.engine.context import CancelToken, RunContext
+from nodeloom.engine.node import REGISTRY, Registry, discover
+from nodeloom.engine.runner import RunResult, run_pipeline
+from nodeloom.engine.types import DATASET, MODEL, TOKENIZED_DATASET, TOKENIZER
+from nodeloom.engine.validation import load_pipeline
 
 EOS, PAD = "<|endoftext|>", "<pad>"
 QA_PAIRS = [

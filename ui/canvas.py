@@ -24,11 +24,11 @@ import networkx as nx
 import streamlit as st
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
-from engine.node import NodeType, Registry
-from engine.pipeline import Edge, NodeSpec, Pipeline
-from engine.planner import build_graph
-from engine.validation import Problem
-from ui.state import Editor, PendingConnection, now_ms
+from nodeloom.engine.node import NodeType, Registry
+from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
+from nodeloom.engine.planner import build_graph
+from nodeloom.engine.validation import Problem
+from nodeloom.ui.state import Editor, PendingConnection, now_ms
 
 CATEGORY_COLOURS = {
     "data": "#2563eb",

@@ -10,11 +10,11 @@ from typing import Any
 
 import streamlit as st
 
-from engine import types as T
-from engine.node import Registry
-from engine.pipeline import Pipeline
-from engine.store import RunDetail
-from nodes.infer import GenerateParams, generation_config, prompt_prefix
+from nodeloom.engine import types as T
+from nodeloom.engine.node import Registry
+from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.store import RunDetail
+from nodeloom.nodes.infer import GenerateParams, generation_config, prompt_prefix
 
 CHAT_TYPE = "infer.generate"
 
@@ -36,7 +36,7 @@ def chat_sources(registry: Registry, run: RunDetail) -> tuple[str, str, str, str
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the model for chat…")
 def chat_model(model_key: str, tokenizer_key: str) -> tuple[Any, Any] | None:
-    from engine.cache import default_cache
+    from nodeloom.engine.cache import default_cache
 
     models, tokenizers = default_cache().get(model_key), default_cache().get(tokenizer_key)
     if not models or not tokenizers:

@@ -15,10 +15,10 @@ from typing import Any
 
 import streamlit as st
 
-from engine.node import NodeType, Registry
-from engine.validation import param_problems
-from ui.canvas import connection_choices, links, port_label
-from ui.state import Editor
+from nodeloom.engine.node import NodeType, Registry
+from nodeloom.engine.validation import param_problems
+from nodeloom.ui.canvas import connection_choices, links, port_label
+from nodeloom.ui.state import Editor
 
 NOT_SET = "— not set —"
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import networkx as nx
 
-from engine.pipeline import Pipeline
-from engine.planner import build_graph
+from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.planner import build_graph
 
 COLUMN_SPACING = 340
 ROW_SPACING = 170

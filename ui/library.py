@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from engine.cache import nodeloom_home
-from engine.pipeline import Pipeline
-from engine.store import Store
-from engine.validation import PipelineInvalid
-from ui.state import pipeline_from_json
+from nodeloom.engine.cache import nodeloom_home
+from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.store import Store
+from nodeloom.engine.validation import PipelineInvalid
+from nodeloom.ui.state import pipeline_from_json
 
 _stores: dict[str, Store] = {}
 

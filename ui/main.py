@@ -6,18 +6,18 @@ import time
 
 import streamlit as st
 
-from engine.node import Registry
-from engine.store import RunDetail
-from ui import runs
-from ui.canvas import draw_canvas, read_canvas
-from ui.layout import auto_layout
-from ui.inspector import draw_inspector
-from ui.palette import draw_palette
-from ui.pipelines import draw_file_menu
-from ui.presentation import draw_presentation, presentation_style
-from ui.previews import draw_log, draw_previews, metric_tiles
-from ui.runs_page import draw_runs_page
-from ui.state import Editor, editor as session_editor, registry as node_registry
+from nodeloom.engine.node import Registry
+from nodeloom.engine.store import RunDetail
+from nodeloom.ui import runs
+from nodeloom.ui.canvas import draw_canvas, read_canvas
+from nodeloom.ui.layout import auto_layout
+from nodeloom.ui.inspector import draw_inspector
+from nodeloom.ui.palette import draw_palette
+from nodeloom.ui.pipelines import draw_file_menu
+from nodeloom.ui.presentation import draw_presentation, presentation_style
+from nodeloom.ui.previews import draw_log, draw_previews, metric_tiles
+from nodeloom.ui.runs_page import draw_runs_page
+from nodeloom.ui.state import Editor, editor as session_editor, registry as node_registry
 
 NOTICE_SECONDS = 12.0
 

@@ -6,9 +6,9 @@ from itertools import groupby
 
 import streamlit as st
 
-from engine.node import NodeType, Registry
-from ui.canvas import category_colour
-from ui.state import Editor
+from nodeloom.engine.node import NodeType, Registry
+from nodeloom.ui.canvas import category_colour
+from nodeloom.ui.state import Editor
 
 
 def matches(node_type: NodeType, query: str) -> bool:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.pipeline import Pipeline
-from engine.store import StaleVersion, StoreError
-from engine.validation import PipelineInvalid
-from ui import library
-from ui.state import Editor, example_files, pipeline_from_json
+from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.store import StaleVersion, StoreError
+from nodeloom.engine.validation import PipelineInvalid
+from nodeloom.ui import library
+from nodeloom.ui.state import Editor, example_files, pipeline_from_json
 
 
 def save(editor: Editor, name: str, message: str = "") -> None:

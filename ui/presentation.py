@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.node import Registry
-from ui import runs
-from ui.canvas import STATUS_BADGES, draw_canvas
-from ui.chat import draw_chat
-from ui.previews import metric_tiles
-from ui.state import Editor
+from nodeloom.engine.node import Registry
+from nodeloom.ui import runs
+from nodeloom.ui.canvas import STATUS_BADGES, draw_canvas
+from nodeloom.ui.chat import draw_chat
+from nodeloom.ui.previews import metric_tiles
+from nodeloom.ui.state import Editor
 
 HIDE_CHROME = """
 <style>

@@ -11,17 +11,17 @@ from typing import Any
 
 import streamlit as st
 
-from engine import types as T
-from engine.node import NodeType, Registry
-from engine.store import RunDetail
-from ui import library
+from nodeloom.engine import types as T
+from nodeloom.engine.node import NodeType, Registry
+from nodeloom.engine.store import RunDetail
+from nodeloom.ui import library
 
 PREVIEW_ROWS = 50
 
 
 @st.cache_resource(max_entries=6, show_spinner="Reading outputs…")
 def cached_outputs(cache_key: str) -> dict[str, Any] | None:
-    from engine.cache import default_cache
+    from nodeloom.engine.cache import default_cache
 
     return default_cache().get(cache_key)
 

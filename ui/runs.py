@@ -22,11 +22,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from engine.cache import nodeloom_home
-from engine.store import ACTIVE, RunDetail
-from ui import library
-from ui.canvas import NodeStatus, canvas_in_step, heal_canvas
-from ui.state import Editor
+from nodeloom.engine.cache import nodeloom_home
+from nodeloom.engine.store import ACTIVE, RunDetail
+from nodeloom.ui import library
+from nodeloom.ui.canvas import NodeStatus, canvas_in_step, heal_canvas
+from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
 _workers: dict[str, subprocess.Popen] = {}  # run id -> worker started by this app process
@@ -42,7 +42,7 @@ def probe_devices() -> list[tuple[str, str]]:
     """(name, label) of every device, asked of a short-lived process so the app never imports torch
     (and never holds accelerator memory)."""
     script = (
-        "import json; from engine.device import available_devices; "
+        "import json; from nodeloom.engine.device import available_devices; "
         "print(json.dumps([[d.name, d.label] for d in available_devices()]))"
     )
     try:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.node import Registry
-from engine.store import diff_pipelines
-from ui import library, runs
-from ui.previews import draw_log
-from ui.state import Editor
+from nodeloom.engine.node import Registry
+from nodeloom.engine.store import diff_pipelines
+from nodeloom.ui import library, runs
+from nodeloom.ui.previews import draw_log
+from nodeloom.ui.state import Editor
 
 HISTORY_LIMIT = 200
 

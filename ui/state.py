@@ -17,12 +17,12 @@ from typing import Any
 
 import streamlit as st
 
-from engine.node import NodeType, discover
-from engine.pipeline import Edge, NodeSpec, Pipeline
-from engine.validation import PipelineInvalid, Problem, load_pipeline, read_pipeline_json, resolve_ports
-from ui.layout import auto_layout, overlapping
+from nodeloom.engine.node import NodeType, discover
+from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
+from nodeloom.engine.validation import PipelineInvalid, Problem, load_pipeline, read_pipeline_json, resolve_ports
+from nodeloom.pipelines import FOLDER as EXAMPLES_FOLDER
+from nodeloom.ui.layout import auto_layout, overlapping
 
-EXAMPLES_FOLDER = Path(__file__).resolve().parent.parent / "pipelines"
 FIRST_EXAMPLE = "gpt2_chatbot.json"
 HISTORY_LIMIT = 100
 
@@ -271,7 +271,7 @@ class Editor:
 def editor() -> Editor:
     """The session's editor, opened on the last pipeline or the first example."""
     if "editor" not in st.session_state:
-        from ui import library
+        from nodeloom.ui import library
 
         pipeline, name, version = library.last_opened() or (*first_pipeline(), None)
         session_editor = Editor(pipeline)

@@ -2,7 +2,7 @@
 
 The API front ends use (the CLI and the app read and write only through it):
 
-    from engine.store import Store
+    from nodeloom.engine.store import Store
     store = Store.open()                                   # NODELOOM_HOME/nodeloom.db; upgrades old files
     saved = store.save_pipeline("demo", data, "tuned lr", base_version=3)   # StaleVersion if not at 3
     store.list_pipelines(); store.versions("demo"); store.get_version("demo", 2)
@@ -16,7 +16,7 @@ The API front ends use (the CLI and the app read and write only through it):
 Recording a run is `engine.recorder`; cleaning disk space is `engine.store.gc`. See docs/store.md.
 """
 
-from engine.store.core import (
+from nodeloom.engine.store.core import (
     ACTIVE,
     RUN_STATUSES,
     Artifact,
@@ -36,7 +36,7 @@ from engine.store.core import (
     StoreError,
     content_hash,
 )
-from engine.store.diff import Change, NodeChange, PipelineDiff, diff_pipelines
+from nodeloom.engine.store.diff import Change, NodeChange, PipelineDiff, diff_pipelines
 
 __all__ = [
     "ACTIVE",

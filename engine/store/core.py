@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 import psutil
 from sqlite_utils import Database
 
-from engine.cache import nodeloom_home
-from engine.store import schema
-from engine.store.diff import PipelineDiff, diff_pipelines
+from nodeloom.engine.cache import nodeloom_home
+from nodeloom.engine.store import schema
+from nodeloom.engine.store.diff import PipelineDiff, diff_pipelines
 
 DB_NAME = "nodeloom.db"
 ACTIVE = ("queued", "running")

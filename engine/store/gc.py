@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.store.core import Store, folder_size, utc_now
+from nodeloom.engine.store.core import Store, folder_size, utc_now
 
 
 @dataclass
