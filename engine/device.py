@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+# What a pipeline's settings.device or `--device` may say; whether the device exists is checked at run time.
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 class DeviceUnavailable(RuntimeError):

@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodeloom.engine.device import DEVICE_PATTERN
 from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline
 
@@ -46,7 +47,7 @@ class PipelineSettings(BaseModel):
     seed: int = Field(0, ge=0, description="Seed for every node with randomness")
     device: str = Field(
         "auto",
-        pattern=r"^(auto|cpu|mps|cuda(:\d+)?)$",
+        pattern=DEVICE_PATTERN.pattern,
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
     )
 
@@ -324,7 +325,8 @@ def parse_set_value(text: str) -> Any:
 
 
 def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Problem]]:
-    """Apply `NODE.PARAM=VALUE` assignments to parsed pipeline JSON; the result is validated as usual."""
+    """Apply `NODE.PARAM=VALUE` and `settings.KEY=VALUE` assignments to parsed pipeline JSON; the result is
+    validated as usual. `settings.` means the pipeline's settings unless the pipeline has a node called 'settings'."""
     problems: list[Problem] = []
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
         return data, problems
@@ -333,7 +335,10 @@ def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Proble
         target, equals, value = assignment.partition("=")
         node_id, dot, param = target.partition(".")
         if not equals or not dot or not node_id or not param:
-            problems.append(Problem("set", f"--set {assignment!r}: expected NODE.PARAM=VALUE"))
+            problems.append(Problem("set", f"--set {assignment!r}: expected NODE.PARAM=VALUE or settings.KEY=VALUE"))
+            continue
+        if node_id == "settings" and node_id not in nodes:
+            problems.extend(_apply_setting(data, assignment, param, value))
             continue
         if node_id not in nodes:
             close = difflib.get_close_matches(node_id, [str(key) for key in nodes], n=1)
@@ -344,6 +349,16 @@ def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Proble
         if isinstance(params, dict):
             params[param] = parse_set_value(value)
     return data, problems
+
+
+def _apply_setting(data: dict[str, Any], assignment: str, key: str, value: str) -> list[Problem]:
+    known = list(PipelineSettings.model_fields)
+    if key not in known:
+        return [Problem("set", f"--set {assignment!r}: no setting '{key}'; the settings are {', '.join(known)}")]
+    settings = data.setdefault("settings", {})
+    if isinstance(settings, dict):  # anything else is reported by load_pipeline
+        settings[key] = parse_set_value(value)
+    return []
 
 
 def read_pipeline_json(source: Any) -> Any:
