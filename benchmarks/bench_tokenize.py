@@ -32,7 +32,7 @@ from transformers import AutoTokenizer  # noqa: E402
 from nodeloom.engine import CancelToken, RunContext  # noqa: E402
 from nodeloom.nodes.bundled import bundled_model_path  # noqa: E402
 from nodeloom.nodes.sample_data.generate import write_all  # noqa: E402
-from nodeloom.nodes.text import TokenizeParams, tokenize  # noqa: E402
+from nodeloom.nodes.text.tokenization import TokenizeParams, tokenize  # noqa: E402
 
 BLOCK = 128
 MAX_LENGTH = 128

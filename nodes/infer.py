@@ -14,7 +14,8 @@ from pydantic import Field
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
 from nodeloom.engine.types import DATASET, MODEL, TOKENIZED_DATASET, TOKENIZER
 from nodeloom.nodes.data import column_values, require_columns
-from nodeloom.nodes.text import template_columns, text_column_values
+from nodeloom.nodes.text.common import text_column_values
+from nodeloom.nodes.text.prompt import template_columns
 from nodeloom.nodes.train import MODEL_COLUMNS, pad_examples
 
 

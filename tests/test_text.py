@@ -14,8 +14,8 @@ from nodeloom.engine import CancelToken, NodeError, RunContext
 from nodeloom.engine.cache import default_cache
 from nodeloom.engine.runner import run_pipeline
 from nodeloom.engine.validation import load_pipeline
-from nodeloom.nodes import text
 from nodeloom.nodes.bundled import bundled_model_path
+from nodeloom.nodes.text import clean as text_clean, embeddings, prompt, tokenization, tokenizers
 
 
 def context() -> RunContext:
@@ -27,7 +27,7 @@ def rows(**columns) -> datasets.Dataset:
 
 
 def clean(dataset: datasets.Dataset, **params) -> dict:
-    return text.clean_text(context(), {"dataset": dataset}, text.CleanParams(**params))
+    return text_clean.clean_text(context(), {"dataset": dataset}, text_clean.CleanParams(**params))
 
 
 def operation(report: dict, name: str) -> int:
@@ -44,12 +44,12 @@ def chat() -> datasets.Dataset:
 
 @pytest.fixture(scope="module")
 def bpe(chat) -> object:
-    return text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams(kind="bpe", vocab_size=400, text_columns=["question", "answer"]))["tokenizer"]
+    return tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(kind="bpe", vocab_size=400, text_columns=["question", "answer"]))["tokenizer"]
 
 
 @pytest.fixture(scope="module")
 def minilm_tokenizer() -> object:
-    return text.load_tokenizer(context(), {}, text.LoadTokenizerParams())["tokenizer"]
+    return tokenizers.load_tokenizer(context(), {}, tokenizers.LoadTokenizerParams())["tokenizer"]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +116,8 @@ def test_clean_bad_columns():
 
 @pytest.mark.parametrize(("kind", "eos", "pad"), [("bpe", "<|endoftext|>", "<|pad|>"), ("wordpiece", "[SEP]", "[PAD]"), ("unigram", "</s>", "<pad>")])
 def test_trained_tokenizers_have_eos_pad_and_survive_save_and_load(chat, tmp_path, kind, eos, pad):
-    tokenizer = text.train_tokenizer(
-        context(), {"dataset": chat}, text.TrainTokenizerParams(kind=kind, vocab_size=500, text_columns=["question", "answer"], special_tokens=["<|user|>"])
+    tokenizer = tokenizers.train_tokenizer(
+        context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(kind=kind, vocab_size=500, text_columns=["question", "answer"], special_tokens=["<|user|>"])
     )["tokenizer"]
     assert (tokenizer.eos_token, tokenizer.pad_token) == (eos, pad) and tokenizer.pad_token_id != tokenizer.eos_token_id
     assert 100 < len(tokenizer) <= 501
@@ -131,7 +131,7 @@ def test_trained_tokenizers_have_eos_pad_and_survive_save_and_load(chat, tmp_pat
 
 
 def test_wordpiece_is_bert_style(chat):
-    tokenizer = text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams(kind="wordpiece", vocab_size=500, text_columns=["question"], lowercase=True))["tokenizer"]
+    tokenizer = tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(kind="wordpiece", vocab_size=500, text_columns=["question"], lowercase=True))["tokenizer"]
     tokens = tokenizer.convert_ids_to_tokens(tokenizer("Where is my ORDER?")["input_ids"])
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "order" in tokens
     assert {"[UNK]", "[MASK]", "[PAD]"} <= set(tokenizer.get_vocab())
@@ -139,7 +139,7 @@ def test_wordpiece_is_bert_style(chat):
 
 def test_train_tokenizer_bad_column(chat):
     with pytest.raises(NodeError, match="column 'text' is not in the dataset; its columns are: question, answer, topic"):
-        text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams())
+        tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams())
 
 
 def test_load_bundled_tokenizer_offline(minilm_tokenizer):
@@ -149,7 +149,7 @@ def test_load_bundled_tokenizer_offline(minilm_tokenizer):
 
 def test_load_tokenizer_errors(tmp_path):
     def load(name: str):
-        return text.load_tokenizer(context(), {}, text.LoadTokenizerParams(name_or_path=name))
+        return tokenizers.load_tokenizer(context(), {}, tokenizers.LoadTokenizerParams(name_or_path=name))
 
     with pytest.raises(NodeError, match="'gpt2' is not a local folder and the Hugging Face Hub is unreachable.*bundled:minilm or the path of a local folder"):
         load("gpt2")
@@ -157,16 +157,16 @@ def test_load_tokenizer_errors(tmp_path):
         load("bundled:gpt")
     with pytest.raises(NodeError, match="folder '/nonexistent/tok' does not exist"):
         load("/nonexistent/tok")
-    assert text.LoadTokenizerParams().trust_remote_code is False
+    assert tokenizers.LoadTokenizerParams().trust_remote_code is False
 
 
 def test_train_tokenizer_pretrained_switch_loads_instead_of_training(chat, bpe, tmp_path):
     bpe.save_pretrained(tmp_path / "saved")
-    loaded = text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams(pretrained=str(tmp_path / "saved"), vocab_size=5000))["tokenizer"]
+    loaded = tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(pretrained=str(tmp_path / "saved"), vocab_size=5000))["tokenizer"]
     assert len(loaded) == len(bpe) and loaded.eos_token == bpe.eos_token and loaded.pad_token == bpe.pad_token
     assert loaded("Where is my order?")["input_ids"] == bpe("Where is my order?")["input_ids"]
     with pytest.raises(NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is unreachable"):
-        text.train_tokenizer(context(), {"dataset": chat}, text.TrainTokenizerParams(pretrained="gpt2"))
+        tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(pretrained="gpt2"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,7 +174,7 @@ def test_train_tokenizer_pretrained_switch_loads_instead_of_training(chat, bpe, 
 
 
 def split_prompt(dataset, **params) -> datasets.Dataset:
-    return text.split_prompt(context(), {"dataset": dataset}, text.SplitPromptParams(**params))["dataset"]
+    return prompt.split_prompt(context(), {"dataset": dataset}, prompt.SplitPromptParams(**params))["dataset"]
 
 
 def test_split_prompt_cuts_after_n_words_and_drops_passages_too_short():
@@ -200,7 +200,7 @@ def test_split_prompt_bad_inputs():
 
 
 def tokenize(dataset, tokenizer, **params) -> dict:
-    return text.tokenize(context(), {"dataset": dataset, "tokenizer": tokenizer}, text.TokenizeParams(**params))
+    return tokenization.tokenize(context(), {"dataset": dataset, "tokenizer": tokenizer}, tokenization.TokenizeParams(**params))
 
 
 def test_causal_lm_fills_the_template_appends_eos_and_packs(chat, bpe):
@@ -294,7 +294,7 @@ SENTENCES = [
 
 def test_sentence_embeddings_are_meaningful_with_the_bundled_minilm():
     dataset = rows(text=SENTENCES, label=[0, 0, 1, 1])
-    embedded = text.embed(context(), {"dataset": dataset}, text.EmbedParams(batch_size=3))["embeddings"]
+    embedded = embeddings.embed(context(), {"dataset": dataset}, embeddings.EmbedParams(batch_size=3))["embeddings"]
     assert embedded.column_names == ["text", "label", "embedding", "x", "y"]
     vectors = np.array(embedded["embedding"])
     assert vectors.shape == (4, 384)
@@ -303,29 +303,29 @@ def test_sentence_embeddings_are_meaningful_with_the_bundled_minilm():
     assert similarity[0, 1] > similarity[0, 2] and similarity[2, 3] > similarity[1, 3]  # refunds vs restaurants
     points = np.array([embedded["x"], embedded["y"]]).T
     assert np.linalg.norm(points[0] - points[1]) < np.linalg.norm(points[0] - points[2])
-    summary = text._embed_summary({"embeddings": embedded})
+    summary = embeddings._embed_summary({"embeddings": embedded})
     assert summary["dimensions"] == 384 and len(summary["points"]) == 4
 
 
 def test_word_vectors_with_a_connected_model(minilm_tokenizer):
     tiny = BertModel(BertConfig(vocab_size=len(minilm_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
     dataset = rows(text=["the order the order", "money money the"])
-    embedded = text.embed(context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, text.EmbedParams(mode="word", max_words=3))["embeddings"]
+    embedded = embeddings.embed(context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, embeddings.EmbedParams(mode="word", max_words=3))["embeddings"]
     assert embedded["word"] == ["the", "order", "money"] and embedded["count"] == [3, 2, 2]
     expected = tiny.get_input_embeddings().weight[minilm_tokenizer.convert_tokens_to_ids("order")].detach().numpy()
     assert np.allclose(embedded["embedding"][1], expected / np.linalg.norm(expected), atol=1e-5)
     assert tiny.training, "the connected model is left as it was"
-    sentences = text.embed(context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, text.EmbedParams())["embeddings"]
+    sentences = embeddings.embed(context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, embeddings.EmbedParams())["embeddings"]
     assert len(sentences["embedding"][0]) == 32
 
 
 def test_embed_bad_inputs(minilm_tokenizer):
     with pytest.raises(NodeError, match="connect both a model and its tokenizer, or neither"):
-        text.embed(context(), {"dataset": rows(text=["a"]), "tokenizer": minilm_tokenizer}, text.EmbedParams())
+        embeddings.embed(context(), {"dataset": rows(text=["a"]), "tokenizer": minilm_tokenizer}, embeddings.EmbedParams())
     with pytest.raises(NodeError, match="column 'sentence' is not in the dataset; its columns are: text"):
-        text.embed(context(), {"dataset": rows(text=["a"])}, text.EmbedParams(text_column="sentence"))
+        embeddings.embed(context(), {"dataset": rows(text=["a"])}, embeddings.EmbedParams(text_column="sentence"))
     with pytest.raises(NodeError, match="parameter 'model': 'org/missing' is not a local folder and the Hugging Face Hub is unreachable"):
-        text.embed(context(), {"dataset": rows(text=["a"])}, text.EmbedParams(model="org/missing"))
+        embeddings.embed(context(), {"dataset": rows(text=["a"])}, embeddings.EmbedParams(model="org/missing"))
 
 
 def test_bundled_path_is_the_minilm_folder():
