@@ -31,7 +31,8 @@ def test_wheel_has_one_top_level_name(wheel):
     tops = {name.split("/")[0] for name in names if not name.split("/")[0].endswith(".dist-info")}
     assert tops == {"nodeloom"}
     for expected in ("nodeloom/engine/store/core.py", "nodeloom/nodes/sample_data/chat_support.train.jsonl",
-                     "nodeloom/nodes/text/tokenization.py", "nodeloom/pipelines/gpt2_chatbot.json", "nodeloom/ui/main.py",
+                     "nodeloom/nodes/text/tokenization.py", "nodeloom/nodes/metrics/overlap.py",
+                     "nodeloom/pipelines/gpt2_chatbot.json", "nodeloom/ui/main.py",
                      "nodeloom/streamlit_app.py"):
         assert expected in names
 
