@@ -21,13 +21,11 @@ from typing import Any
 
 from nodeloom.engine.codecs import CODECS_BY_NAME, NotStorable, codec_for
 from nodeloom.engine.node import NodeType
+from nodeloom.engine.paths import cache_folder
 
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
-
-
-def nodeloom_home() -> Path:
-    return Path(os.environ.get("NODELOOM_HOME") or Path.home() / ".nodeloom")
+STAGING = "tmp"  # under the cache root: entries being written, renamed into place when complete
 
 
 _content_hashes: dict[tuple[str, int, int], str] = {}
@@ -79,7 +77,7 @@ class OutputCache:
     """Outputs by key: an in-process LRU in front of a folder per key on disk."""
 
     def __init__(self, root: Path | None = None, memory_entries: int = 64):
-        self.root = root if root is not None else nodeloom_home() / "cache"
+        self.root = root if root is not None else cache_folder()
         self.memory_entries = memory_entries
         self._memory: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
@@ -125,7 +123,7 @@ class OutputCache:
         final = self._folder(key)
         if (final / MANIFEST).is_file():
             return True
-        staging = self.root / "tmp" / f"{key}-{uuid.uuid4().hex[:8]}"
+        staging = self.root / STAGING / f"{key}-{uuid.uuid4().hex[:8]}"
         try:
             staging.mkdir(parents=True)
             manifest: dict[str, Any] = {"key": key, "node_type": node_type.type_id, "outputs": {}}
@@ -159,7 +157,7 @@ _default_cache: OutputCache | None = None
 def default_cache() -> OutputCache:
     """The process-wide cache under the current NODELOOM_HOME."""
     global _default_cache
-    root = nodeloom_home() / "cache"
+    root = cache_folder()
     if _default_cache is None or _default_cache.root != root:
         _default_cache = OutputCache(root)
     return _default_cache

@@ -15,16 +15,16 @@ import math
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from nodeloom.engine.cache import MANIFEST, OutputCache, nodeloom_home
+from nodeloom.engine.cache import MANIFEST, OutputCache
 from nodeloom.engine.context import CancelToken
 from nodeloom.engine.device import resolve_device
 from nodeloom.engine.events import Event
 from nodeloom.engine.node import Registry
+from nodeloom.engine.paths import new_run_id, run_folder
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan
 from nodeloom.engine.runner import Listener, RunResult, run_pipeline
@@ -37,10 +37,6 @@ AXES = ("step", "epoch")  # progress values that say where a node is, not curves
 INSERT_METRIC = "INSERT INTO metrics (run_id, node_id, name, step, value) VALUES (?, ?, ?, ?, ?)"
 INSERT_LOG = "INSERT INTO logs (run_id, node_id, level, message, traceback, created) VALUES (?, ?, ?, ?, ?, ?)"
 UPDATE_NODE = "UPDATE node_runs SET {} WHERE run_id = ? AND node_id = ?"
-
-
-def new_run_id() -> str:
-    return uuid.uuid4().hex[:12]
 
 
 def is_number(value: Any) -> bool:
@@ -196,11 +192,11 @@ class RunRecorder:
 
     def record_result(self, result: RunResult) -> None:
         """Cache keys of every node and the artifacts (cache entries, working folders) it left."""
-        run_folder = nodeloom_home() / "runs" / self.run_id  # where the runner gives nodes their workdir
+        workdirs = run_folder(self.run_id)  # where the runner gives nodes their workdir
         for node_id, node_result in result.nodes.items():
             self._node(node_id, cache_key=node_result.key, seconds=node_result.seconds)
             for artifact in _artifacts(result.cache, node_result.key if node_result.status == "succeeded" else None,
-                                       run_folder / node_id):
+                                       workdirs / node_id):
                 self._queue(
                     "INSERT INTO artifacts (run_id, node_id, port, kind, path, size) VALUES (?, ?, ?, ?, ?, ?)",
                     (self.run_id, node_id, *artifact),

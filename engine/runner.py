@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from nodeloom.engine import types as T
-from nodeloom.engine.cache import OutputCache, default_cache, node_key, nodeloom_home
+from nodeloom.engine.cache import OutputCache, default_cache, node_key
 from nodeloom.engine.codecs import describe_value
 from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
 from nodeloom.engine.device import resolve_device
@@ -28,6 +27,7 @@ from nodeloom.engine.events import (
     RunStarted,
 )
 from nodeloom.engine.node import NodeType, Registry, discover
+from nodeloom.engine.paths import new_run_id, run_folder
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan
 from nodeloom.engine.validation import settings_of
@@ -117,7 +117,7 @@ def run_pipeline(
     registry = discover() if registry is None else registry
     cache = default_cache() if cache is None else cache
     cancel = cancel or CancelToken()
-    run_id = run_id or uuid.uuid4().hex[:12]
+    run_id = run_id or new_run_id()
     listeners = list(listeners)
     settings = settings_of(pipeline)
 
@@ -136,7 +136,7 @@ def run_pipeline(
     specs = {spec.id: spec for spec in pipeline.nodes}
     incoming = {node_id: pipeline.incoming(node_id) for node_id in order}
     metrics: dict[str, dict[str, float]] = {}
-    run_folder = nodeloom_home() / "runs" / run_id
+    workdirs = run_folder(run_id)
 
     for node_id in order:
         spec, result = specs[node_id], results[node_id]
@@ -181,7 +181,7 @@ def run_pipeline(
                 node_id=node_id,
                 device=resolved_device,
                 seed=settings.seed,
-                workdir=run_folder / node_id,
+                workdir=workdirs / node_id,
                 cancel=cancel,
                 emit=emit,
             )

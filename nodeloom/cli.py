@@ -171,7 +171,8 @@ def execute(
 ) -> int:
     """Run a checked pipeline, recorded against `version`, with the CLI's progress display and output contract."""
     from nodeloom.engine.context import CancelToken
-    from nodeloom.engine.recorder import new_run_id, run_recorded
+    from nodeloom.engine.paths import new_run_id
+    from nodeloom.engine.recorder import run_recorded
 
     cancel = CancelToken()
 
@@ -477,7 +478,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
 
 
 def run_id_argument(text: str) -> str:
-    from nodeloom.engine.store.core import RUN_ID_PATTERN
+    from nodeloom.engine.paths import RUN_ID_PATTERN
 
     if not RUN_ID_PATTERN.match(text):
         raise argparse.ArgumentTypeError(f"invalid run id {text!r}: use 1-64 letters, digits, '_', '-' or '.'")
@@ -569,7 +570,7 @@ def main(argv: list[str] | None = None) -> int:
         print_error(str(exc))
         return EXIT_INVALID
     except sqlite3.DatabaseError as exc:  # damage found after opening, e.g. a malformed page
-        from nodeloom.engine.store.core import DB_NAME, nodeloom_home
+        from nodeloom.engine.paths import DB_NAME, nodeloom_home
 
         print_error(f"the NodeLoom database {nodeloom_home() / DB_NAME} is damaged: {exc}")
         return EXIT_INVALID

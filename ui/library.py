@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nodeloom.engine.cache import nodeloom_home
+from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import Store
 from nodeloom.engine.validation import PipelineInvalid

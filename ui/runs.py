@@ -14,15 +14,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import streamlit as st
 
-from nodeloom.engine.cache import nodeloom_home
+from nodeloom.engine.paths import new_run_id, nodeloom_home
 from nodeloom.engine.store import ACTIVE, RunDetail
 from nodeloom.ui import library
 from nodeloom.ui.canvas import NodeStatus, canvas_in_step, heal_canvas
@@ -83,10 +81,6 @@ def spawn(arguments: list[str], run_id: str) -> None:
             start_new_session=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ.copy(),
         )
     st.session_state["shown_run"] = run_id
-
-
-def new_run_id() -> str:
-    return time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
 
 
 def start_run(editor: Editor, targets: list[str], device: str) -> str:

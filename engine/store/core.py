@@ -14,7 +14,6 @@ import functools
 import hashlib
 import json
 import os
-import re
 import socket
 import sqlite3
 import threading
@@ -27,14 +26,12 @@ from typing import Any, TypeVar
 import psutil
 from sqlite_utils import Database
 
-from nodeloom.engine.cache import nodeloom_home
+from nodeloom.engine.paths import InvalidRunId, check_run_id, database_path
 from nodeloom.engine.store import schema
 from nodeloom.engine.store.diff import PipelineDiff, diff_pipelines
 
-DB_NAME = "nodeloom.db"
 ACTIVE = ("queued", "running")
 RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
-RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 BUSY_TIMEOUT_S = 30.0
 T = TypeVar("T")
 
@@ -73,14 +70,6 @@ def canonical_json(data: Any) -> str:
 def content_hash(data: Any) -> str:
     """What decides whether a save is a new version: key order and whitespace do not count."""
     return hashlib.sha256(canonical_json(data).encode()).hexdigest()
-
-
-def check_run_id(run_id: str) -> str:
-    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
-        raise StoreError(
-            f"invalid run id {run_id!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
-        )
-    return run_id
 
 
 def folder_size(path: Path) -> int:
@@ -309,8 +298,8 @@ class Store:
         marked `interrupted`. Raises `StoreCorrupt` (naming the file) when the database cannot
         be read, and `StoreError` when it was written by a newer NodeLoom; neither touches it.
         """
-        folder = Path(home) if home is not None else nodeloom_home()
-        path = folder / DB_NAME
+        path = database_path(Path(home) if home is not None else None)
+        folder = path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -614,7 +603,10 @@ class Store:
         process: ProcessIdentity | None = None,
     ) -> str:
         """Record a new run (status `queued`) owned by `process` (default: this one)."""
-        check_run_id(run_id)
+        try:
+            check_run_id(run_id)
+        except InvalidRunId as exc:
+            raise StoreError(str(exc)) from None
         version_id = version.id if isinstance(version, PipelineVersion) else int(version)
         owner = process or this_process()
         with self.write() as db:

@@ -20,6 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nodeloom.engine.cache import STAGING
+from nodeloom.engine.paths import cache_folder, runs_root
 from nodeloom.engine.store.core import Store, folder_size, utc_now
 
 
@@ -83,11 +85,12 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
     report.kept_runs = sorted(kept)
     known = {row[0] for row in store.db.execute("SELECT id FROM runs")}
     active = [row[0] for row in store.db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
-    staging = home / "cache" / "tmp"
+    cache_root = cache_folder(home)
+    staging = cache_root / STAGING
     removed: list[Path] = []
 
-    runs_root = home / "runs"
-    for folder in sorted(runs_root.iterdir()) if runs_root.is_dir() else []:
+    run_folders = runs_root(home)
+    for folder in sorted(run_folders.iterdir()) if run_folders.is_dir() else []:
         if folder.is_dir() and folder.name in known and folder.name not in kept:
             report.bytes_freed += folder_size(folder)
             report.removed_run_folders.append(str(folder))
@@ -100,7 +103,6 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
         needed = {row[0] for row in store.db.execute(
             f"SELECT DISTINCT cache_key FROM node_runs WHERE cache_key IS NOT NULL AND run_id IN ({marks})", sorted(kept)
         )}
-        cache_root = home / "cache"
         for shard in sorted(cache_root.iterdir()) if cache_root.is_dir() else []:
             if not shard.is_dir() or len(shard.name) != 2:
                 continue

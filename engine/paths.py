@@ -1,0 +1,63 @@
+"""Where NodeLoom keeps its files, and what its run ids look like.
+
+Everything lives under one folder, NODELOOM_HOME (default ~/.nodeloom):
+
+    nodeloom.db               the store (saved pipelines, versions, run history)
+    cache/<2 hex>/<key>/      the output cache
+    runs/<run id>/<node id>/  the nodes' working folders (checkpoints, logs)
+
+Functions take an optional `home` for code that works on a store opened elsewhere (gc, tests);
+without it they follow NODELOOM_HOME as it is set now, so a test that changes it is obeyed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from pathlib import Path
+
+DB_NAME = "nodeloom.db"
+# What other programs may choose with `--run-id` (1-64 characters, safe as a folder and a file name).
+RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class InvalidRunId(ValueError):
+    """A run id that cannot name a run folder; the message says what is allowed."""
+
+
+def nodeloom_home() -> Path:
+    return Path(os.environ.get("NODELOOM_HOME") or Path.home() / ".nodeloom")
+
+
+def database_path(home: Path | None = None) -> Path:
+    return (home if home is not None else nodeloom_home()) / DB_NAME
+
+
+def cache_folder(home: Path | None = None) -> Path:
+    return (home if home is not None else nodeloom_home()) / "cache"
+
+
+def runs_root(home: Path | None = None) -> Path:
+    """The folder holding every run's folder."""
+    return (home if home is not None else nodeloom_home()) / "runs"
+
+
+def run_folder(run_id: str, home: Path | None = None) -> Path:
+    """A run's own folder; each node works in `run_folder(run_id) / node_id`."""
+    return runs_root(home) / run_id
+
+
+def new_run_id() -> str:
+    """12 hex digits: random, so ids never collide between processes, and short enough that a
+    prefix of a few characters usually names one run (`nodeloom show 3fa9`)."""
+    return uuid.uuid4().hex[:12]
+
+
+def check_run_id(run_id: str) -> str:
+    """The run id itself when it matches RUN_ID_PATTERN; InvalidRunId otherwise."""
+    if not isinstance(run_id, str) or not RUN_ID_PATTERN.match(run_id):
+        raise InvalidRunId(
+            f"invalid run id {run_id!r}: use 1-64 letters, digits, '_', '-' or '.', starting with a letter or digit"
+        )
+    return run_id
