@@ -16,6 +16,7 @@ from typing import Any
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from nodeloom.engine.connect import Mismatch, describe_node, resolve_link
 from nodeloom.engine.device import DEVICE_PATTERN
 from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline
@@ -50,10 +51,6 @@ class PipelineSettings(BaseModel):
         pattern=DEVICE_PATTERN.pattern,
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
     )
-
-
-def describe_node(spec_id: str, type_id: str) -> str:
-    return f"node '{spec_id}' ({type_id})"
 
 
 def param_problems(node_type: NodeType, params: Any, node_id: str) -> list[Problem]:
@@ -182,9 +179,9 @@ def _read_edges(raw_edges: Any, nodes: dict[str, NodeSpec], problems: list[Probl
 def resolve_ports(
     edges: list[Edge | None], nodes: dict[str, NodeSpec], registry: Registry, problems: list[Problem]
 ) -> None:
-    """Fill in omitted ports and check types. Named target ports claim their input first, then
-    edges without one take the first free input that accepts their type, in declaration order."""
-    taken: dict[tuple[str, str], int] = {}
+    """Fill in omitted ports and check types (the rule is `engine.connect`). Named target ports claim
+    their input first, then edges without one take the first free input that fits, in file order."""
+    taken: dict[str, dict[str, str]] = {}  # target node -> its connected inputs -> "edge N"
     ordered = sorted(
         (index for index, edge in enumerate(edges) if edge is not None),
         key=lambda index: edges[index].target_port is None,  # type: ignore[union-attr]
@@ -196,49 +193,15 @@ def resolve_ports(
         target_type = registry.get(nodes[edge.target].type)
         if source_type is None or target_type is None:
             continue  # the unknown type is already reported
-        where = f"edge {index} ({edge.label()})"
-        outputs = list(source_type.outputs)
-        if edge.source_port is not None:
-            outputs = [port for port in outputs if port.name == edge.source_port]
-            if not outputs:
-                names = ", ".join(port.name for port in source_type.outputs) or "none"
-                problems.append(Problem("port", f"{where}: {describe_node(edge.source, source_type.type_id)} has no output '{edge.source_port}' (outputs: {names})", edge.source, index))
-                continue
-        if edge.target_port is not None:
-            target_input = target_type.input(edge.target_port)
-            if target_input is None:
-                names = ", ".join(port.name for port in target_type.inputs) or "none"
-                problems.append(Problem("port", f"{where}: {describe_node(edge.target, target_type.type_id)} has no input '{edge.target_port}' (inputs: {names})", edge.target, index))
-                continue
-            if (edge.target, target_input.name) in taken:
-                problems.append(Problem("port", f"{where}: input '{target_input.name}' of node '{edge.target}' is already connected by edge {taken[(edge.target, target_input.name)]}", edge.target, index))
-                continue
-            fitting = [port for port in outputs if target_input.type.accepts(port.type)]
-            if not fitting:
-                offered = ", ".join(f"'{port.name}' ({port.type})" for port in outputs) or "none"
-                problems.append(Problem("type", f"{where}: incompatible types — input '{target_input.name}' of node '{edge.target}' expects {target_input.type}, but node '{edge.source}' offers {offered}", edge.target, index))
-                continue
-            edge.source_port = fitting[0].name
-            taken[(edge.target, target_input.name)] = index
-            continue
-        match = next(
-            (
-                (output, port)
-                for output in outputs
-                for port in target_type.inputs
-                if (edge.target, port.name) not in taken and port.type.accepts(output.type)
-            ),
-            None,
+        held = taken.setdefault(edge.target, {})
+        resolved = resolve_link(
+            edge.source, source_type, edge.target, target_type, held, edge.source_port, edge.target_port
         )
-        if match is None:
-            offered = ", ".join(str(port.type) for port in outputs) or "nothing"
-            free = ", ".join(
-                f"'{port.name}' ({port.type})" for port in target_type.inputs if (edge.target, port.name) not in taken
-            ) or "none left"
-            problems.append(Problem("no_free_input", f"{where}: no free input of node '{edge.target}' accepts {offered}; free inputs: {free}", edge.target, index))
+        if isinstance(resolved, Mismatch):
+            problems.append(Problem(resolved.code, f"edge {index} ({edge.label()}): {resolved.message}", resolved.node, index))
             continue
-        edge.source_port, edge.target_port = match[0].name, match[1].name
-        taken[(edge.target, match[1].name)] = index
+        edge.source_port, edge.target_port = resolved
+        held[edge.target_port] = f"edge {index}"
 
 
 def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:

@@ -3,8 +3,8 @@
 streamlit-flow (1.6.1) draws one source and one target handle per node and its edges carry no
 port names, so the canvas shows one link per connected pair of nodes, labelled with the ports
 the engine resolved ("model, tokenizer"). A link drawn by the user arrives here without ports:
-the engine's port types decide what it means (`connection_choices`), an impossible link is refused
-with both types named, and an ambiguous one waits for the user to pick (`Editor.pending`).
+the engine's port rule decides what it means (`engine.connect.link_options`), an impossible link is
+refused with both sides' types named, and an ambiguous one waits for the user to pick (`Editor.pending`).
 
 The component only takes a state from Python when the state's timestamp is newer than its own,
 and every state it takes it sends back, so a state rebuilt on every rerun would re-render it
@@ -20,13 +20,12 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-import networkx as nx
 import streamlit as st
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
+from nodeloom.engine.connect import link_options
 from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
-from nodeloom.engine.planner import build_graph
 from nodeloom.engine.validation import Problem
 from nodeloom.ui.state import Editor, PendingConnection, now_ms
 
@@ -212,55 +211,17 @@ def to_flow_state(
 # --- reading the component's answer ---------------------------------------------------------
 
 
-def connection_choices(pipeline: Pipeline, registry: Registry, source: str, target: str) -> list[tuple[str, str]]:
-    """Every (output, input) pair the engine's port types allow for a new link, free inputs only."""
-    source_type, target_type = registry.get(pipeline.node(source).type), registry.get(pipeline.node(target).type)
-    if source_type is None or target_type is None:
-        return []
-    taken = {edge.target_port for edge in pipeline.incoming(target)}
-    return [
-        (output.name, port.name)
-        for port in target_type.inputs
-        if port.name not in taken
-        for output in source_type.outputs
-        if port.type.accepts(output.type)
-    ]
-
-
-def refusal(pipeline: Pipeline, registry: Registry, source: str, target: str) -> str:
-    """Why no port of `target` takes anything `source` offers, naming both sides' types."""
-    source_type, target_type = registry.get(pipeline.node(source).type), registry.get(pipeline.node(target).type)
-    if source == target:
-        return f"'{source}' cannot be connected to itself"
-    if source_type is None or target_type is None:
-        return f"cannot connect '{source}' to '{target}': unknown node type"
-    offered = ", ".join(f"{port.name} ({port.type})" for port in source_type.outputs) or "no outputs"
-    taken = {edge.target_port for edge in pipeline.incoming(target)}
-    wanted = ", ".join(
-        f"{port.name} ({port.type}{', already connected' if port.name in taken else ''})" for port in target_type.inputs
-    ) or "no inputs"
-    return f"Cannot connect '{source}' → '{target}': '{source}' offers {offered}; '{target}' takes {wanted}."
-
-
-def would_cycle(pipeline: Pipeline, source: str, target: str) -> bool:
-    graph = build_graph(pipeline)
-    return source == target or (target in graph and source in nx.descendants(graph, target))
-
-
 def new_link(editor: Editor, registry: Registry, source: str, target: str) -> None:
     """A link the user drew: connect it, refuse it, or ask which ports it means."""
-    pipeline = editor.pipeline
-    if would_cycle(pipeline, source, target):
-        editor.notify("error", f"Cannot connect '{source}' → '{target}': it would make a cycle.")
-        return
-    choices = connection_choices(pipeline, registry, source, target)
-    if not choices:
-        editor.notify("error", refusal(pipeline, registry, source, target))
-    elif len(choices) == 1:
-        editor.connect(source, target, choices)
-        editor.notify("success", f"Connected {source}.{choices[0][0]} → {target}.{choices[0][1]}")
+    options = link_options(editor.pipeline, registry, source, target)
+    if options.refusal:
+        editor.notify("error", options.refusal)
+    elif len(options.choices) == 1:
+        editor.connect(source, target, options.choices)
+        output, into = options.choices[0]
+        editor.notify("success", f"Connected {source}.{output} → {target}.{into}")
     else:
-        editor.pending = PendingConnection(source, target, choices)
+        editor.pending = PendingConnection(source, target, options.choices)
 
 
 def apply_component_state(editor: Editor, registry: Registry, value: dict[str, Any]) -> bool:

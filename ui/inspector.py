@@ -15,9 +15,10 @@ from typing import Any
 
 import streamlit as st
 
+from nodeloom.engine.connect import link_options
 from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.validation import param_problems
-from nodeloom.ui.canvas import connection_choices, links, port_label
+from nodeloom.ui.canvas import links, port_label
 from nodeloom.ui.state import Editor
 
 NOT_SET = "— not set —"
@@ -188,7 +189,7 @@ def draw_link(editor: Editor, registry: Registry, source: str, target: str) -> N
             editor.disconnect(source, target, edge.target_port)
             st.rerun()
     # The canvas draws one link per pair of nodes, so further ports between them are added here.
-    more = connection_choices(editor.pipeline, registry, source, target)
+    more = link_options(editor.pipeline, registry, source, target).choices
     if more:
         choice = st.selectbox("Also connect", more, format_func=lambda pair: f"{pair[0]} → {pair[1]}", key=f"more:{source}:{target}")
         if st.button("Connect", key=f"more-connect:{source}:{target}"):
