@@ -50,8 +50,13 @@ def _short(value: Any) -> Any:
 
 
 def column_values(dataset: Any, column: str) -> list:
-    """One column as a Python list, read in one go (iterating a datasets 5 Column goes row by row)."""
-    return dataset[column][:]
+    """One column as a plain Python list, read in one go (iterating a datasets Column goes row by row).
+
+    The dataset's format is set aside: a numpy, torch or pandas formatted dataset would give an array,
+    a tensor or a Series of numpy scalars, which `isinstance(value, int)`, `set()` and `str()` misread.
+    """
+    unformatted = dataset if dataset.format["type"] is None else dataset.with_format(None)
+    return unformatted[column][:]
 
 
 def require_columns(dataset: Any, columns: list[str], where: str) -> None:

@@ -90,6 +90,17 @@ def test_builtin_bad_name_and_split():
         load(source="builtin", name="reviews_sentiment", split="test")
 
 
+def test_column_values_are_plain_python_lists_whatever_the_dataset_format():
+    dataset = datasets.Dataset.from_dict({"text": ["a", None], "label": [0, 1], "ids": [[1, 2], [3]]})
+    for data_format in (None, "numpy", "torch", "pandas", "arrow"):
+        formatted = dataset.with_format(data_format)
+        values = {column: data.column_values(formatted, column) for column in dataset.column_names}
+        assert all(type(column) is list for column in values.values()), data_format
+        assert values == {"text": ["a", None], "label": [0, 1], "ids": [[1, 2], [3]]}, data_format
+        assert type(values["label"][0]) is int, data_format
+        assert formatted.format["type"] == data_format  # the caller's dataset keeps its format
+
+
 # ---------------------------------------------------------------------------------------------
 # files
 

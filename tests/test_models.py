@@ -57,6 +57,16 @@ def test_from_config_bert_classifier_counts_classes_from_the_data(ctx, tokenizer
     assert model.config.num_labels == 2 and model.config.hidden_size == 32 and model.config.num_hidden_layers == 2
 
 
+def test_classes_are_counted_from_a_dataset_in_any_format(ctx, tokenizer):
+    for data_format in ("numpy", "torch", "pandas"):
+        data = classification_dataset(tokenizer).with_format(data_format)
+        model = run_node(
+            "model.from_config", ctx, {"tokenizer": tokenizer, "dataset": data},
+            architecture="bert", task="classification", n_layer=2, n_head=2, n_embd=32, n_positions=64,
+        )["model"]
+        assert model.config.num_labels == 2, data_format
+
+
 def test_from_config_rejects_bad_shapes_and_missing_vocabulary(ctx):
     params = discover().get("model.from_config").params
     with pytest.raises(ValidationError, match="multiple of n_head"):

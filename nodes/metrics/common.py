@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import Field
 
 from nodeloom.engine import NodeError, NodeParams
-from nodeloom.nodes.data import require_columns
+from nodeloom.nodes.data import column_values, require_columns
 
 WORST_EXAMPLE_COUNT = 10
 
@@ -18,12 +18,6 @@ WORST_EXAMPLE_COUNT = 10
 class PairParams(NodeParams):
     prediction_column: str = Field("prediction", description="Column with the model's outputs")
     reference_column: str = Field("reference", description="Column with the reference text (or a list of references)")
-
-
-def column_values(dataset: Any, column: str) -> list:
-    """A column as a plain Python list (a datasets Column is lazy, and slow to iterate row by row)."""
-    unformatted = dataset if dataset.format["type"] is None else dataset.with_format(None)
-    return unformatted[column][:]
 
 
 def check_rows(dataset: Any, columns: list[str], where: str) -> None:

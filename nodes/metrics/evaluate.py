@@ -10,7 +10,8 @@ from pydantic import Field
 from nodeloom.engine import Input, NodeError, Output, RunContext, node
 from nodeloom.engine.types import DATASET, METRICS
 from nodeloom.nodes.bundled import hub_unreachable
-from nodeloom.nodes.metrics.common import PairParams, check_rows, column_values
+from nodeloom.nodes.data import column_values
+from nodeloom.nodes.metrics.common import PairParams, check_rows
 
 
 class EvaluateParams(PairParams):

@@ -10,7 +10,8 @@ from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
 from nodeloom.engine.types import METRICS, MODEL, TOKENIZED_DATASET
-from nodeloom.nodes.metrics.common import WORST_EXAMPLE_COUNT, check_rows, column_values
+from nodeloom.nodes.data import column_values
+from nodeloom.nodes.metrics.common import WORST_EXAMPLE_COUNT, check_rows
 
 
 # transformers' causal LMs (GPT2LMHeadModel, LlamaForCausalLM, ...) and peft's wrapper of them
