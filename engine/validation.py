@@ -2,7 +2,9 @@
 
 `load_pipeline` is the one door into the engine: whatever it is handed (text, bytes, a dict,
 arbitrary JSON), it returns a checked `Pipeline` with every edge's ports resolved, or raises
-`PipelineInvalid` listing all problems. It raises nothing else.
+`PipelineInvalid` listing all problems. It raises nothing else. With `strict=False` (an editor
+opening a pipeline that does not validate yet) it raises nothing at all and returns the pipeline as
+far as it reads, with its problems.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import difflib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -229,14 +231,46 @@ def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
     return problems
 
 
-def load_pipeline(source: Any, registry: Registry | None = None) -> Pipeline:
-    """Parse and check a pipeline (JSON text, bytes, a Path or already-parsed JSON)."""
-    registry = discover() if registry is None else registry
+@dataclass
+class Loaded:
+    """A pipeline as read, with everything wrong with it: `load_pipeline(..., strict=False)`.
+
+    Ports are resolved where they can be; an edge that cannot be resolved is kept as written, so an
+    editor still shows it. Nodes and edges too malformed to represent are left out (and reported)."""
+
+    pipeline: Pipeline | None  # None when the source holds no pipeline: not a JSON object with node and edge lists
+    problems: list[Problem]
+
+
+@overload
+def load_pipeline(source: Any, registry: Registry | None = None, *, strict: Literal[True] = True) -> Pipeline: ...
+
+
+@overload
+def load_pipeline(source: Any, registry: Registry | None = None, *, strict: Literal[False]) -> Loaded: ...
+
+
+def load_pipeline(source: Any, registry: Registry | None = None, *, strict: bool = True) -> Pipeline | Loaded:
+    """Parse and check a pipeline (JSON text, bytes, a Path or already-parsed JSON).
+
+    strict (for running): the checked pipeline, or `PipelineInvalid` listing every problem.
+    Not strict (for editing): a `Loaded` holding the pipeline as far as it can be read and its
+    problems; it raises nothing."""
+    loaded = _read_pipeline(source, discover() if registry is None else registry)
+    if not strict:
+        return loaded
+    if loaded.problems:
+        raise PipelineInvalid(loaded.problems)
+    assert loaded.pipeline is not None, "a source without a pipeline always has a problem"
+    return loaded.pipeline
+
+
+def _read_pipeline(source: Any, registry: Registry) -> Loaded:
     data, problems = _parse_json(source)
     if problems:
-        raise PipelineInvalid(problems)
+        return Loaded(None, problems)
     if not isinstance(data, dict):
-        raise PipelineInvalid([Problem("json", f"a pipeline must be a JSON object, got {type(data).__name__}")])
+        return Loaded(None, [Problem("json", f"a pipeline must be a JSON object, got {type(data).__name__}")])
     version = data.get("schema_version")
     if version is None:
         problems.append(Problem("schema_version", f"missing 'schema_version' (this NodeLoom writes {SCHEMA_VERSION})"))
@@ -257,22 +291,22 @@ def load_pipeline(source: Any, registry: Registry | None = None) -> Pipeline:
             for error in exc.errors():
                 where = ".".join(str(part) for part in error["loc"])
                 problems.append(Problem("settings", f"setting '{where}': {error['msg']}"))
-    specs = _read_nodes(data.get("nodes", []), registry, problems)
+    raw_nodes, raw_edges = data.get("nodes", []), data.get("edges", [])
+    specs = _read_nodes(raw_nodes, registry, problems)
     by_id = {spec.id: spec for spec in specs}
-    edges = _read_edges(data.get("edges", []), by_id, problems)
+    edges = _read_edges(raw_edges, by_id, problems)
     resolve_ports(edges, by_id, registry, problems)
     pipeline = Pipeline(
         name=name if isinstance(name, str) else "untitled",
         description=description if isinstance(description, str) else "",
         settings=dict(settings),
         nodes=specs,
-        edges=[edge for edge in edges if edge is not None and edge.source_port and edge.target_port],
+        edges=[edge for edge in edges if edge is not None],  # unresolved ones only where problems say why
         extra={key: value for key, value in data.items() if key not in KNOWN_KEYS},
     )
     problems.extend(_graph_problems(pipeline, registry))
-    if problems:
-        raise PipelineInvalid(problems)
-    return pipeline
+    holds_pipeline = isinstance(raw_nodes, list) and isinstance(raw_edges, list)
+    return Loaded(pipeline if holds_pipeline else None, problems)
 
 
 def settings_of(pipeline: Pipeline) -> PipelineSettings:

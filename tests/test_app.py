@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from nodeloom.engine.node import discover
 from nodeloom.engine.store import Store
+from nodeloom.engine.validation import PipelineInvalid
 from nodeloom.ui import canvas, layout, state
 from nodeloom.ui.state import Editor, pipeline_from_json
 
@@ -244,6 +245,15 @@ def test_a_cycle_is_refused():
         editor, discover(), component_answer(editor, [("load", "split"), ("split", "clean"), ("clean", "split")])
     )
     assert "cycle" in editor.notices[-1].text
+
+
+def test_an_invalid_pipeline_opens_as_written_with_its_problems_listed():
+    data = bleu_pipeline("broken") | {"edges": [{"source": "bleu", "target": "load", "target_port": "nope"}]}
+    editor = Editor(pipeline_from_json(data))
+    assert [(e.source, e.target, e.target_port) for e in editor.pipeline.edges] == [("bleu", "load", "nope")]
+    assert {problem.code for problem in editor.problems()} == {"port", "unconnected"}
+    with pytest.raises(PipelineInvalid):
+        pipeline_from_json({"schema_version": 1, "nodes": "not a list"})
 
 
 def test_auto_layout_places_layers_left_to_right():

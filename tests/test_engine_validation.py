@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings
 
 from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from tests.engine_nodes import REGISTRY
+from tests.test_engine_properties import json_values, random_graphs
 
 
 def pipeline(nodes, edges=(), **top):
@@ -140,3 +142,56 @@ def test_saved_file_writes_resolved_ports_and_keeps_unknown_keys():
 def test_settings_are_checked():
     found = problems_of(pipeline([], settings={"device": "tpu", "seed": -1}))
     assert {p.code for p in found} == {"settings"} and len(found) == 2
+
+
+# --- strict=False: the pipeline as far as it reads, with its problems -------------------------
+
+
+def test_not_strict_gives_a_valid_pipeline_without_problems():
+    data = pipeline([{"id": "s", "type": "test.source"}, {"id": "z", "type": "test.score"}], [{"source": "s", "target": "z"}])
+    loaded = load_pipeline(data, REGISTRY, strict=False)
+    assert loaded.problems == [] and loaded.pipeline == load_pipeline(data, REGISTRY)
+
+
+def test_not_strict_keeps_what_an_editor_must_show_and_lists_the_same_problems():
+    data = pipeline(
+        [
+            {"id": "s", "type": "test.source", "params": {"value": 5000}},
+            {"id": "t", "type": "test.typed"},
+            {"id": "g", "type": "test.gone", "params": {"kept": True}},
+            {"type": "test.source"},  # no id: cannot be represented
+        ],
+        [
+            {"source": "s", "target": "t", "target_port": "model"},  # wrong type: kept as written
+            {"source": "g", "target": "t"},  # unknown source type: kept unresolved
+            {"source": "s", "target": "ghost"},  # to nowhere: left out
+        ],
+        ui={"zoom": 2},
+    )
+    loaded = load_pipeline(data, REGISTRY, strict=False)
+    assert loaded.problems == problems_of(data)
+    assert [spec.id for spec in loaded.pipeline.nodes] == ["s", "t", "g"]
+    assert loaded.pipeline.node("s").params == {"value": 5000} and loaded.pipeline.node("g").params == {"kept": True}
+    assert [(e.source, e.target, e.source_port, e.target_port) for e in loaded.pipeline.edges] == [
+        ("s", "t", None, "model"),
+        ("g", "t", None, None),
+    ]
+    assert loaded.pipeline.extra == {"ui": {"zoom": 2}}
+
+
+@pytest.mark.parametrize("source", ["{nope", "[1]", b"\xff", {"schema_version": 1, "nodes": {}}, {"schema_version": 1, "edges": 3}])
+def test_not_strict_has_no_pipeline_when_the_source_holds_none(source):
+    loaded = load_pipeline(source, REGISTRY, strict=False)
+    assert loaded.pipeline is None and loaded.problems == problems_of(source)
+
+
+@given(random_graphs() | json_values)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+def test_not_strict_never_raises_and_agrees_with_strict(data):
+    loaded = load_pipeline(data, REGISTRY, strict=False)
+    try:
+        checked = load_pipeline(data, REGISTRY)
+    except PipelineInvalid as invalid:
+        assert invalid.problems == loaded.problems
+    else:
+        assert loaded.problems == [] and loaded.pipeline == checked

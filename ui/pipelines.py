@@ -7,7 +7,7 @@ import streamlit as st
 
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import StaleVersion, StoreError
-from nodeloom.engine.validation import PipelineInvalid
+from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from nodeloom.ui import library
 from nodeloom.ui.state import Editor, example_files, pipeline_from_json
 
@@ -90,13 +90,15 @@ def draw_file_menu(editor: Editor) -> None:
     with st.expander("Import / export"):
         uploaded = st.file_uploader("Import pipeline JSON", type=["json"], key=f"import:{editor.canvas_generation}")
         if uploaded is not None:
-            try:
-                pipeline = pipeline_from_json(uploaded.getvalue())
-            except PipelineInvalid as exc:
-                st.error(f"{uploaded.name} is not a pipeline: {exc.problems[0]}")
+            loaded = load_pipeline(uploaded.getvalue(), strict=False)
+            if loaded.pipeline is None:
+                st.error(f"{uploaded.name} is not a pipeline: {loaded.problems[0]}")
             else:
-                open_pipeline(editor, pipeline, None)
+                open_pipeline(editor, loaded.pipeline, None)
                 editor.notify("success", f"Imported {uploaded.name}; save it to keep it.")
+                if loaded.problems:  # some (a malformed node, say) the editor cannot show: name them now
+                    listed = "\n".join(f"- {problem}" for problem in loaded.problems[:5])
+                    editor.notify("warning", f"{uploaded.name} has {len(loaded.problems)} problem(s) to fix:\n{listed}")
                 st.rerun()
         st.download_button(
             "Export JSON", editor.pipeline.to_json(), file_name=f"{editor.pipeline.name or 'pipeline'}.json",

@@ -19,7 +19,7 @@ import streamlit as st
 
 from nodeloom.engine.node import NodeType, discover
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
-from nodeloom.engine.validation import PipelineInvalid, Problem, load_pipeline, read_pipeline_json, resolve_ports
+from nodeloom.engine.validation import PipelineInvalid, Problem, load_pipeline
 from nodeloom.pipelines import FOLDER as EXAMPLES_FOLDER
 from nodeloom.ui.layout import auto_layout, overlapping
 
@@ -28,40 +28,13 @@ HISTORY_LIMIT = 100
 
 
 def pipeline_from_json(data: Any) -> Pipeline:
-    """A pipeline the editor can hold, even when it does not validate yet.
-
-    A valid pipeline comes back from the engine with its ports resolved; an invalid one is kept
-    as written (the inspector lists its problems). Only JSON that is not a pipeline at all
-    (wrong shapes) raises PipelineInvalid.
-    """
-    try:
-        return load_pipeline(data)
-    except PipelineInvalid as invalid:
-        if isinstance(data, (str, bytes, Path)):
-            data = read_pipeline_json(data)
-        if not isinstance(data, dict) or not isinstance(data.get("nodes", []), list) or not isinstance(data.get("edges", []), list):
-            raise
-        try:
-            nodes = [
-                NodeSpec(raw["id"], raw["type"], dict(raw.get("params") or {}), dict(raw.get("position") or {"x": 0.0, "y": 0.0}))
-                for raw in data.get("nodes", [])
-            ]
-            by_id = {spec.id: spec for spec in nodes}
-            edges = [
-                Edge(raw["source"], raw["target"], raw.get("source_port"), raw.get("target_port"))
-                for raw in data.get("edges", [])
-                if raw["source"] in by_id and raw["target"] in by_id  # a link to nowhere cannot be drawn
-            ]
-        except (KeyError, TypeError, ValueError):
-            raise invalid from None
-        resolve_ports(edges, by_id, discover(), [])  # what can be resolved is; the rest is reported
-        return Pipeline(
-            name=str(data.get("name", "untitled")),
-            description=str(data.get("description", "")),
-            settings=dict(data.get("settings") or {}),
-            nodes=nodes,
-            edges=edges,
-        )
+    """A pipeline the editor can hold, even when it does not validate yet: the engine's lenient
+    reading (ports resolved where they can be; the inspector lists the problems). Only a source that
+    holds no pipeline at all raises PipelineInvalid."""
+    loaded = load_pipeline(data, strict=False)
+    if loaded.pipeline is None:
+        raise PipelineInvalid(loaded.problems)
+    return loaded.pipeline
 
 
 def example_files() -> list[Path]:
@@ -183,12 +156,7 @@ class Editor:
     def problems(self) -> list[Problem]:
         """The engine's verdict on the current pipeline, computed once per revision."""
         if self._problems[0] != self.revision:
-            try:
-                load_pipeline(self.pipeline.to_dict())
-                found: list[Problem] = []
-            except PipelineInvalid as invalid:
-                found = invalid.problems
-            self._problems = (self.revision, found)
+            self._problems = (self.revision, load_pipeline(self.pipeline.to_dict(), strict=False).problems)
         return self._problems[1]
 
     def problems_of(self, node_id: str) -> list[Problem]:
