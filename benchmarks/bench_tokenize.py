@@ -31,7 +31,7 @@ from transformers import AutoTokenizer  # noqa: E402
 
 from nodeloom.engine import CancelToken, RunContext  # noqa: E402
 from nodeloom.nodes.bundled import bundled_model_path  # noqa: E402
-from nodeloom.nodes.sample_data.generate import write_all  # noqa: E402
+from nodeloom.nodes.data import SAMPLE_DATA  # noqa: E402
 from nodeloom.nodes.text.tokenization import TokenizeParams, tokenize  # noqa: E402
 
 BLOCK = 128
@@ -42,10 +42,7 @@ def texts(count: int) -> list[str]:
     """`count` distinct support-style texts built from the shipped sample data."""
     import json
 
-    folder = Path(__file__).resolve().parent.parent / "nodes" / "sample_data"
-    if not (folder / "chat_support.train.jsonl").is_file():
-        write_all(folder)
-    rows = [json.loads(line) for line in (folder / "chat_support.train.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [json.loads(line) for line in (SAMPLE_DATA / "chat_support.train.jsonl").read_text(encoding="utf-8").splitlines()]
     base = [f"{row['question']} {row['answer']}" for row in rows]
     return [f"{base[i % len(base)]} (ticket {i})" for i in range(count)]
 

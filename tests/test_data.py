@@ -14,7 +14,7 @@ from nodeloom.engine.cache import default_cache
 from nodeloom.engine.runner import run_pipeline
 from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from nodeloom.nodes import data
-from nodeloom.nodes.sample_data import generate
+from tools import generate_sample_data
 
 SAMPLE_DATA = Path(data.__file__).resolve().parent / "sample_data"
 
@@ -36,10 +36,10 @@ def split(dataset: datasets.Dataset, pipeline_seed: int = 0, **params) -> dict[s
 
 
 def test_generator_reproduces_the_shipped_files_exactly(tmp_path):
-    written = generate.write_all(tmp_path)
+    written = generate_sample_data.write_all(tmp_path)
     assert len(written) == 7
     for path in written:
-        assert path.read_bytes() == (SAMPLE_DATA / path.name).read_bytes(), f"{path.name} differs: rerun python -m nodes.sample_data.generate"
+        assert path.read_bytes() == (SAMPLE_DATA / path.name).read_bytes(), f"{path.name} differs: rerun python tools/generate_sample_data.py"
 
 
 def test_chat_support_contract():

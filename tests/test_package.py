@@ -35,6 +35,8 @@ def test_wheel_has_one_top_level_name(wheel):
                      "nodeloom/pipelines/gpt2_chatbot.json", "nodeloom/ui/main.py",
                      "nodeloom/streamlit_app.py"):
         assert expected in names
+    # the sample-data generator is a development tool (tools/), not part of the package
+    assert not [name for name in names if name.startswith("nodeloom/nodes/sample_data/") and name.endswith(".py")]
 
 
 def test_import_contracts_hold_on_the_installed_layout(wheel, tmp_path):

@@ -1,8 +1,11 @@
-"""Write NodeLoom's built-in sample data sets and their data cards (run: python -m nodes.sample_data.generate).
+"""Write NodeLoom's built-in sample data sets and their data cards into nodes/sample_data/.
+
+Run from the repository: python tools/generate_sample_data.py
 
 Everything here is composed by this script from phrase lists written for NodeLoom: no text is
 copied from elsewhere. The output is deterministic (a fixed seed), so running the script again
-reproduces the shipped files byte for byte; a test checks that.
+reproduces the shipped files byte for byte; a test checks that. A development tool, kept out of the
+installed package: the wheel ships the data it wrote, not the script.
 
 - chat_support: customer-service question/answer pairs. Each intent has one fixed answer and
   many phrasings of its question, so a tiny model can learn to answer on topic; a few phrasings
@@ -19,7 +22,8 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
+REPOSITORY = Path(__file__).resolve().parent.parent
+SAMPLE_DATA = REPOSITORY / "nodes" / "sample_data"
 SEED = 20240611
 
 # Store policies, shared by the chat answers and the help articles so the two never disagree.
@@ -550,7 +554,7 @@ def support_articles(rng: random.Random) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # files and data cards
 
-LICENCE = "Apache-2.0, like the rest of NodeLoom. Written for NodeLoom by `nodes/sample_data/generate.py`; no third-party text."
+LICENCE = "Apache-2.0, like the rest of NodeLoom. Written for NodeLoom by `tools/generate_sample_data.py`; no third-party text."
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:
@@ -561,7 +565,7 @@ def _counts(values) -> str:
     return ", ".join(f"{name} {count}" for name, count in sorted(Counter(values).items()))
 
 
-def write_all(folder: Path = HERE) -> list[Path]:
+def write_all(folder: Path = SAMPLE_DATA) -> list[Path]:
     """Generate every data set and its card into `folder`; returns the files written."""
     rng = random.Random(SEED)
     train, test = chat_support(rng)
@@ -627,4 +631,4 @@ A small plain-text corpus of help-centre paragraphs for the text-generation exam
 
 if __name__ == "__main__":
     for written in write_all():
-        print(written.relative_to(HERE.parent.parent))
+        print(written.relative_to(REPOSITORY))
