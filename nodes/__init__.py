@@ -1,4 +1,5 @@
-"""NodeLoom's built-in nodes, one module per category. Importing this package registers them.
+"""NodeLoom's built-in nodes, one module per category (a package for the larger ones: text, metrics).
+Importing this package registers them.
 
 Registered through the `nodeloom.nodes` entry point named `builtin` (see pyproject.toml).
 """
