@@ -1,4 +1,5 @@
-"""Run events: plain dataclasses that any front end (CLI, app, store) can consume.
+"""Run events: plain dataclasses that any front end (CLI, app, store) can consume, and the
+statuses runs and nodes go through.
 
 Every event carries the run id; node events carry the node id. `kind` is a stable string
 so listeners in other processes can tell events apart after a JSON round trip.
@@ -6,8 +7,35 @@ so listeners in other processes can tell events apart after a JSON round trip.
 
 from __future__ import annotations
 
+import enum
 from dataclasses import asdict, dataclass, field
 from typing import Any, ClassVar
+
+
+class RunStatus(str, enum.Enum):
+    """Where a run or one of its nodes stands. A `str`, so JSON output and the database hold the
+    plain value ("succeeded"), and comparing with a string read back from either just works."""
+
+    QUEUED = "queued"  # recorded, not started yet
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"  # for a node: computed, or taken from the cache
+    FAILED = "failed"
+    SKIPPED = "skipped"  # nodes only: an upstream node did not succeed
+    CANCELLED = "cancelled"  # stopped on request (Ctrl-C, SIGINT, the app's Stop)
+    INTERRUPTED = "interrupted"  # its process disappeared (killed, crashed, machine rebooted)
+
+    # The value, not "RunStatus.FAILED", wherever a status is printed or formatted (Python 3.10-3.13 alike).
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+# Not finished yet: a run or node in one of these may still change.
+ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+# What a whole run can end up as (only nodes are skipped).
+RUN_STATUSES = tuple(status for status in RunStatus if status is not RunStatus.SKIPPED)
 
 
 @dataclass
@@ -95,6 +123,6 @@ class NodeCancelled(Event):
 @dataclass
 class RunFinished(Event):
     kind: ClassVar[str] = "run_finished"
-    status: str  # succeeded, failed or cancelled
+    status: RunStatus  # succeeded, failed or cancelled
     seconds: float
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)

@@ -22,7 +22,7 @@ from typing import Any
 from nodeloom.engine.cache import MANIFEST, OutputCache
 from nodeloom.engine.context import CancelToken
 from nodeloom.engine.device import resolve_device
-from nodeloom.engine.events import Event
+from nodeloom.engine.events import ACTIVE, Event, RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.engine.paths import new_run_id, run_folder
 from nodeloom.engine.pipeline import Pipeline
@@ -123,18 +123,18 @@ class RunRecorder:
 
     def _on_run_started(self, event: Any) -> bool:
         self._queue(
-            "UPDATE runs SET status = 'running', started = ?, device = ? WHERE id = ?",
-            (utc_now(), event.device, self.run_id),
+            "UPDATE runs SET status = ?, started = ?, device = ? WHERE id = ?",
+            (RunStatus.RUNNING, utc_now(), event.device, self.run_id),
         )
         for node_id in event.planned:
             self._queue(
-                "INSERT OR IGNORE INTO node_runs (run_id, node_id, type, status, cached) VALUES (?, ?, ?, 'queued', 0)",
-                (self.run_id, node_id, self.node_types.get(node_id)),
+                "INSERT OR IGNORE INTO node_runs (run_id, node_id, type, status, cached) VALUES (?, ?, ?, ?, 0)",
+                (self.run_id, node_id, self.node_types.get(node_id), RunStatus.QUEUED),
             )
         return True
 
     def _on_started(self, event: Any) -> bool:
-        self._node(event.node_id, status="running", started=utc_now())
+        self._node(event.node_id, status=RunStatus.RUNNING, started=utc_now())
         return True
 
     def _on_progress(self, event: Any) -> bool:
@@ -153,27 +153,27 @@ class RunRecorder:
 
     def _on_finished(self, event: Any) -> bool:
         summary = json.dumps(event.summary, default=str)
-        self._node(event.node_id, status="succeeded", seconds=event.seconds, summary=summary, finished=utc_now())
+        self._node(event.node_id, status=RunStatus.SUCCEEDED, seconds=event.seconds, summary=summary, finished=utc_now())
         return True
 
     def _on_cached(self, event: Any) -> bool:
         summary = json.dumps(event.summary, default=str)
-        self._node(event.node_id, status="succeeded", cached=1, seconds=0.0, summary=summary, finished=utc_now())
+        self._node(event.node_id, status=RunStatus.SUCCEEDED, cached=1, seconds=0.0, summary=summary, finished=utc_now())
         return True
 
     def _on_failed(self, event: Any) -> bool:
         now = utc_now()
         self._first_failure = self._first_failure or f"node '{event.node_id}' failed: {event.error}"
-        self._node(event.node_id, status="failed", error=event.error, finished=now)
+        self._node(event.node_id, status=RunStatus.FAILED, error=event.error, finished=now)
         self._queue(INSERT_LOG, (self.run_id, event.node_id, "error", event.error, event.traceback or None, now))
         return True
 
     def _on_skipped(self, event: Any) -> bool:
-        self._node(event.node_id, status="skipped", error=event.reason)
+        self._node(event.node_id, status=RunStatus.SKIPPED, error=event.reason)
         return True
 
     def _on_cancelled(self, event: Any) -> bool:
-        self._node(event.node_id, status="cancelled", finished=utc_now())
+        self._node(event.node_id, status=RunStatus.CANCELLED, finished=utc_now())
         return True
 
     def _on_run_finished(self, event: Any) -> bool:
@@ -181,7 +181,7 @@ class RunRecorder:
             for name, value in numbers.items():
                 if is_number(value):
                     self._queue(INSERT_METRIC, (self.run_id, node_id, name, None, plotted(value)))
-        error = self._first_failure if event.status == "failed" else None
+        error = self._first_failure if event.status == RunStatus.FAILED else None
         self._queue(
             "UPDATE runs SET status = ?, finished = ?, seconds = ?, error = ? WHERE id = ?",
             (event.status, utc_now(), event.seconds, error, self.run_id),
@@ -195,7 +195,7 @@ class RunRecorder:
         workdirs = run_folder(self.run_id)  # where the runner gives nodes their workdir
         for node_id, node_result in result.nodes.items():
             self._node(node_id, cache_key=node_result.key, seconds=node_result.seconds)
-            for artifact in _artifacts(result.cache, node_result.key if node_result.status == "succeeded" else None,
+            for artifact in _artifacts(result.cache, node_result.key if node_result.status == RunStatus.SUCCEEDED else None,
                                        workdirs / node_id):
                 self._queue(
                     "INSERT INTO artifacts (run_id, node_id, port, kind, path, size) VALUES (?, ?, ?, ?, ?, ?)",
@@ -206,18 +206,21 @@ class RunRecorder:
     def abort(self, error: BaseException) -> None:
         """The run ended by an exception rather than a RunFinished event: record how it ended."""
         cancelled = isinstance(error, KeyboardInterrupt)
-        status = "cancelled" if cancelled else "failed"
+        status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
         message = "stopped by the user" if cancelled else (f"{type(error).__name__}: {error}".splitlines() or [""])[0]
         now = utc_now()
         self._queue(
-            "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status IN ('queued', 'running')",
-            (status, now, message, self.run_id),
+            "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status IN (?, ?)",
+            (status, now, message, self.run_id, *ACTIVE),
         )
         self._queue(
-            "UPDATE node_runs SET status = ?, finished = ? WHERE run_id = ? AND status = 'running'",
-            (status, now, self.run_id),
+            "UPDATE node_runs SET status = ?, finished = ? WHERE run_id = ? AND status = ?",
+            (status, now, self.run_id, RunStatus.RUNNING),
         )
-        self._queue("UPDATE node_runs SET status = 'skipped' WHERE run_id = ? AND status = 'queued'", (self.run_id,))
+        self._queue(
+            "UPDATE node_runs SET status = ? WHERE run_id = ? AND status = ?",
+            (RunStatus.SKIPPED, self.run_id, RunStatus.QUEUED),
+        )
         self.flush()
 
 

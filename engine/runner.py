@@ -25,6 +25,7 @@ from nodeloom.engine.events import (
     NodeStarted,
     RunFinished,
     RunStarted,
+    RunStatus,
 )
 from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.paths import new_run_id, run_folder
@@ -35,12 +36,10 @@ from nodeloom.engine.validation import settings_of
 log = logging.getLogger("nodeloom.run")
 Listener = Callable[[Event], None]
 
-SUCCEEDED, FAILED, SKIPPED, CANCELLED = "succeeded", "failed", "skipped", "cancelled"
-
 
 @dataclass
 class NodeResult:
-    status: str = "queued"  # queued, succeeded, failed, skipped or cancelled
+    status: RunStatus = RunStatus.QUEUED  # then succeeded, failed, skipped or cancelled
     seconds: float = 0.0
     cached: bool = False
     error: str | None = None
@@ -51,7 +50,7 @@ class NodeResult:
 @dataclass
 class RunResult:
     run_id: str
-    status: str  # succeeded, failed or cancelled
+    status: RunStatus  # succeeded, failed or cancelled
     device: str
     seconds: float
     nodes: dict[str, NodeResult]
@@ -61,7 +60,7 @@ class RunResult:
     def outputs(self, node_id: str) -> dict[str, Any]:
         """A finished node's outputs (read from the cache on demand)."""
         key = self.nodes[node_id].key
-        outputs = self.cache.get(key) if key and self.nodes[node_id].status == SUCCEEDED else None
+        outputs = self.cache.get(key) if key and self.nodes[node_id].status == RunStatus.SUCCEEDED else None
         if outputs is None:
             raise KeyError(f"node '{node_id}' has no outputs in this run (status {self.nodes[node_id].status})")
         return outputs
@@ -143,12 +142,12 @@ def run_pipeline(
         node_type = registry.get(spec.type)
         assert node_type is not None, "load_pipeline checks node types"
         if cancel.cancelled:
-            result.status = CANCELLED
+            result.status = RunStatus.CANCELLED
             emit(NodeCancelled(run_id, node_id))
             continue
-        blocked = [edge.source for edge in incoming[node_id] if results[edge.source].status != SUCCEEDED]
+        blocked = [edge.source for edge in incoming[node_id] if results[edge.source].status != RunStatus.SUCCEEDED]
         if blocked:
-            result.status = SKIPPED
+            result.status = RunStatus.SKIPPED
             reason = f"upstream node '{blocked[0]}' {results[blocked[0]].status}"
             emit(NodeSkipped(run_id, node_id, reason))
             continue
@@ -163,7 +162,7 @@ def run_pipeline(
                 metrics_found = numeric_results(node_type, outputs)
                 if metrics_found:
                     metrics[node_id] = metrics_found
-            result.status, result.cached = SUCCEEDED, True
+            result.status, result.cached = RunStatus.SUCCEEDED, True
             emit(NodeCached(run_id, node_id))
             continue
 
@@ -191,23 +190,23 @@ def run_pipeline(
                 raise NodeError(f"node type {node_type.type_id} returned no value for output(s) {', '.join(missing)}")
             cancel.raise_if_cancelled()
         except Cancelled:
-            result.status, result.seconds = CANCELLED, time.perf_counter() - clock
+            result.status, result.seconds = RunStatus.CANCELLED, time.perf_counter() - clock
             emit(NodeCancelled(run_id, node_id))
             continue
         except NodeError as exc:
-            result.status, result.error = FAILED, str(exc)
+            result.status, result.error = RunStatus.FAILED, str(exc)
             result.seconds = time.perf_counter() - clock
             emit(NodeFailed(run_id, node_id, result.error))
             continue
         except Exception as exc:  # any other failure is the node's: report it, keep the run going
-            result.status = FAILED
+            result.status = RunStatus.FAILED
             result.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
             result.seconds = time.perf_counter() - clock
             emit(NodeFailed(run_id, node_id, result.error, traceback.format_exc()))
             continue
         result.seconds = time.perf_counter() - clock
         cache.put(result.key, node_type, outputs)
-        result.status = SUCCEEDED
+        result.status = RunStatus.SUCCEEDED
         result.summary = _summary(node_type, outputs)
         metrics_found = numeric_results(node_type, outputs)
         if metrics_found:
@@ -215,7 +214,7 @@ def run_pipeline(
         emit(NodeFinished(run_id, node_id, result.seconds, result.summary))
 
     statuses = {result.status for result in results.values()}
-    status = CANCELLED if CANCELLED in statuses else FAILED if FAILED in statuses else SUCCEEDED
+    status = next((worst for worst in (RunStatus.CANCELLED, RunStatus.FAILED) if worst in statuses), RunStatus.SUCCEEDED)
     seconds = time.perf_counter() - started
     emit(RunFinished(run_id, status, seconds, metrics))
     return RunResult(run_id, status, resolved_device, seconds, results, metrics, cache)

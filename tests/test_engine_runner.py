@@ -111,6 +111,9 @@ def test_failure_stops_descendants_only():
     assert result.nodes["bad"].error == "column 'x' is missing"
     failed = next(e for e in events if e.kind == "failed")
     assert failed.node_id == "bad" and failed.traceback == ""  # a NodeError is the user's, not a crash
+    # Statuses are RunStatus members but print and serialise as their plain values.
+    assert f"{result.status}" == str(result.status) == "failed"
+    assert json.loads(json.dumps(result.to_json()))["nodes"]["after"]["status"] == "skipped"
 
 
 def test_an_unexpected_exception_is_one_line_with_the_traceback_in_the_event():

@@ -24,6 +24,7 @@ import streamlit as st
 from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
 from nodeloom.engine.connect import link_options
+from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.validation import Problem
@@ -43,15 +44,17 @@ CATEGORY_COLOURS = {
 SPARE_COLOURS = ("#0d9488", "#9333ea", "#b45309", "#be123c", "#1d4ed8", "#4d7c0f")
 
 # Plain symbols (not emoji), so the badges read the same on machines without an emoji font.
+# Keyed by RunStatus, plus "cached": the canvas shows a node taken from the cache apart from one computed.
+CACHED = "cached"
 STATUS_BADGES = {
-    "queued": "◷ queued",
-    "running": "▶ running",
-    "succeeded": "✓ done",
-    "cached": "↻ cached",
-    "failed": "✗ failed",
-    "skipped": "↷ skipped",
-    "cancelled": "■ stopped",
-    "interrupted": "⚠ interrupted",
+    RunStatus.QUEUED: "◷ queued",
+    RunStatus.RUNNING: "▶ running",
+    RunStatus.SUCCEEDED: "✓ done",
+    CACHED: "↻ cached",
+    RunStatus.FAILED: "✗ failed",
+    RunStatus.SKIPPED: "↷ skipped",
+    RunStatus.CANCELLED: "■ stopped",
+    RunStatus.INTERRUPTED: "⚠ interrupted",
 }
 CARD_WIDTH = 230
 
@@ -107,9 +110,9 @@ def card_markdown(spec: NodeSpec, node_type: NodeType | None, status: NodeStatus
         lines.append(f"{name}: **{short(value) if value not in (None, '') else '—'}**")
     if status is not None:
         badge = STATUS_BADGES.get(status.status, status.status)
-        if status.status == "running" and status.progress is not None:
+        if status.status == RunStatus.RUNNING and status.progress is not None:
             badge += f" {status.progress:.0%}"
-        if status.seconds is not None and status.status in ("succeeded", "failed"):
+        if status.seconds is not None and status.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
             badge += f" · {status.seconds:.1f}s"
         lines.append(badge)
         if status.error:
@@ -132,11 +135,11 @@ def card_style(node_type: NodeType | None, status: NodeStatus | None, invalid: b
         "background": "#ffffff",
         "color": "#111827",
     }
-    if status is not None and status.status == "failed" or status is None and invalid:
+    if status is not None and status.status == RunStatus.FAILED or status is None and invalid:
         style |= {"border": "2px solid #dc2626", "borderLeft": "8px solid #dc2626", "background": "#fef2f2"}
-    elif status is not None and status.status == "running":
+    elif status is not None and status.status == RunStatus.RUNNING:
         style |= {"boxShadow": "0 0 0 4px #f59e0b", "background": "#fffbeb"}
-    elif status is not None and status.status in ("succeeded", "cached"):
+    elif status is not None and status.status in (RunStatus.SUCCEEDED, CACHED):
         style |= {"background": "#f0fdf4"}
     return style
 
@@ -188,7 +191,7 @@ def to_flow_state(
         )
     edges = []
     for (source, target), joined in links(pipeline).items():
-        running = statuses.get(target) is not None and statuses[target].status == "running"
+        running = statuses.get(target) is not None and statuses[target].status == RunStatus.RUNNING
         edges.append(
             StreamlitFlowEdge(
                 id=link_id(source, target),

@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from nodeloom.engine import types as T
+from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import RunDetail
@@ -24,7 +25,7 @@ def chat_sources(registry: Registry, run: RunDetail) -> tuple[str, str, str, str
     found: dict[Any, tuple[str, str]] = {}
     for node_id, node_run in run.nodes.items():
         node_type = registry.get(node_run.type or "")
-        if node_type is None or node_run.status != "succeeded" or not node_run.cache_key:
+        if node_type is None or node_run.status != RunStatus.SUCCEEDED or not node_run.cache_key:
             continue
         for port in node_type.outputs:
             if port.type in (T.MODEL, T.TOKENIZER):
@@ -71,7 +72,7 @@ def answer(model: Any, tokenizer: Any, params: GenerateParams, question: str) ->
 
 
 def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> None:
-    if run is None or run.status != "succeeded":
+    if run is None or run.status != RunStatus.SUCCEEDED:
         st.caption("The chat opens when a run that trains a language model has finished.")
         return
     sources = chat_sources(registry, run)

@@ -6,6 +6,7 @@ import time
 
 import streamlit as st
 
+from nodeloom.engine.events import ACTIVE, RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.engine.store import RunDetail
 from nodeloom.ui import runs
@@ -106,7 +107,7 @@ def draw_run_status(current: RunDetail | None, shown: str | None, starting: bool
         else:
             st.caption("No run yet: press Run all.")
         return
-    finished = sum(1 for node in current.nodes.values() if node.status not in ("queued", "running"))
+    finished = sum(1 for node in current.nodes.values() if node.status not in ACTIVE)
     label = f"Run `{current.id}` · **{current.status}** · {finished}/{len(current.nodes)} nodes"
     if current.device:
         label += f" · {current.device}"
@@ -114,11 +115,11 @@ def draw_run_status(current: RunDetail | None, shown: str | None, starting: bool
         label += f" · {current.seconds:.1f}s"
     st.markdown(label)
     for node_id, node_run in current.nodes.items():
-        if node_run.status == "running":
+        if node_run.status == RunStatus.RUNNING:
             st.progress(min(max(node_run.progress or 0.0, 0.0), 1.0), text=f"{node_id}: {node_run.message or 'running'}")
-        elif node_run.status == "failed":
+        elif node_run.status == RunStatus.FAILED:
             st.error(f"**{node_id}** failed: {node_run.error}")
-    if current.error and not any(node.status == "failed" for node in current.nodes.values()):
+    if current.error and not any(node.status == RunStatus.FAILED for node in current.nodes.values()):
         st.error(current.error)  # a run-level failure (e.g. a worker that died), not a node's
     for node_id, found in current.metrics.items():
         st.caption(f"{node_id} metrics")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.ui import runs
-from nodeloom.ui.canvas import STATUS_BADGES, draw_canvas
+from nodeloom.ui.canvas import CACHED, STATUS_BADGES, draw_canvas
 from nodeloom.ui.chat import draw_chat
 from nodeloom.ui.previews import metric_tiles
 from nodeloom.ui.state import Editor
@@ -31,11 +32,11 @@ def draw_results(run) -> None:
         return
     st.markdown(f"**{run.status.capitalize()}** · run `{run.id}`" + (f" · {run.seconds:.1f}s" if run.seconds else ""))
     for node_id, node_run in run.nodes.items():
-        status = "cached" if node_run.cached else node_run.status
-        if status in ("queued",):
+        status = CACHED if node_run.cached else node_run.status
+        if status == RunStatus.QUEUED:
             continue
         line = f"{STATUS_BADGES.get(status, status)} **{node_id}**"
-        if status == "running" and node_run.progress is not None:
+        if status == RunStatus.RUNNING and node_run.progress is not None:
             line += f" {node_run.progress:.0%} {node_run.message or ''}"
         st.markdown(line)
         if node_run.error:

@@ -12,6 +12,7 @@ from typing import Any
 import streamlit as st
 
 from nodeloom.engine import types as T
+from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.store import RunDetail
 from nodeloom.ui import library
@@ -157,13 +158,13 @@ def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None
     node_type = registry.get(node_run.type or "")
     st.markdown(f"**{node_id}** — {node_run.status}{' (cached)' if node_run.cached else ''}"
                 + (f" in {node_run.seconds:.2f}s" if node_run.seconds else ""))
-    if node_run.status == "failed":
+    if node_run.status == RunStatus.FAILED:
         st.error(node_run.error or "failed")
         draw_log(run.id, node_id)
     if run.metrics.get(node_id):
         st.dataframe([{"metric": k, "value": v} for k, v in run.metrics[node_id].items()], hide_index=True)
     loss_chart(run.id, node_id)
-    if node_type is None or node_run.status != "succeeded" or not node_run.cache_key:
+    if node_type is None or node_run.status != RunStatus.SUCCEEDED or not node_run.cache_key:
         if node_run.summary:
             st.json(node_run.summary, expanded=1)
         return

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from nodeloom.engine.events import RunStatus
 from nodeloom.engine.paths import new_run_id, nodeloom_home
 from nodeloom.engine.store import ACTIVE, RunDetail
 from nodeloom.ui import library
-from nodeloom.ui.canvas import NodeStatus, canvas_in_step, heal_canvas
+from nodeloom.ui.canvas import CACHED, NodeStatus, canvas_in_step, heal_canvas
 from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
@@ -151,9 +152,9 @@ def node_statuses(run: RunDetail | None) -> dict[str, NodeStatus]:
         return {}
     found = {}
     for node_id, node_run in run.nodes.items():
-        status = "cached" if node_run.cached else node_run.status
+        status = CACHED if node_run.cached else node_run.status
         progress = None
-        if status == "running" and node_run.progress is not None:
+        if status == RunStatus.RUNNING and node_run.progress is not None:
             progress = round(node_run.progress, 1)  # the canvas redraws per 10%, not per step
         found[node_id] = NodeStatus(status, progress, "", node_run.seconds, node_run.error)
     return found

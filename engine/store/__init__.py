@@ -16,9 +16,8 @@ The API front ends use (the CLI and the app read and write only through it):
 Recording a run is `engine.recorder`; cleaning disk space is `engine.store.gc`. See docs/store.md.
 """
 
+from nodeloom.engine.events import ACTIVE, RUN_STATUSES, RunStatus
 from nodeloom.engine.store.core import (
-    ACTIVE,
-    RUN_STATUSES,
     Artifact,
     LogEntry,
     NodeRun,
@@ -53,6 +52,7 @@ __all__ = [
     "ProcessIdentity",
     "RunDetail",
     "RunInfo",
+    "RunStatus",
     "SaveResult",
     "Series",
     "StaleVersion",

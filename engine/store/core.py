@@ -26,12 +26,11 @@ from typing import Any, TypeVar
 import psutil
 from sqlite_utils import Database
 
+from nodeloom.engine.events import ACTIVE, RunStatus
 from nodeloom.engine.paths import InvalidRunId, check_run_id, database_path
 from nodeloom.engine.store import schema
 from nodeloom.engine.store.diff import PipelineDiff, diff_pipelines
 
-ACTIVE = ("queued", "running")
-RUN_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")
 BUSY_TIMEOUT_S = 30.0
 T = TypeVar("T")
 
@@ -614,7 +613,7 @@ class Store:
                 raise StoreError(f"run id '{run_id}' is already taken; choose another")
             db["runs"].insert(
                 {
-                    "id": run_id, "pipeline_version_id": version_id, "status": "queued", "created": utc_now(),
+                    "id": run_id, "pipeline_version_id": version_id, "status": RunStatus.QUEUED, "created": utc_now(),
                     "requested_device": requested_device, "overrides": json.dumps(list(overrides)),
                     "targets": json.dumps(list(targets)), "use_cache": int(use_cache), "rerun_of": rerun_of,
                     "pid": owner.pid, "pid_started": owner.started, "host": owner.host,
@@ -746,8 +745,8 @@ class Store:
             if cached and key:
                 origin = self.db.execute(
                     "SELECT n.run_id, n.node_id FROM node_runs n JOIN runs r ON r.id = n.run_id "
-                    "WHERE n.cache_key = ? AND n.cached = 0 AND n.status = 'succeeded' ORDER BY r.created DESC LIMIT 1",
-                    [key],
+                    "WHERE n.cache_key = ? AND n.cached = 0 AND n.status = ? ORDER BY r.created DESC LIMIT 1",
+                    [key, RunStatus.SUCCEEDED],
                 ).fetchone()
             sources[node] = tuple(origin) if origin else (run_id, node)
         return sources
@@ -766,7 +765,7 @@ class Store:
     def mark_interrupted(self) -> list[str]:
         """Mark `queued`/`running` runs whose process is gone as `interrupted`; returns their ids."""
         candidates = list(self.db.query(
-            "SELECT id, pid, pid_started, host FROM runs WHERE status IN ('queued', 'running')"
+            "SELECT id, pid, pid_started, host FROM runs WHERE status IN (?, ?)", ACTIVE
         ))
         gone = [row["id"] for row in candidates if not process_alive(row["pid"], row["pid_started"], row["host"])]
         if not gone:
@@ -775,15 +774,15 @@ class Store:
         with self.write() as db:
             for run_id in gone:
                 db.execute(
-                    "UPDATE runs SET status = 'interrupted', finished = coalesce(finished, ?), "
+                    "UPDATE runs SET status = ?, finished = coalesce(finished, ?), "
                     "error = coalesce(error, 'the process running it stopped unexpectedly') "
-                    "WHERE id = ? AND status IN ('queued', 'running')",
-                    [now, run_id],
+                    "WHERE id = ? AND status IN (?, ?)",
+                    [RunStatus.INTERRUPTED, now, run_id, *ACTIVE],
                 )
                 db.execute(
-                    "UPDATE node_runs SET status = 'interrupted', finished = coalesce(finished, ?) "
-                    "WHERE run_id = ? AND status IN ('queued', 'running')",
-                    [now, run_id],
+                    "UPDATE node_runs SET status = ?, finished = coalesce(finished, ?) "
+                    "WHERE run_id = ? AND status IN (?, ?)",
+                    [RunStatus.INTERRUPTED, now, run_id, *ACTIVE],
                 )
         return gone
 

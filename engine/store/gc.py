@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeloom.engine.cache import STAGING
+from nodeloom.engine.events import ACTIVE, RunStatus
 from nodeloom.engine.paths import cache_folder, runs_root
 from nodeloom.engine.store.core import Store, folder_size, utc_now
 
@@ -58,9 +59,9 @@ def kept_runs(store: Store, keep: int) -> set[str]:
     for row in rows:
         pipeline = row["pipeline_id"]
         seen[pipeline] = seen.get(pipeline, 0) + 1
-        if seen[pipeline] <= keep or row["status"] in ("queued", "running"):
+        if seen[pipeline] <= keep or row["status"] in ACTIVE:
             kept.add(row["id"])
-        if row["status"] == "succeeded" and pipeline not in has_success:
+        if row["status"] == RunStatus.SUCCEEDED and pipeline not in has_success:
             has_success.add(pipeline)
             kept.add(row["id"])
     return kept
@@ -84,7 +85,7 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
     kept = kept_runs(store, keep)
     report.kept_runs = sorted(kept)
     known = {row[0] for row in store.db.execute("SELECT id FROM runs")}
-    active = [row[0] for row in store.db.execute("SELECT id FROM runs WHERE status IN ('queued', 'running')")]
+    active = [row[0] for row in store.db.execute("SELECT id FROM runs WHERE status IN (?, ?)", ACTIVE)]
     cache_root = cache_folder(home)
     staging = cache_root / STAGING
     removed: list[Path] = []
