@@ -5,7 +5,8 @@
      "edges": [{"source", "target", "source_port"?, "target_port"?}]}
 
 Unknown top-level keys are kept and written back. Reading and checking a file is
-`engine.validation.load_pipeline`; this module only holds the data and writes it.
+`engine.validation.load_pipeline`; this module holds the data and writes it, and `PipelineSettings`
+is the one place the settings (seed, device) are checked and read.
 """
 
 from __future__ import annotations
@@ -15,8 +16,29 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from nodeloom.engine.device import DEVICE_PATTERN
+
 SCHEMA_VERSION = 1
 KNOWN_KEYS = ("schema_version", "name", "description", "settings", "nodes", "edges")
+
+
+class PipelineSettings(BaseModel):
+    """Pipeline-wide settings; unknown keys are kept for other tools and written back."""
+
+    model_config = ConfigDict(extra="allow", validate_assignment=True)
+    seed: int = Field(0, ge=0, description="Seed for every node with randomness")
+    device: str = Field(
+        "auto",
+        pattern=DEVICE_PATTERN.pattern,
+        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+    )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as the file wrote them: defaults it left out stay out. An editor may hold
+        settings that failed their check (kept as written), so they are dumped without complaint."""
+        return self.model_dump(exclude_unset=True, warnings=False)
 
 
 @dataclass
@@ -55,11 +77,15 @@ class Edge:
 class Pipeline:
     name: str = "untitled"
     description: str = ""
-    settings: dict[str, Any] = field(default_factory=dict)  # seed, device, …
+    settings: PipelineSettings = field(default_factory=PipelineSettings)  # a dict is checked into one
     nodes: list[NodeSpec] = field(default_factory=list)
     edges: list[Edge] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)  # unknown top-level keys, kept verbatim
     schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if isinstance(self.settings, dict):
+            self.settings = PipelineSettings.model_validate(self.settings)
 
     def node(self, node_id: str) -> NodeSpec:
         for spec in self.nodes:
@@ -78,7 +104,7 @@ class Pipeline:
             "schema_version": self.schema_version,
             "name": self.name,
             "description": self.description,
-            "settings": self.settings,
+            "settings": self.settings.to_dict(),
             "nodes": [spec.to_dict() for spec in self.nodes],
             "edges": [edge.to_dict() for edge in self.edges],
         }

@@ -29,7 +29,6 @@ from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan
 from nodeloom.engine.runner import Listener, RunResult, run_pipeline
 from nodeloom.engine.store.core import PipelineVersion, Store, folder_size, utc_now
-from nodeloom.engine.validation import settings_of
 
 log = logging.getLogger("nodeloom.recorder")
 
@@ -264,7 +263,7 @@ def run_recorded(
     targets, overrides = list(targets), list(overrides)
     # Bad targets and missing devices are the caller's mistakes: refuse them before recording a run.
     plan(pipeline, targets or None)
-    resolve_device(device or settings_of(pipeline).device)
+    resolve_device(device or pipeline.settings.device)
     store.create_run(
         version, run_id=run_id, requested_device=device, overrides=overrides, targets=targets,
         use_cache=use_cache, rerun_of=rerun_of,

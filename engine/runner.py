@@ -31,7 +31,6 @@ from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.paths import new_run_id, run_folder
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan
-from nodeloom.engine.validation import settings_of
 
 log = logging.getLogger("nodeloom.run")
 Listener = Callable[[Event], None]
@@ -118,7 +117,7 @@ def run_pipeline(
     cancel = cancel or CancelToken()
     run_id = run_id or new_run_id()
     listeners = list(listeners)
-    settings = settings_of(pipeline)
+    settings = pipeline.settings
 
     def emit(event: Event) -> None:
         for listener in listeners:

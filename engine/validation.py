@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import Any, Literal, overload
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from nodeloom.engine.connect import Mismatch, describe_node, resolve_link
-from nodeloom.engine.device import DEVICE_PATTERN
 from nodeloom.engine.node import NodeType, Registry, discover
-from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline
+from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline, PipelineSettings
 
 
 @dataclass(frozen=True)
@@ -41,18 +40,6 @@ class PipelineInvalid(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(f"- {problem}" for problem in problems))
-
-
-class PipelineSettings(BaseModel):
-    """Pipeline-wide settings; unknown keys are kept for other tools."""
-
-    model_config = ConfigDict(extra="allow")
-    seed: int = Field(0, ge=0, description="Seed for every node with randomness")
-    device: str = Field(
-        "auto",
-        pattern=DEVICE_PATTERN.pattern,
-        description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
-    )
 
 
 def param_problems(node_type: NodeType, params: Any, node_id: str) -> list[Problem]:
@@ -101,6 +88,19 @@ def _parse_json(source: Any) -> tuple[Any, list[Problem]]:
         except RecursionError:
             return None, [Problem("json", "not valid JSON: nested too deeply")]
     return source, []
+
+
+def _read_settings(raw: Any, problems: list[Problem]) -> PipelineSettings:
+    if not isinstance(raw, dict):
+        problems.append(Problem("settings", "'settings' must be an object"))
+        return PipelineSettings()
+    try:
+        return PipelineSettings.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"])
+            problems.append(Problem("settings", f"setting '{where}': {error['msg']}"))
+        return PipelineSettings.model_construct(**raw)  # kept as written, so an editor saves them back
 
 
 def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> list[NodeSpec]:
@@ -280,17 +280,7 @@ def _read_pipeline(source: Any, registry: Registry) -> Loaded:
     for key, value in (("name", name), ("description", description)):
         if not isinstance(value, str):
             problems.append(Problem(key, f"'{key}' must be a string"))
-    settings = data.get("settings", {})
-    if not isinstance(settings, dict):
-        problems.append(Problem("settings", "'settings' must be an object"))
-        settings = {}
-    else:
-        try:
-            PipelineSettings.model_validate(settings)
-        except ValidationError as exc:
-            for error in exc.errors():
-                where = ".".join(str(part) for part in error["loc"])
-                problems.append(Problem("settings", f"setting '{where}': {error['msg']}"))
+    settings = _read_settings(data.get("settings", {}), problems)
     raw_nodes, raw_edges = data.get("nodes", []), data.get("edges", [])
     specs = _read_nodes(raw_nodes, registry, problems)
     by_id = {spec.id: spec for spec in specs}
@@ -299,7 +289,7 @@ def _read_pipeline(source: Any, registry: Registry) -> Loaded:
     pipeline = Pipeline(
         name=name if isinstance(name, str) else "untitled",
         description=description if isinstance(description, str) else "",
-        settings=dict(settings),
+        settings=settings,
         nodes=specs,
         edges=[edge for edge in edges if edge is not None],  # unresolved ones only where problems say why
         extra={key: value for key, value in data.items() if key not in KNOWN_KEYS},
@@ -307,10 +297,6 @@ def _read_pipeline(source: Any, registry: Registry) -> Loaded:
     problems.extend(_graph_problems(pipeline, registry))
     holds_pipeline = isinstance(raw_nodes, list) and isinstance(raw_edges, list)
     return Loaded(pipeline if holds_pipeline else None, problems)
-
-
-def settings_of(pipeline: Pipeline) -> PipelineSettings:
-    return PipelineSettings.model_validate(pipeline.settings)
 
 
 def parse_set_value(text: str) -> Any:

@@ -6,7 +6,9 @@ import json
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from pydantic import ValidationError
 
+from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from tests.engine_nodes import REGISTRY
 from tests.test_engine_properties import json_values, random_graphs
@@ -142,6 +144,23 @@ def test_saved_file_writes_resolved_ports_and_keeps_unknown_keys():
 def test_settings_are_checked():
     found = problems_of(pipeline([], settings={"device": "tpu", "seed": -1}))
     assert {p.code for p in found} == {"settings"} and len(found) == 2
+
+
+def test_settings_are_read_once_and_written_back_as_the_file_had_them():
+    loaded = load_pipeline(pipeline([], settings={"seed": 7, "note": {"by": "tool"}}), REGISTRY)
+    assert (loaded.settings.seed, loaded.settings.device) == (7, "auto")
+    assert loaded.to_dict()["settings"] == {"seed": 7, "note": {"by": "tool"}}  # no defaults added, extras kept
+    with pytest.raises(ValidationError):
+        loaded.settings.device = "tpu"  # checked on change too, by the same model
+    assert Pipeline(settings={"device": "cpu"}).settings.device == "cpu"
+    with pytest.raises(ValidationError):
+        Pipeline(settings={"seed": -1})
+
+
+def test_an_editor_keeps_settings_that_fail_their_check_as_written():
+    loaded = load_pipeline(pipeline([], settings={"seed": "abc", "x": 1}), REGISTRY, strict=False)
+    assert [p.code for p in loaded.problems] == ["settings"]
+    assert loaded.pipeline.to_dict()["settings"] == {"seed": "abc", "x": 1}
 
 
 # --- strict=False: the pipeline as far as it reads, with its problems -------------------------
