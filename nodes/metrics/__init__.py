@@ -8,4 +8,4 @@ lowest-scoring rows, with their prediction and reference) feed the previews.
 One module per family of metrics; importing this package registers every metric node type.
 """
 
-from nodeloom.nodes.metrics import classification, evaluate, overlap, perplexity  # noqa: F401  (for their @node registrations)
+from nodeloom.nodes.metrics import classification, evaluate, overlap, perplexity  # noqa: F401  (registers their nodes)

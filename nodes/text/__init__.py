@@ -3,4 +3,4 @@
 One module per concern; importing this package registers every text node type.
 """
 
-from nodeloom.nodes.text import clean, embeddings, prompt, tokenization, tokenizers  # noqa: F401  (for their @node registrations)
+from nodeloom.nodes.text import clean, embeddings, prompt, tokenization, tokenizers  # noqa: F401  (registers their nodes)
