@@ -4,15 +4,18 @@ its answers are fed to the adapter directly) — the browser tests drive the rea
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from nodeloom import pipelines as examples_package
 from nodeloom.engine.node import discover
 from nodeloom.engine.store import Store
 from nodeloom.engine.validation import PipelineInvalid
-from nodeloom.ui import canvas, layout, state
+from nodeloom.ui import canvas, layout, library
 from nodeloom.ui.state import Editor, pipeline_from_json
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -36,8 +39,8 @@ def examples(tmp_path, monkeypatch) -> Path:
     folder = tmp_path / "examples"
     folder.mkdir()
     (folder / "a_first_alphabetically.json").write_text(json.dumps(bleu_pipeline("other")))
-    (folder / state.FIRST_EXAMPLE).write_text(json.dumps(bleu_pipeline("chatbot-stand-in")))
-    monkeypatch.setattr(state, "EXAMPLES_FOLDER", folder)
+    (folder / library.FIRST_EXAMPLE).write_text(json.dumps(bleu_pipeline("chatbot-stand-in")))
+    monkeypatch.setattr(examples_package, "FOLDER", folder)
     return folder
 
 
@@ -296,10 +299,17 @@ def test_every_node_of_every_example_opens_in_the_inspector(tmp_path, monkeypatc
             nodes.append(raw | {"id": f"{path.stem}.{raw['id']}"})
     folder = tmp_path / "examples"
     folder.mkdir()
-    (folder / state.FIRST_EXAMPLE).write_text(json.dumps({"schema_version": 1, "name": "all", "nodes": nodes, "edges": []}))
-    monkeypatch.setattr(state, "EXAMPLES_FOLDER", folder)
+    (folder / library.FIRST_EXAMPLE).write_text(json.dumps({"schema_version": 1, "name": "all", "nodes": nodes, "edges": []}))
+    monkeypatch.setattr(examples_package, "FOLDER", folder)
     test = AppTest.from_file(APP, default_timeout=60)
     test.run()
     for raw in nodes:
         select_node(test, raw["id"])
         assert not test.exception, (raw["id"], [error.value for error in test.exception])
+
+
+def test_the_editor_model_imports_neither_the_store_views_nor_streamlit():
+    """ui.state is the model every view uses; it once imported ui.library back, a cycle."""
+    script = "import sys, nodeloom.ui.state; print(sorted(m for m in ('nodeloom.ui.library', 'streamlit') if m in sys.modules))"
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert found.stdout.strip() == "[]"

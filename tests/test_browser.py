@@ -139,9 +139,9 @@ def run_all(page) -> None:
 
 
 def test_the_example_opens_with_its_nodes_on_the_canvas(page):
-    from nodeloom.ui.state import first_pipeline
+    from nodeloom.ui.library import first_pipeline
 
-    expected = [spec.id for spec in first_pipeline()[0].nodes]
+    expected = [spec.id for spec in first_pipeline().nodes]
     if not expected:
         pytest.skip("no example pipeline in pipelines/ yet")
     for node_id in expected:

@@ -1,4 +1,5 @@
-"""Saved pipelines and run history, through the engine's store (the app writes no SQL of its own)."""
+"""Where the editor's pipelines come from: saved pipelines and run history, through the engine's store
+(the app writes no SQL of its own), and the example pipelines."""
 
 from __future__ import annotations
 
@@ -6,8 +7,10 @@ from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import Store
 from nodeloom.engine.validation import PipelineInvalid
+from nodeloom.pipelines import example_files
 from nodeloom.ui.state import pipeline_from_json
 
+FIRST_EXAMPLE = "gpt2_chatbot.json"
 _stores: dict[str, Store] = {}
 
 
@@ -36,3 +39,15 @@ def open_saved(name: str, version: int | None = None) -> Pipeline:
 
 def latest_version(name: str) -> int:
     return store().get_version(name).version
+
+
+def first_pipeline() -> Pipeline:
+    """The chatbot example, else the first example that opens, else an empty pipeline."""
+    examples = example_files()
+    examples.sort(key=lambda path: path.name != FIRST_EXAMPLE)
+    for path in examples:
+        try:
+            return pipeline_from_json(path)
+        except PipelineInvalid:
+            continue
+    return Pipeline(name="untitled")

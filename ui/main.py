@@ -9,7 +9,7 @@ import streamlit as st
 from nodeloom.engine.events import ACTIVE, RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.engine.store import RunDetail
-from nodeloom.ui import runs
+from nodeloom.ui import library, runs
 from nodeloom.ui.canvas import draw_canvas, read_canvas
 from nodeloom.ui.layout import auto_layout
 from nodeloom.ui.inspector import draw_inspector
@@ -18,9 +18,19 @@ from nodeloom.ui.pipelines import draw_file_menu
 from nodeloom.ui.presentation import draw_presentation, presentation_style
 from nodeloom.ui.previews import draw_log, draw_previews, metric_tiles
 from nodeloom.ui.runs_page import draw_runs_page
-from nodeloom.ui.state import Editor, editor as session_editor, registry as node_registry
+from nodeloom.ui.state import Editor, registry as node_registry
 
 NOTICE_SECONDS = 12.0
+
+
+def session_editor() -> Editor:
+    """The session's editor, opened on the last saved pipeline or the first example."""
+    if "editor" not in st.session_state:
+        pipeline, name, version = library.last_opened() or (library.first_pipeline(), None, None)
+        editor = Editor(pipeline)
+        editor.open(pipeline, name, version)
+        st.session_state["editor"] = editor
+    return st.session_state["editor"]
 
 
 def draw_notices(editor: Editor) -> None:

@@ -8,8 +8,9 @@ import streamlit as st
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import StaleVersion, StoreError
 from nodeloom.engine.validation import PipelineInvalid, load_pipeline
+from nodeloom.pipelines import example_files
 from nodeloom.ui import library
-from nodeloom.ui.state import Editor, example_files, pipeline_from_json
+from nodeloom.ui.state import Editor, pipeline_from_json
 
 
 def save(editor: Editor, name: str, message: str = "") -> None:

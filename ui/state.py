@@ -1,7 +1,8 @@
 """The editor's model: the pipeline being edited, its selection, history and notices.
 
-Everything lives in one `Editor` object kept in `st.session_state`, so a rerun (and the canvas
-component, which re-renders endlessly when its state is rebuilt) always sees the same state.
+Everything lives in one `Editor` object that the page keeps in `st.session_state` (ui.main), so a
+rerun (and the canvas component, which re-renders endlessly when its state is rebuilt) always sees
+the same state. The model knows the engine, not Streamlit, and not where pipelines are stored.
 Every change to the pipeline goes through `Editor.change`, which records undo history, marks the
 pipeline unsaved and tells the canvas to take the new state.
 """
@@ -12,18 +13,13 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-import streamlit as st
 
 from nodeloom.engine.node import NodeType, discover
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.validation import PipelineInvalid, Problem, load_pipeline
-from nodeloom.pipelines import FOLDER as EXAMPLES_FOLDER
 from nodeloom.ui.layout import auto_layout, overlapping
 
-FIRST_EXAMPLE = "gpt2_chatbot.json"
 HISTORY_LIMIT = 100
 
 
@@ -35,22 +31,6 @@ def pipeline_from_json(data: Any) -> Pipeline:
     if loaded.pipeline is None:
         raise PipelineInvalid(loaded.problems)
     return loaded.pipeline
-
-
-def example_files() -> list[Path]:
-    return sorted(EXAMPLES_FOLDER.glob("*.json")) if EXAMPLES_FOLDER.is_dir() else []
-
-
-def first_pipeline() -> tuple[Pipeline, None]:
-    """The chatbot example, else the first example that opens, else an empty pipeline."""
-    examples = example_files()
-    examples.sort(key=lambda path: path.name != FIRST_EXAMPLE)
-    for path in examples:
-        try:
-            return pipeline_from_json(path), None
-        except PipelineInvalid:
-            continue
-    return Pipeline(name="untitled"), None
 
 
 def unique_node_id(pipeline: Pipeline, base: str) -> str:
@@ -234,18 +214,6 @@ class Editor:
             ]
 
         self.change(edit)
-
-
-def editor() -> Editor:
-    """The session's editor, opened on the last pipeline or the first example."""
-    if "editor" not in st.session_state:
-        from nodeloom.ui import library
-
-        pipeline, name, version = library.last_opened() or (*first_pipeline(), None)
-        session_editor = Editor(pipeline)
-        session_editor.open(pipeline, name, version)
-        st.session_state["editor"] = session_editor
-    return st.session_state["editor"]
 
 
 def registry():
