@@ -162,6 +162,27 @@ def test_a_stale_save_is_refused(app, nodeloom_home):
     assert any("saved elsewhere meanwhile" in error.value for error in app.error)
 
 
+def test_run_all_saves_one_version_and_runs_exactly_that_version(examples, nodeloom_home, tmp_path):
+    from nodeloom.ui import runs
+
+    pairs = tmp_path / "pairs.jsonl"
+    pairs.write_text(json.dumps({"prediction": "the cat sat", "reference": "the cat sat"}) + "\n")
+    (examples / library.FIRST_EXAMPLE).write_text(json.dumps(bleu_pipeline("bleu-run", str(pairs))))
+    test = AppTest.from_file(APP, default_timeout=60)
+    test.run()
+    widget(test.button, ":material/play_arrow: Run all").click().run()
+    run_id = test.session_state["shown_run"]
+    worker = runs._workers[run_id]
+    assert worker.wait(timeout=120) == 0, runs.worker_output(run_id)
+    assert worker.args[-2:] == ["--", "bleu-run@1"]  # the saved version, by name: no pipeline file in between
+    store = Store.open(nodeloom_home)
+    assert [version.version for version in store.versions("bleu-run")] == [1]  # saved once, not again by the worker
+    run = store.get_run(run_id)
+    assert (run.pipeline, run.version, run.status) == ("bleu-run", 1, "succeeded")
+    assert not list(runs.runs_folder().glob("*.json"))
+    assert editor_of(test).saved_as == "bleu-run" and not editor_of(test).unsaved
+
+
 # --- the canvas adapter, fed what streamlit-flow sends back -----------------------------------
 
 

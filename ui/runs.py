@@ -73,45 +73,39 @@ def device_choice() -> str:
     return chosen.partition(":")[0]  # the CLI takes a kind; the pipeline setting may name an index
 
 
-def spawn(arguments: list[str], run_id: str) -> None:
-    """Start `python -m nodeloom ARGUMENTS --json --run-id RUN_ID` as a worker of its own."""
-    command = [sys.executable, "-m", "nodeloom", *arguments, "--json", "--run-id", run_id]
+def spawn(command: str, arguments: list[str]) -> str:
+    """Start `python -m nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
+    run_id = new_run_id()
+    worker = [sys.executable, "-m", "nodeloom", command, "--json", "--run-id", run_id, *arguments]
     with open(runs_folder() / f"{run_id}.log", "wb") as output:
         _workers[run_id] = subprocess.Popen(
-            command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            worker, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ.copy(),
         )
     st.session_state["shown_run"] = run_id
+    return run_id
 
 
 def start_run(editor: Editor, targets: list[str], device: str) -> str:
-    """Record the pipeline as a version, write it to a file and hand that to a worker.
+    """Save the editor's pipeline as a version and start `nodeloom run NAME@VERSION` on it.
 
-    Runs are recorded against the exact version they execute, so running is also saving: the
-    editor takes that version as its own, and a later Save does not trip over it.
+    Runs are recorded against the exact version they execute, so running saves: once, here (an
+    unchanged pipeline finds its existing version), and the worker reads that version back from the
+    store. The editor takes the version as its own, so a later Save does not trip over it.
     """
-    run_id = new_run_id()
     name = editor.saved_as or editor.pipeline.name or "untitled"
-    data = editor.pipeline.to_dict() | {"name": name}
-    library.store().ensure_version(name, data, "run from the app")
     editor.pipeline.name = name
+    saved = library.store().ensure_version(name, editor.pipeline.to_dict(), "run from the app")
     editor.mark_saved(name, library.latest_version(name))
-    pipeline_file = runs_folder() / f"{run_id}.json"
-    pipeline_file.write_text(json.dumps(data, indent=2), encoding="utf-8")
-    arguments = ["run", str(pipeline_file)]
-    for target in targets:
-        arguments += ["--until", target]
+    options = [option for target in targets for option in ("--until", target)]
     if device != "auto":
-        arguments += ["--device", device]
-    spawn(arguments, run_id)
-    return run_id
+        options += ["--device", device]
+    return spawn("run", [*options, "--", f"{name}@{saved.version.version}"])  # "--": a name may start with "-"
 
 
 def rerun(run_id: str) -> str:
     """Run a recorded run's exact pipeline version and overrides again."""
-    new_id = new_run_id()
-    spawn(["rerun", run_id], new_id)
-    return new_id
+    return spawn("rerun", [run_id])
 
 
 def worker_output(run_id: str) -> str:
