@@ -81,18 +81,19 @@ class OutputCache:
         self.memory_entries = memory_entries
         self._memory: OrderedDict[str, dict[str, Any]] = OrderedDict()
 
-    def _folder(self, key: str) -> Path:
+    def entry_folder(self, key: str) -> Path:
+        """Where the entry for `key` lives on disk (whether or not it has been written)."""
         return self.root / key[:2] / key
 
     def has(self, key: str) -> bool:
-        return key in self._memory or (self._folder(key) / MANIFEST).is_file()
+        return key in self._memory or (self.entry_folder(key) / MANIFEST).is_file()
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The outputs stored under key, loading them from disk if needed; None when absent or unreadable."""
         if key in self._memory:
             self._memory.move_to_end(key)
             return self._memory[key]
-        folder = self._folder(key)
+        folder = self.entry_folder(key)
         try:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
             outputs = {
@@ -120,7 +121,7 @@ class OutputCache:
         failing codec never leaves a half-written entry behind. Returns True if written to disk.
         """
         self.remember(key, outputs)
-        final = self._folder(key)
+        final = self.entry_folder(key)
         if (final / MANIFEST).is_file():
             return True
         staging = self.root / STAGING / f"{key}-{uuid.uuid4().hex[:8]}"

@@ -48,6 +48,18 @@ def run_folder(run_id: str, home: Path | None = None) -> Path:
     return runs_root(home) / run_id
 
 
+def folder_size(path: Path) -> int:
+    """Bytes in the files under a folder (what deleting it frees)."""
+    total = 0
+    for root, _, files in os.walk(path):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(root, name)).st_size
+            except OSError:
+                pass  # removed while we looked
+    return total
+
+
 def new_run_id() -> str:
     """12 hex digits: random, so ids never collide between processes, and short enough that a
     prefix of a few characters usually names one run (`nodeloom show 3fa9`)."""

@@ -1,18 +1,16 @@
 """Recording runs into the store: an event listener, and `run_recorded`, which ties a run to the
 exact pipeline version it executes.
 
-Writes are queued and committed in batches on the store's connection: node state changes
-(started, finished, failed…) are committed at once so a watching app sees them promptly;
-progress points and log lines are committed at most every `flush_interval` seconds, so a
-training loop reporting every step pays for a list append, not a transaction.
+The listener turns events into the store's `RunWriter` calls and decides when to commit them:
+node state changes (started, finished, failed…) at once, so a watching app sees them promptly;
+progress points and log lines at most every `flush_interval` seconds, so a training loop
+reporting every step pays for a list append, not a transaction.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import math
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -22,29 +20,21 @@ from typing import Any
 from nodeloom.engine.cache import MANIFEST, OutputCache
 from nodeloom.engine.context import CancelToken
 from nodeloom.engine.device import resolve_device
-from nodeloom.engine.events import ACTIVE, Event, RunStatus
+from nodeloom.engine.events import Event, RunStatus
 from nodeloom.engine.node import Registry
-from nodeloom.engine.paths import new_run_id, run_folder
+from nodeloom.engine.paths import folder_size, new_run_id, run_folder
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan
 from nodeloom.engine.runner import Listener, RunResult, run_pipeline
-from nodeloom.engine.store.core import PipelineVersion, Store, folder_size, utc_now
-
-log = logging.getLogger("nodeloom.recorder")
+from nodeloom.engine.store import PipelineVersion, Store
+from nodeloom.engine.store.writer import RunWriter
 
 AXES = ("step", "epoch")  # progress values that say where a node is, not curves to plot against it
-INSERT_METRIC = "INSERT INTO metrics (run_id, node_id, name, step, value) VALUES (?, ?, ?, ?, ?)"
-INSERT_LOG = "INSERT INTO logs (run_id, node_id, level, message, traceback, created) VALUES (?, ?, ?, ?, ?, ?)"
-UPDATE_NODE = "UPDATE node_runs SET {} WHERE run_id = ? AND node_id = ?"
+URGENT_LOG_LEVELS = ("warning", "error", "critical")  # worth showing at once, not at the next flush
 
 
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def plotted(value: float) -> float | None:
-    """NaN and infinities are stored as NULL: a gap in the curve, not a crash."""
-    return float(value) if math.isfinite(value) else None
 
 
 class RunRecorder:
@@ -63,50 +53,19 @@ class RunRecorder:
         self.node_types = node_types or {}
         self.flush_interval = flush_interval
         self.max_pending = max_pending
-        self._pending: list[tuple[str, list[tuple[Any, ...]]]] = []  # (sql, rows), consecutive sql merged
-        self._pending_rows = 0
-        self._latest_progress: dict[str, tuple[float | None, str]] = {}
+        self.writer = RunWriter(store, run_id)
         self._progress_counts: dict[str, int] = {}
         self._last_flush = time.monotonic()
         self._first_failure: str | None = None  # the run's error, when a node fails
         self._lock = threading.RLock()  # a node may report from threads of its own
 
-    # -- queueing ------------------------------------------------------------------------------
-
-    def _queue(self, sql: str, row: tuple[Any, ...]) -> None:
-        if self._pending and self._pending[-1][0] == sql:
-            self._pending[-1][1].append(row)
-        else:
-            self._pending.append((sql, [row]))
-        self._pending_rows += 1
-
-    def _node(self, node_id: str, **columns: Any) -> None:
-        assignments = ", ".join(f"{name} = ?" for name in columns)
-        self._queue(UPDATE_NODE.format(assignments), (*columns.values(), self.run_id, node_id))
-
     def flush(self) -> bool:
-        """Commit everything queued in one transaction. On a lock timeout the queue is kept for
-        the next try (a run never fails because its history could not be written yet)."""
+        """Commit everything queued; False (the writes kept for the next try) when the database stayed locked."""
         with self._lock:
-            return self._flush()
-
-    def _flush(self) -> bool:
-        for node_id, (fraction, message) in self._latest_progress.items():
-            self._node(node_id, progress=fraction, message=message)
-        self._latest_progress.clear()
-        if not self._pending:
-            return True
-        try:
-            with self.store.write() as db:
-                for sql, rows in self._pending:
-                    db.conn.executemany(sql, rows)
-        except sqlite3.OperationalError as exc:
-            log.warning("run %s: could not record progress yet (%s); will retry", self.run_id, exc)
-            return False
-        self._pending.clear()
-        self._pending_rows = 0
-        self._last_flush = time.monotonic()
-        return True
+            written = self.writer.flush()
+            if written:
+                self._last_flush = time.monotonic()
+            return written
 
     # -- events --------------------------------------------------------------------------------
 
@@ -116,24 +75,18 @@ class RunRecorder:
             return
         with self._lock:
             urgent = handler(event)
-            due = time.monotonic() - self._last_flush >= self.flush_interval or self._pending_rows >= self.max_pending
-            if urgent or due:
+            overdue = time.monotonic() - self._last_flush >= self.flush_interval
+            if urgent or overdue or self.writer.pending_rows >= self.max_pending:
                 self.flush()
 
+    # Each handler queues its writes and says whether they are urgent (committed at once).
+
     def _on_run_started(self, event: Any) -> bool:
-        self._queue(
-            "UPDATE runs SET status = ?, started = ?, device = ? WHERE id = ?",
-            (RunStatus.RUNNING, utc_now(), event.device, self.run_id),
-        )
-        for node_id in event.planned:
-            self._queue(
-                "INSERT OR IGNORE INTO node_runs (run_id, node_id, type, status, cached) VALUES (?, ?, ?, ?, 0)",
-                (self.run_id, node_id, self.node_types.get(node_id), RunStatus.QUEUED),
-            )
+        self.writer.run_started(event.device, [(node_id, self.node_types.get(node_id)) for node_id in event.planned])
         return True
 
     def _on_started(self, event: Any) -> bool:
-        self._node(event.node_id, status=RunStatus.RUNNING, started=utc_now())
+        self.writer.node_started(event.node_id)
         return True
 
     def _on_progress(self, event: Any) -> bool:
@@ -142,49 +95,42 @@ class RunRecorder:
         step = int(step) if is_number(step) and math.isfinite(step) else count
         for name, value in event.values.items():
             if name not in AXES and is_number(value):
-                self._queue(INSERT_METRIC, (self.run_id, event.node_id, name, step, plotted(value)))
-        self._latest_progress[event.node_id] = (event.fraction, event.message)
+                self.writer.metric(event.node_id, name, value, step)
+        self.writer.node_progress(event.node_id, event.fraction, event.message)
         return False
 
     def _on_log(self, event: Any) -> bool:
-        self._queue(INSERT_LOG, (self.run_id, event.node_id, event.level, event.message, None, utc_now()))
-        return event.level in ("warning", "error", "critical")
+        self.writer.log(event.node_id, event.level, event.message)
+        return event.level in URGENT_LOG_LEVELS
 
     def _on_finished(self, event: Any) -> bool:
-        summary = json.dumps(event.summary, default=str)
-        self._node(event.node_id, status=RunStatus.SUCCEEDED, seconds=event.seconds, summary=summary, finished=utc_now())
+        self.writer.node_succeeded(event.node_id, event.seconds, event.summary)
         return True
 
     def _on_cached(self, event: Any) -> bool:
-        summary = json.dumps(event.summary, default=str)
-        self._node(event.node_id, status=RunStatus.SUCCEEDED, cached=1, seconds=0.0, summary=summary, finished=utc_now())
+        self.writer.node_succeeded(event.node_id, 0.0, event.summary, cached=True)
         return True
 
     def _on_failed(self, event: Any) -> bool:
-        now = utc_now()
         self._first_failure = self._first_failure or f"node '{event.node_id}' failed: {event.error}"
-        self._node(event.node_id, status=RunStatus.FAILED, error=event.error, finished=now)
-        self._queue(INSERT_LOG, (self.run_id, event.node_id, "error", event.error, event.traceback or None, now))
+        self.writer.node_failed(event.node_id, event.error, event.traceback or None)
         return True
 
     def _on_skipped(self, event: Any) -> bool:
-        self._node(event.node_id, status=RunStatus.SKIPPED, error=event.reason)
+        self.writer.node_skipped(event.node_id, event.reason)
         return True
 
     def _on_cancelled(self, event: Any) -> bool:
-        self._node(event.node_id, status=RunStatus.CANCELLED, finished=utc_now())
+        self.writer.node_cancelled(event.node_id)
         return True
 
     def _on_run_finished(self, event: Any) -> bool:
         for node_id, numbers in event.metrics.items():
             for name, value in numbers.items():
                 if is_number(value):
-                    self._queue(INSERT_METRIC, (self.run_id, node_id, name, None, plotted(value)))
+                    self.writer.metric(node_id, name, value)
         error = self._first_failure if event.status == RunStatus.FAILED else None
-        self._queue(
-            "UPDATE runs SET status = ?, finished = ?, seconds = ?, error = ? WHERE id = ?",
-            (event.status, utc_now(), event.seconds, error, self.run_id),
-        )
+        self.writer.run_finished(event.status, event.seconds, error)
         return True
 
     # -- after the run -------------------------------------------------------------------------
@@ -192,42 +138,29 @@ class RunRecorder:
     def record_result(self, result: RunResult) -> None:
         """Cache keys of every node and the artifacts (cache entries, working folders) it left."""
         workdirs = run_folder(self.run_id)  # where the runner gives nodes their workdir
-        for node_id, node_result in result.nodes.items():
-            self._node(node_id, cache_key=node_result.key, seconds=node_result.seconds)
-            for artifact in _artifacts(result.cache, node_result.key if node_result.status == RunStatus.SUCCEEDED else None,
-                                       workdirs / node_id):
-                self._queue(
-                    "INSERT INTO artifacts (run_id, node_id, port, kind, path, size) VALUES (?, ?, ?, ?, ?, ?)",
-                    (self.run_id, node_id, *artifact),
-                )
-        self.flush()
+        with self._lock:
+            for node_id, node_result in result.nodes.items():
+                self.writer.node_outcome(node_id, node_result.key, node_result.seconds)
+                stored = node_result.key if node_result.status == RunStatus.SUCCEEDED else None
+                for port, kind, path, size in _artifacts(result.cache, stored, workdirs / node_id):
+                    self.writer.artifact(node_id, port, kind, path, size)
+            self.flush()
 
     def abort(self, error: BaseException) -> None:
         """The run ended by an exception rather than a RunFinished event: record how it ended."""
         cancelled = isinstance(error, KeyboardInterrupt)
         status = RunStatus.CANCELLED if cancelled else RunStatus.FAILED
         message = "stopped by the user" if cancelled else (f"{type(error).__name__}: {error}".splitlines() or [""])[0]
-        now = utc_now()
-        self._queue(
-            "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status IN (?, ?)",
-            (status, now, message, self.run_id, *ACTIVE),
-        )
-        self._queue(
-            "UPDATE node_runs SET status = ?, finished = ? WHERE run_id = ? AND status = ?",
-            (status, now, self.run_id, RunStatus.RUNNING),
-        )
-        self._queue(
-            "UPDATE node_runs SET status = ? WHERE run_id = ? AND status = ?",
-            (RunStatus.SKIPPED, self.run_id, RunStatus.QUEUED),
-        )
-        self.flush()
+        with self._lock:
+            self.writer.run_ended_early(status, message)
+            self.flush()
 
 
 def _artifacts(cache: OutputCache, key: str | None, workdir: Path) -> list[tuple[str | None, str, str, int]]:
     """(port, kind, path, size) of a node's stored outputs and of its working folder."""
     found: list[tuple[str | None, str, str, int]] = []
     if key:
-        folder = cache.root / key[:2] / key
+        folder = cache.entry_folder(key)
         try:
             manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         except (OSError, ValueError):

@@ -13,28 +13,30 @@ The API front ends use (the CLI and the app read and write only through it):
     store.logs(run_id, "train", after_id=last_seen)
     store.mark_interrupted()                               # runs whose process died -> interrupted
 
-Recording a run is `engine.recorder`; cleaning disk space is `engine.store.gc`. See docs/store.md.
+Recording a run is `engine.recorder` (through `RunWriter`); cleaning disk space is `engine.store.gc`.
+The parts of the store are listed in engine/store/core.py; see docs/store.md.
 """
 
 from nodeloom.engine.events import ACTIVE, RUN_STATUSES, RunStatus
-from nodeloom.engine.store.core import (
+from nodeloom.engine.store.core import Store
+from nodeloom.engine.store.pipelines import content_hash
+from nodeloom.engine.store.processes import ProcessIdentity
+from nodeloom.engine.store.records import (
     Artifact,
     LogEntry,
     NodeRun,
     NotFound,
     PipelineInfo,
     PipelineVersion,
-    ProcessIdentity,
     RunDetail,
     RunInfo,
     SaveResult,
     Series,
     StaleVersion,
-    Store,
     StoreCorrupt,
     StoreError,
-    content_hash,
 )
+from nodeloom.engine.store.writer import RunWriter
 from nodeloom.engine.store.diff import Change, NodeChange, PipelineDiff, diff_pipelines
 
 __all__ = [
@@ -53,6 +55,7 @@ __all__ = [
     "RunDetail",
     "RunInfo",
     "RunStatus",
+    "RunWriter",
     "SaveResult",
     "Series",
     "StaleVersion",

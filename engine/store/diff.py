@@ -93,7 +93,9 @@ def diff_pipelines(old: dict[str, Any], new: dict[str, Any]) -> PipelineDiff:
     diff = PipelineDiff()
     old_nodes, new_nodes = _nodes(old), _nodes(new)
     diff.nodes_added = {node_id: str(raw.get("type")) for node_id, raw in new_nodes.items() if node_id not in old_nodes}
-    diff.nodes_removed = {node_id: str(raw.get("type")) for node_id, raw in old_nodes.items() if node_id not in new_nodes}
+    diff.nodes_removed = {
+        node_id: str(raw.get("type")) for node_id, raw in old_nodes.items() if node_id not in new_nodes
+    }
     for node_id in old_nodes.keys() & new_nodes.keys():
         before, after = old_nodes[node_id], new_nodes[node_id]
         added, removed, changed = _dict_changes(_as_dict(before.get("params")), _as_dict(after.get("params")))
@@ -112,7 +114,9 @@ def diff_pipelines(old: dict[str, Any], new: dict[str, Any]) -> PipelineDiff:
     diff.edges_added = [label for label in new_edges if label not in old_edges]
     diff.edges_removed = [label for label in old_edges if label not in new_edges]
     added, removed, changed = _dict_changes(_as_dict(old.get("settings")), _as_dict(new.get("settings")))
-    diff.settings_changed = changed | {k: Change(None, v) for k, v in added.items()} | {k: Change(v, None) for k, v in removed.items()}
+    diff.settings_changed = (
+        changed | {k: Change(None, v) for k, v in added.items()} | {k: Change(v, None) for k, v in removed.items()}
+    )
     for key in sorted((old.keys() | new.keys()) - {"nodes", "edges", "settings"}):
         if old.get(key) != new.get(key):
             diff.fields_changed[key] = Change(old.get(key), new.get(key))

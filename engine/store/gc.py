@@ -22,8 +22,8 @@ from typing import Any
 
 from nodeloom.engine.cache import STAGING
 from nodeloom.engine.events import ACTIVE, RunStatus
-from nodeloom.engine.paths import cache_folder, runs_root
-from nodeloom.engine.store.core import Store, folder_size, utc_now
+from nodeloom.engine.paths import cache_folder, folder_size, runs_root
+from nodeloom.engine.store.core import Store
 
 
 @dataclass
@@ -47,12 +47,8 @@ def human_bytes(count: float) -> str:
     raise AssertionError("unreachable")
 
 
-def kept_runs(store: Store, keep: int) -> set[str]:
-    """The runs whose files stay: see the module docstring."""
-    rows = list(store.db.query(
-        "SELECT r.id, v.pipeline_id, r.status FROM runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id "
-        "ORDER BY r.created DESC, r.rowid DESC"
-    ))
+def kept_runs(rows: list[dict[str, Any]], keep: int) -> set[str]:
+    """The runs whose files stay (see the module docstring), from `Store.runs_newest_first()`."""
     kept: set[str] = set()
     seen: dict[int, int] = {}
     has_success: set[int] = set()
@@ -82,10 +78,11 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
     home = store.path.parent
     store.mark_interrupted()  # a dead run must not block the cache clean-up
     report = GcReport(dry_run=dry_run)
-    kept = kept_runs(store, keep)
+    runs = store.runs_newest_first()
+    kept = kept_runs(runs, keep)
     report.kept_runs = sorted(kept)
-    known = {row[0] for row in store.db.execute("SELECT id FROM runs")}
-    active = [row[0] for row in store.db.execute("SELECT id FROM runs WHERE status IN (?, ?)", ACTIVE)]
+    known = {row["id"] for row in runs}
+    active = store.active_run_ids()
     cache_root = cache_folder(home)
     staging = cache_root / STAGING
     removed: list[Path] = []
@@ -100,10 +97,7 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
     if active:
         report.cache_skipped = f"run {active[0]} is in progress; the cache is cleaned only when no run is"
     else:
-        marks = ",".join("?" * len(kept)) or "NULL"
-        needed = {row[0] for row in store.db.execute(
-            f"SELECT DISTINCT cache_key FROM node_runs WHERE cache_key IS NOT NULL AND run_id IN ({marks})", sorted(kept)
-        )}
+        needed = store.cache_keys_used(kept)
         for shard in sorted(cache_root.iterdir()) if cache_root.is_dir() else []:
             if not shard.is_dir() or len(shard.name) != 2:
                 continue
@@ -119,16 +113,10 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
 
     if dry_run:
         return report
-    now = utc_now()
     for folder in removed:
         if folder.parent == staging:
             shutil.rmtree(folder, ignore_errors=True)
             continue
         _remove(folder, staging)
-        with store.write() as db:
-            db.execute(
-                "UPDATE artifacts SET removed = :now WHERE removed IS NULL AND (path = :folder OR "
-                "substr(path, 1, length(:inside)) = :inside)",
-                {"now": now, "folder": str(folder), "inside": str(folder) + os.sep},
-            )
+        store.mark_artifacts_removed(folder)
     return report
