@@ -334,3 +334,17 @@ def test_the_editor_model_imports_neither_the_store_views_nor_streamlit():
     script = "import sys, nodeloom.ui.state; print(sorted(m for m in ('nodeloom.ui.library', 'streamlit') if m in sys.modules))"
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
+
+
+def test_drawing_the_page_imports_no_torch():
+    """Only the chat and the model previews load torch into the app process, on request (docs/app.md).
+    A fresh process, as the app starts: this one has imported torch for other tests."""
+    script = (
+        "import sys; from streamlit.testing.v1 import AppTest; "
+        f"test = AppTest.from_file({APP!r}, default_timeout=120); test.run(); "
+        "assert not test.exception, [e.value for e in test.exception]; "
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    )
+    found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert found.returncode == 0, found.stderr[-2000:]
+    assert found.stdout.strip().splitlines()[-1] == "[]"

@@ -2,6 +2,12 @@
 
 The prompt format and decoding settings come from the pipeline's own `infer.generate` node when it
 has one (so the chat asks the model the way it was trained), else from that node's defaults.
+
+The model is loaded from the run's cache into the app process, so opening the chat imports torch
+there (nothing else on the page does). It loads on the CPU, from_pretrained's default, so the chat
+never takes accelerator memory from a run. Asking a worker process instead would keep torch out of
+the app, at the price of a second way to talk to a model kept alive between questions; for a chat
+about a finished run, a small model on the CPU answers quickly enough.
 """
 
 from __future__ import annotations

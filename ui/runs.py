@@ -38,8 +38,8 @@ def runs_folder() -> Path:
 
 
 def probe_devices() -> list[tuple[str, str]]:
-    """(name, label) of every device, asked of a short-lived process so the app never imports torch
-    (and never holds accelerator memory)."""
+    """(name, label) of every device, asked of a short-lived process: the page never imports torch
+    (only the chat and the model previews do, on request) and never holds accelerator memory."""
     script = (
         "import json; from nodeloom.engine.device import available_devices; "
         "print(json.dumps([[d.name, d.label] for d in available_devices()]))"
