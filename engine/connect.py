@@ -86,17 +86,21 @@ def mismatch(
     source_port: str | None,
     target_port: str | None,
 ) -> Mismatch:
+    """Why no (output, input) pair fits, for a caller that found none."""
     outputs = [port for port in source.outputs if source_port is None or port.name == source_port]
     if not outputs and source_port is not None:
         names = ", ".join(port.name for port in source.outputs) or "none"
-        return Mismatch("port", f"{describe_node(source_id, source.type_id)} has no output '{source_port}' (outputs: {names})", source_id)
+        where = describe_node(source_id, source.type_id)
+        return Mismatch("port", f"{where} has no output '{source_port}' (outputs: {names})", source_id)
     if target_port is not None:
         into = target.input(target_port)
         if into is None:
             names = ", ".join(port.name for port in target.inputs) or "none"
-            return Mismatch("port", f"{describe_node(target_id, target.type_id)} has no input '{target_port}' (inputs: {names})", target_id)
+            where = describe_node(target_id, target.type_id)
+            return Mismatch("port", f"{where} has no input '{target_port}' (inputs: {names})", target_id)
         if into.name in taken:
-            return Mismatch("port", f"input '{into.name}' of node '{target_id}' is already connected by {taken[into.name]}", target_id)
+            message = f"input '{into.name}' of node '{target_id}' is already connected by {taken[into.name]}"
+            return Mismatch("port", message, target_id)
         offered = ", ".join(f"'{port.name}' ({port.type})" for port in outputs) or "none"
         return Mismatch(
             "type",
@@ -149,7 +153,8 @@ def link_options(pipeline: Pipeline, registry: Registry, source: str, target: st
     choices = port_pairs(source_type, target_type, taken)
     if choices:
         return LinkOptions(choices)
-    return LinkOptions([], f"{refused}: {mismatch(source, source_type, target, target_type, taken, None, None).message}.")
+    why = mismatch(source, source_type, target, target_type, taken, None, None)
+    return LinkOptions([], f"{refused}: {why.message}.")
 
 
 # --- the rule as data, for the browser -----------------------------------------------------------

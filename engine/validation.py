@@ -200,7 +200,8 @@ def resolve_ports(
             edge.source, source_type, edge.target, target_type, held, edge.source_port, edge.target_port
         )
         if isinstance(resolved, Mismatch):
-            problems.append(Problem(resolved.code, f"edge {index} ({edge.label()}): {resolved.message}", resolved.node, index))
+            message = f"edge {index} ({edge.label()}): {resolved.message}"
+            problems.append(Problem(resolved.code, message, resolved.node, index))
             continue
         edge.source_port, edge.target_port = resolved
         held[edge.target_port] = f"edge {index}"

@@ -320,7 +320,8 @@ def test_every_node_of_every_example_opens_in_the_inspector(tmp_path, monkeypatc
             nodes.append(raw | {"id": f"{path.stem}.{raw['id']}"})
     folder = tmp_path / "examples"
     folder.mkdir()
-    (folder / library.FIRST_EXAMPLE).write_text(json.dumps({"schema_version": 1, "name": "all", "nodes": nodes, "edges": []}))
+    all_nodes = {"schema_version": 1, "name": "all", "nodes": nodes, "edges": []}
+    (folder / library.FIRST_EXAMPLE).write_text(json.dumps(all_nodes))
     monkeypatch.setattr(examples_package, "FOLDER", folder)
     test = AppTest.from_file(APP, default_timeout=60)
     test.run()
@@ -331,7 +332,10 @@ def test_every_node_of_every_example_opens_in_the_inspector(tmp_path, monkeypatc
 
 def test_the_editor_model_imports_neither_the_store_views_nor_streamlit():
     """ui.state is the model every view uses; it once imported ui.library back, a cycle."""
-    script = "import sys, nodeloom.ui.state; print(sorted(m for m in ('nodeloom.ui.library', 'streamlit') if m in sys.modules))"
+    script = (
+        "import sys, nodeloom.ui.state; "
+        "print(sorted(m for m in ('nodeloom.ui.library', 'streamlit') if m in sys.modules))"
+    )
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
     assert found.stdout.strip() == "[]"
 

@@ -6,7 +6,15 @@ import json
 
 import pytest
 
-from nodeloom.engine.connect import Mismatch, closes_cycle, compatibility_table, fits, link_options, port_pairs, resolve_link
+from nodeloom.engine.connect import (
+    Mismatch,
+    closes_cycle,
+    compatibility_table,
+    fits,
+    link_options,
+    port_pairs,
+    resolve_link,
+)
 from nodeloom.engine.node import discover
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.validation import resolve_ports
@@ -47,7 +55,8 @@ def test_resolving_names_what_is_wrong():
     for name, (ports, code, node) in cases.items():
         found = resolve_link("s", SOURCE, "a", ADD, {"a": "edge 3"}, **ports)
         assert isinstance(found, Mismatch) and (found.code, found.node) == (code, node), name
-    assert "already connected by edge 3" in resolve_link("s", SOURCE, "a", ADD, {"a": "edge 3"}, target_port="a").message
+    taken = resolve_link("s", SOURCE, "a", ADD, {"a": "edge 3"}, target_port="a")
+    assert "already connected by edge 3" in taken.message
     wrong_type = resolve_link("s", SOURCE, "t", TYPED, {}, target_port="model")
     assert wrong_type.code == "type" and "expects model" in wrong_type.message
     full = resolve_link("s", SOURCE, "a", ADD, {"a": "x.value", "b": "y.value"})

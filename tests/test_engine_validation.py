@@ -167,7 +167,8 @@ def test_an_editor_keeps_settings_that_fail_their_check_as_written():
 
 
 def test_not_strict_gives_a_valid_pipeline_without_problems():
-    data = pipeline([{"id": "s", "type": "test.source"}, {"id": "z", "type": "test.score"}], [{"source": "s", "target": "z"}])
+    nodes = [{"id": "s", "type": "test.source"}, {"id": "z", "type": "test.score"}]
+    data = pipeline(nodes, [{"source": "s", "target": "z"}])
     loaded = load_pipeline(data, REGISTRY, strict=False)
     assert loaded.problems == [] and loaded.pipeline == load_pipeline(data, REGISTRY)
 
@@ -198,7 +199,9 @@ def test_not_strict_keeps_what_an_editor_must_show_and_lists_the_same_problems()
     assert loaded.pipeline.extra == {"ui": {"zoom": 2}}
 
 
-@pytest.mark.parametrize("source", ["{nope", "[1]", b"\xff", {"schema_version": 1, "nodes": {}}, {"schema_version": 1, "edges": 3}])
+@pytest.mark.parametrize(
+    "source", ["{nope", "[1]", b"\xff", {"schema_version": 1, "nodes": {}}, {"schema_version": 1, "edges": 3}]
+)
 def test_not_strict_has_no_pipeline_when_the_source_holds_none(source):
     loaded = load_pipeline(source, REGISTRY, strict=False)
     assert loaded.pipeline is None and loaded.problems == problems_of(source)
