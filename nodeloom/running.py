@@ -1,0 +1,147 @@
+"""`nodeloom run`, `rerun` and `validate`: check a pipeline, run it recorded, show progress and results."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from nodeloom.output import (
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_NODE_FAILED,
+    EXIT_OK,
+    UsageError,
+    print_problems,
+    say,
+    status_markup,
+    stdout_console,
+)
+from nodeloom.progress import progress_view
+from nodeloom.sources import check_pipeline, find_run, open_store, read_pipeline, read_source
+
+
+def run_overrides(args: argparse.Namespace, earlier: Sequence[str] = ()) -> list[str]:
+    """The --set assignments of a run, --seed last so it wins; recorded with the run so a rerun repeats them."""
+    seed = [] if args.seed is None else [f"settings.seed={args.seed}"]
+    return [*earlier, *args.set, *seed]
+
+
+def results_table(result: Any) -> Table:
+    table = Table(title=f"run {result.run_id} — {result.status} on {result.device} in {result.seconds:.2f}s")
+    for column in ("node", "status", "seconds", "cached", "metrics"):
+        table.add_column(column, justify="right" if column == "seconds" else "left")
+    for node_id, node_result in result.nodes.items():
+        shown = result.metrics.get(node_id, {})
+        table.add_row(
+            node_id,
+            status_markup(node_result.status),
+            f"{node_result.seconds:.2f}",
+            "yes" if node_result.cached else "",
+            ", ".join(f"{name}={value:.4g}" for name, value in shown.items()),
+        )
+    return table
+
+
+def execute(
+    pipeline: Any,
+    args: argparse.Namespace,
+    store: Any,
+    version: Any,
+    overrides: list[str],
+    targets: list[str],
+    device: str | None,
+    rerun_of: str | None = None,
+) -> int:
+    """Run a checked pipeline, recorded against `version`, with the CLI's progress display and output contract."""
+    from nodeloom.engine.context import CancelToken
+    from nodeloom.engine.paths import new_run_id
+    from nodeloom.engine.recorder import run_recorded
+
+    cancel = CancelToken()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        say(("stopping after the current step… (Ctrl-C again to abort)", "yellow"))
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    view = progress_view()
+    stdout = sys.stdout
+    run_id = args.run_id or new_run_id()
+    try:
+        # Libraries print to stdout; with --json stdout must hold exactly one JSON object.
+        redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
+        with redirect, view:
+            result = run_recorded(
+                store,
+                pipeline,
+                version,
+                run_id=run_id,
+                targets=targets,
+                device=device,
+                use_cache=not args.no_cache,
+                overrides=overrides,
+                listeners=[view],
+                cancel=cancel,
+                rerun_of=rerun_of,
+            )
+    except KeyboardInterrupt:
+        say(("interrupted", "red"), f" (run {run_id})")
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if args.json:
+        stdout.write(json.dumps(result.to_json() | {"pipeline": version.pipeline, "version": version.version}) + "\n")
+    else:
+        stdout_console().print(results_table(result))
+        say(f"recorded as run {result.run_id} of {version.pipeline} v{version.version}")
+    return {"succeeded": EXIT_OK, "failed": EXIT_NODE_FAILED, "cancelled": EXIT_INTERRUPTED}[result.status]
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    source = read_source(args.pipeline)
+    overrides = run_overrides(args)
+    pipeline = check_pipeline(source.data, overrides)
+    with open_store() as store:
+        version = source.version
+        if version is None:  # a file: its content becomes (or matches) a version of the pipeline it names
+            message = f"run from {source.path.resolve()}"
+            version = store.ensure_version(pipeline.name or "untitled", source.data, message).version
+        return execute(pipeline, args, store, version, overrides, args.until, args.device)
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    with open_store() as store:
+        original = find_run(store, args.run)
+        version = store.version_by_id(original.version_id)
+        overrides = run_overrides(args, original.overrides)
+        pipeline = check_pipeline(version.data, overrides)
+        targets = args.until or original.targets
+        device = args.device or original.requested_device
+        return execute(pipeline, args, store, version, overrides, targets, device, rerun_of=original.id)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from nodeloom.engine.validation import PipelineInvalid
+
+    if args.set and len(args.pipeline) > 1:
+        raise UsageError("--set applies to one pipeline at a time; validate the files one by one")
+    status = EXIT_OK
+    for source in args.pipeline:
+        try:
+            pipeline = read_pipeline(source, args.set)
+        except PipelineInvalid as exc:  # report every file, not just the first bad one
+            print_problems(source, exc.problems)
+            status = EXIT_INVALID
+            continue
+        say(("✓", "green"), f" {source}: {len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges — valid")
+    return status
+
