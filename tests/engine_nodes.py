@@ -84,6 +84,23 @@ def sleep(ctx, inputs, params):
     return {"value": inputs["value"]}
 
 
+class WarnParams(NodeParams):
+    message: str = "careful"
+
+
+@node(
+    "test.warn", title="Warn", category="test", inputs=[Input("value", TEXT)], outputs=[Output("value", TEXT)],
+    params=WarnParams, registry=REGISTRY,
+)
+def warn(ctx, inputs, params):
+    """Logs a warning (and a debug and an info line) and passes its input on."""
+    CALLS.append(ctx.node_id)
+    ctx.log(f"debug: {params.message}", level="debug")
+    ctx.log(f"info: {params.message}")
+    ctx.log(params.message, level="warning")
+    return {"value": inputs["value"]}
+
+
 @node(
     "test.typed",
     title="Typed",
