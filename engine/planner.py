@@ -1,11 +1,14 @@
-"""Turning a checked pipeline into an execution order."""
+"""Turning a checked pipeline into an execution order, and into a `RunPlan`: everything about a run
+that is decided before anything executes."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import networkx as nx
 
+from nodeloom.engine.device import resolve_device
 from nodeloom.engine.pipeline import Pipeline
 
 
@@ -43,3 +46,23 @@ def plan(pipeline: Pipeline, targets: Iterable[str] | None = None) -> list[str]:
 
 def descendants(pipeline: Pipeline, node_id: str) -> set[str]:
     return nx.descendants(build_graph(pipeline), node_id)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """A run decided, not started: built once (`plan_run`) and handed to whoever records and runs it."""
+
+    pipeline: Pipeline
+    order: list[str]  # node ids in execution order
+    device: str  # the device the run resolved to ("cpu", "cuda", "cuda:1", "mps")
+    targets: list[str]  # the requested --until nodes; empty: the whole pipeline
+    requested_device: str | None  # what was asked for; None: the pipeline's setting
+
+
+def plan_run(pipeline: Pipeline, targets: Iterable[str] | None = None, device: str | None = None) -> RunPlan:
+    """The order and the device of a run. A target that is not in the pipeline (`UnknownTarget`) and a
+    device this machine lacks (`DeviceUnavailable`) are the caller's mistakes, raised here, before anything
+    is recorded or run."""
+    targets = list(targets or [])
+    order = plan(pipeline, targets)
+    return RunPlan(pipeline, order, resolve_device(device or pipeline.settings.device), targets, device)

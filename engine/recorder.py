@@ -19,13 +19,12 @@ from typing import Any
 
 from nodeloom.engine.cache import MANIFEST, OutputCache
 from nodeloom.engine.context import CancelToken
-from nodeloom.engine.device import resolve_device
 from nodeloom.engine.events import Event, RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.engine.paths import folder_size, new_run_id, run_folder
 from nodeloom.engine.pipeline import Pipeline
-from nodeloom.engine.planner import plan
-from nodeloom.engine.runner import Listener, RunResult, run_pipeline
+from nodeloom.engine.planner import plan_run
+from nodeloom.engine.runner import Listener, RunResult, run_planned
 from nodeloom.engine.store import PipelineVersion, Store
 from nodeloom.engine.store.writer import RunWriter
 
@@ -193,20 +192,17 @@ def run_recorded(
     `run_id` sees it from the start. Any exception out of the run is recorded, then re-raised.
     """
     run_id = run_id or new_run_id()
-    targets, overrides = list(targets), list(overrides)
-    # Bad targets and missing devices are the caller's mistakes: refuse them before recording a run.
-    plan(pipeline, targets or None)
-    resolve_device(device or pipeline.settings.device)
+    # Planned once, before the run is recorded: bad targets and missing devices are the caller's
+    # mistakes, refused without leaving a run behind.
+    run_plan = plan_run(pipeline, targets, device)
     store.create_run(
-        version, run_id=run_id, requested_device=device, overrides=overrides, targets=targets,
-        use_cache=use_cache, rerun_of=rerun_of,
+        version, run_id=run_id, requested_device=run_plan.requested_device, overrides=list(overrides),
+        targets=run_plan.targets, use_cache=use_cache, rerun_of=rerun_of,
     )
     recorder = RunRecorder(store, run_id, {spec.id: spec.type for spec in pipeline.nodes})
     try:
-        result = run_pipeline(
-            pipeline,
-            targets=targets or None,
-            device=device,
+        result = run_planned(
+            run_plan,
             use_cache=use_cache,
             listeners=[recorder, *listeners],
             cancel=cancel,

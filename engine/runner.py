@@ -1,19 +1,18 @@
-"""Executing a checked pipeline: plan, key, reuse what is cached, run the rest, report events."""
+"""Executing a planned pipeline: key each node, reuse what is cached, run the rest, report events."""
 
 from __future__ import annotations
 
-import logging
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nodeloom.engine import types as T
 from nodeloom.engine.cache import OutputCache, default_cache, node_key
 from nodeloom.engine.codecs import describe_value
 from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
-from nodeloom.engine.device import resolve_device
 from nodeloom.engine.events import (
     Event,
     NodeCached,
@@ -27,12 +26,11 @@ from nodeloom.engine.events import (
     RunStarted,
     RunStatus,
 )
-from nodeloom.engine.node import NodeType, Registry, discover
+from nodeloom.engine.node import NodeParams, NodeType, Registry, discover
 from nodeloom.engine.paths import new_run_id, run_folder
-from nodeloom.engine.pipeline import Pipeline
-from nodeloom.engine.planner import plan
+from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
+from nodeloom.engine.planner import RunPlan, plan_run
 
-log = logging.getLogger("nodeloom.run")
 Listener = Callable[[Event], None]
 
 
@@ -107,113 +105,168 @@ def run_pipeline(
     run_id: str | None = None,
     registry: Registry | None = None,
 ) -> RunResult:
-    """Run a checked pipeline (see `engine.validation.load_pipeline`).
+    """Run a checked pipeline (see `engine.validation.load_pipeline`): plan it, then `run_planned`.
 
     A failing node stops only its descendants; the others still run. `use_cache=False`
     recomputes every planned node (the fresh outputs still refresh the cache).
     """
-    registry = discover() if registry is None else registry
-    cache = default_cache() if cache is None else cache
-    cancel = cancel or CancelToken()
-    run_id = run_id or new_run_id()
-    listeners = list(listeners)
-    settings = pipeline.settings
+    return run_planned(
+        plan_run(pipeline, targets, device),
+        use_cache=use_cache, listeners=listeners, cancel=cancel, cache=cache, run_id=run_id, registry=registry,
+    )
 
-    def emit(event: Event) -> None:
-        for listener in listeners:
+
+def run_planned(
+    run_plan: RunPlan,
+    *,
+    use_cache: bool = True,
+    listeners: Iterable[Listener] = (),
+    cancel: CancelToken | None = None,
+    cache: OutputCache | None = None,
+    run_id: str | None = None,
+    registry: Registry | None = None,
+) -> RunResult:
+    """Run a planned pipeline (`planner.plan_run`), node by node in the planned order."""
+    run = _Run(
+        plan=run_plan,
+        run_id=run_id or new_run_id(),
+        registry=discover() if registry is None else registry,
+        cache=default_cache() if cache is None else cache,
+        cancel=cancel or CancelToken(),
+        use_cache=use_cache,
+        listeners=list(listeners),
+    )
+    started = time.perf_counter()
+    run.emit(RunStarted(run.run_id, run_plan.pipeline.name, run_plan.device, run_plan.order))
+    for node_id in run_plan.order:
+        run.emit(NodeQueued(run.run_id, node_id))
+    for node_id in run_plan.order:
+        run.results[node_id] = _run_node(run, node_id)
+    status = _run_status(run.results.values())
+    seconds = time.perf_counter() - started
+    run.emit(RunFinished(run.run_id, status, seconds, run.metrics))
+    return RunResult(run.run_id, status, run_plan.device, seconds, run.results, run.metrics, run.cache)
+
+
+@dataclass
+class _Run:
+    """A run in progress: what each node's step needs, and what the nodes so far produced."""
+
+    plan: RunPlan
+    run_id: str
+    registry: Registry
+    cache: OutputCache
+    cancel: CancelToken
+    use_cache: bool
+    listeners: list[Listener]
+    results: dict[str, NodeResult] = field(default_factory=dict)  # the nodes done so far, in order
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
+    specs: dict[str, NodeSpec] = field(init=False)
+    incoming: dict[str, list[Edge]] = field(init=False)  # per node, the edges feeding it
+    workdirs: Path = field(init=False)  # each node works in its own folder under it
+
+    def __post_init__(self) -> None:
+        pipeline = self.plan.pipeline
+        self.specs = {spec.id: spec for spec in pipeline.nodes}
+        self.incoming = {node_id: pipeline.incoming(node_id) for node_id in self.plan.order}
+        self.workdirs = run_folder(self.run_id)
+
+    def emit(self, event: Event) -> None:
+        for listener in self.listeners:
             listener(event)
 
-    started = time.perf_counter()
-    order = plan(pipeline, targets)
-    resolved_device = resolve_device(device or settings.device)
-    results = {node_id: NodeResult() for node_id in order}
-    emit(RunStarted(run_id, pipeline.name, resolved_device, order))
-    for node_id in order:
-        emit(NodeQueued(run_id, node_id))
+    def collect_metrics(self, node_id: str, node_type: NodeType, outputs: dict[str, Any]) -> None:
+        found = numeric_results(node_type, outputs)
+        if found:
+            self.metrics[node_id] = found
 
-    specs = {spec.id: spec for spec in pipeline.nodes}
-    incoming = {node_id: pipeline.incoming(node_id) for node_id in order}
-    metrics: dict[str, dict[str, float]] = {}
-    workdirs = run_folder(run_id)
 
-    for node_id in order:
-        spec, result = specs[node_id], results[node_id]
-        node_type = registry.get(spec.type)
-        assert node_type is not None, "load_pipeline checks node types"
-        if cancel.cancelled:
-            result.status = RunStatus.CANCELLED
-            emit(NodeCancelled(run_id, node_id))
-            continue
-        blocked = [edge.source for edge in incoming[node_id] if results[edge.source].status != RunStatus.SUCCEEDED]
-        if blocked:
-            result.status = RunStatus.SKIPPED
-            reason = f"upstream node '{blocked[0]}' {results[blocked[0]].status}"
-            emit(NodeSkipped(run_id, node_id, reason))
-            continue
-        params = node_type.params.model_validate(spec.params)
-        canonical = params.model_dump(mode="json")
-        input_keys = {edge.target_port: f"{results[edge.source].key}:{edge.source_port}" for edge in incoming[node_id]}
-        result.key = node_key(node_type, canonical, input_keys, settings.seed)  # type: ignore[arg-type]
+def _run_status(results: Iterable[NodeResult]) -> RunStatus:
+    """Cancelled if any node was, else failed if any node failed (skipped nodes follow a failure), else succeeded."""
+    statuses = {result.status for result in results}
+    return next((worst for worst in (RunStatus.CANCELLED, RunStatus.FAILED) if worst in statuses), RunStatus.SUCCEEDED)
 
-        if use_cache and cache.has(result.key):
-            outputs = cache.get(result.key) if any(p.type == T.METRICS for p in node_type.outputs) else None
-            if outputs is not None:
-                metrics_found = numeric_results(node_type, outputs)
-                if metrics_found:
-                    metrics[node_id] = metrics_found
-            result.status, result.cached = RunStatus.SUCCEEDED, True
-            emit(NodeCached(run_id, node_id))
-            continue
 
-        emit(NodeStarted(run_id, node_id))
-        clock = time.perf_counter()
-        try:
-            inputs = {}
-            for edge in incoming[node_id]:
-                upstream = cache.get(results[edge.source].key)  # type: ignore[arg-type]
-                if upstream is None:
-                    raise NodeError(f"the output of '{edge.source}' is no longer in the cache; run again with --no-cache")
-                inputs[edge.target_port] = upstream[edge.source_port]
-            ctx = RunContext(
-                run_id=run_id,
-                node_id=node_id,
-                device=resolved_device,
-                seed=settings.seed,
-                workdir=workdirs / node_id,
-                cancel=cancel,
-                emit=emit,
-            )
-            outputs = node_type.run(ctx, inputs, params)
-            missing = [port.name for port in node_type.outputs if port.name not in (outputs or {})]
-            if missing:
-                raise NodeError(f"node type {node_type.type_id} returned no value for output(s) {', '.join(missing)}")
-            cancel.raise_if_cancelled()
-        except Cancelled:
-            result.status, result.seconds = RunStatus.CANCELLED, time.perf_counter() - clock
-            emit(NodeCancelled(run_id, node_id))
-            continue
-        except NodeError as exc:
-            result.status, result.error = RunStatus.FAILED, str(exc)
-            result.seconds = time.perf_counter() - clock
-            emit(NodeFailed(run_id, node_id, result.error))
-            continue
-        except Exception as exc:  # any other failure is the node's: report it, keep the run going
-            result.status = RunStatus.FAILED
-            result.error = f"{type(exc).__name__}: {exc}".splitlines()[0]
-            result.seconds = time.perf_counter() - clock
-            emit(NodeFailed(run_id, node_id, result.error, traceback.format_exc()))
-            continue
-        result.seconds = time.perf_counter() - clock
-        cache.put(result.key, node_type, outputs)
-        result.status = RunStatus.SUCCEEDED
-        result.summary = _summary(node_type, outputs)
-        metrics_found = numeric_results(node_type, outputs)
-        if metrics_found:
-            metrics[node_id] = metrics_found
-        emit(NodeFinished(run_id, node_id, result.seconds, result.summary))
+def _run_node(run: _Run, node_id: str) -> NodeResult:
+    """Take one node to one of its five outcomes, emitting its events: cancelled (the run was stopped
+    before it), skipped (an upstream node did not succeed), cached (its outputs are reused), or run,
+    which ends succeeded, failed, or cancelled midway."""
+    if run.cancel.cancelled:
+        run.emit(NodeCancelled(run.run_id, node_id))
+        return NodeResult(status=RunStatus.CANCELLED)
+    blocked = [edge.source for edge in run.incoming[node_id] if run.results[edge.source].status != RunStatus.SUCCEEDED]
+    if blocked:
+        run.emit(NodeSkipped(run.run_id, node_id, f"upstream node '{blocked[0]}' {run.results[blocked[0]].status}"))
+        return NodeResult(status=RunStatus.SKIPPED)
+    spec = run.specs[node_id]
+    node_type = run.registry.get(spec.type)
+    assert node_type is not None, "load_pipeline checks node types"
+    params = node_type.params.model_validate(spec.params)
+    input_keys = {
+        edge.target_port: f"{run.results[edge.source].key}:{edge.source_port}" for edge in run.incoming[node_id]
+    }
+    key = node_key(node_type, params.model_dump(mode="json"), input_keys, run.plan.pipeline.settings.seed)
+    if run.use_cache and run.cache.has(key):
+        return _reuse(run, node_id, node_type, key)
+    return _compute(run, node_id, node_type, params, key)
 
-    statuses = {result.status for result in results.values()}
-    status = next((worst for worst in (RunStatus.CANCELLED, RunStatus.FAILED) if worst in statuses), RunStatus.SUCCEEDED)
-    seconds = time.perf_counter() - started
-    emit(RunFinished(run_id, status, seconds, metrics))
-    return RunResult(run_id, status, resolved_device, seconds, results, metrics, cache)
+
+def _reuse(run: _Run, node_id: str, node_type: NodeType, key: str) -> NodeResult:
+    """Cached outputs: read from disk only when they hold metrics, which the run reports."""
+    if any(port.type == T.METRICS for port in node_type.outputs):
+        outputs = run.cache.get(key)
+        if outputs is not None:
+            run.collect_metrics(node_id, node_type, outputs)
+    run.emit(NodeCached(run.run_id, node_id))
+    return NodeResult(status=RunStatus.SUCCEEDED, cached=True, key=key)
+
+
+def _compute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams, key: str) -> NodeResult:
+    """Run the node and store its outputs. A failure is the node's: reported, and the run goes on."""
+    run.emit(NodeStarted(run.run_id, node_id))
+    clock = time.perf_counter()
+    try:
+        outputs = _execute(run, node_id, node_type, params)
+    except Cancelled:
+        run.emit(NodeCancelled(run.run_id, node_id))
+        return NodeResult(status=RunStatus.CANCELLED, seconds=time.perf_counter() - clock, key=key)
+    except NodeError as exc:  # explained by the node: the message alone, no traceback
+        failed = NodeResult(status=RunStatus.FAILED, seconds=time.perf_counter() - clock, error=str(exc), key=key)
+        run.emit(NodeFailed(run.run_id, node_id, str(exc)))
+        return failed
+    except Exception as exc:  # a crash: one line for the user, the traceback for the log
+        error = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        failed = NodeResult(status=RunStatus.FAILED, seconds=time.perf_counter() - clock, error=error, key=key)
+        run.emit(NodeFailed(run.run_id, node_id, error, traceback.format_exc()))
+        return failed
+    seconds = time.perf_counter() - clock
+    run.cache.put(key, node_type, outputs)
+    finished = NodeResult(status=RunStatus.SUCCEEDED, seconds=seconds, key=key, summary=_summary(node_type, outputs))
+    run.collect_metrics(node_id, node_type, outputs)
+    run.emit(NodeFinished(run.run_id, node_id, finished.seconds, finished.summary))
+    return finished
+
+
+def _execute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
+    """The node's own work: gather its inputs from the cache, call it, check what it returned."""
+    inputs = {}
+    for edge in run.incoming[node_id]:
+        upstream = run.cache.get(run.results[edge.source].key)  # type: ignore[arg-type]
+        if upstream is None:
+            raise NodeError(f"the output of '{edge.source}' is no longer in the cache; run again with --no-cache")
+        inputs[edge.target_port] = upstream[edge.source_port]
+    ctx = RunContext(
+        run_id=run.run_id,
+        node_id=node_id,
+        device=run.plan.device,
+        seed=run.plan.pipeline.settings.seed,
+        workdir=run.workdirs / node_id,
+        cancel=run.cancel,
+        emit=run.emit,
+    )
+    outputs = node_type.run(ctx, inputs, params)
+    missing = [port.name for port in node_type.outputs if port.name not in (outputs or {})]
+    if missing:
+        raise NodeError(f"node type {node_type.type_id} returned no value for output(s) {', '.join(missing)}")
+    run.cancel.raise_if_cancelled()
+    return outputs

@@ -162,6 +162,20 @@ def test_a_failing_node_records_its_error_and_traceback(store):
     assert entry.level == "error" and "Traceback" in entry.traceback
 
 
+def test_a_recorded_run_is_planned_once_and_a_bad_target_records_nothing(store, monkeypatch):
+    from nodeloom.engine import planner
+
+    calls = []
+    for name in ("plan", "resolve_device"):
+        counted = getattr(planner, name)
+        monkeypatch.setattr(planner, name, lambda *args, _name=name, _counted=counted: calls.append(_name) or _counted(*args))
+    record(store, train_pipeline(steps=3), run_id="once", device="cpu")
+    assert sorted(calls) == ["plan", "resolve_device"]  # the recorder's plan is the one the runner runs
+    with pytest.raises(planner.UnknownTarget, match="no node 'nope'"):
+        record(store, train_pipeline(steps=3), run_id="never", targets=["nope"])
+    assert store.get_run("never") is None
+
+
 def test_run_ids_are_checked_and_unique(store):
     version = store.save_pipeline("demo", BASE).version
     store.create_run(version, run_id="taken")
