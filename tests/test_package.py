@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -15,13 +14,10 @@ from tests.conftest import REPO
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
-    """The wheel `pip wheel .` builds from this checkout (with the installed setuptools, offline)."""
+    """The wheel built from a fresh copy of this checkout's files (.ci/build-wheel, also used by CI's smoke test)."""
     out = tmp_path_factory.mktemp("wheel")
-    build = tmp_path_factory.mktemp("build")  # setuptools' scratch folders stay out of the checkout
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
-        check=True, capture_output=True, text=True, timeout=300, cwd=build,
-    )
+    subprocess.run(["bash", str(REPO / ".ci" / "build-wheel"), str(out)], check=True, capture_output=True, text=True,
+                   timeout=300)
     [built] = out.glob("nodeloom-*.whl")
     return built
 
