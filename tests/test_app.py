@@ -172,7 +172,7 @@ def test_run_all_saves_one_version_and_runs_exactly_that_version(examples, nodel
     test.run()
     widget(test.button, ":material/play_arrow: Run all").click().run()
     run_id = test.session_state["shown_run"]
-    worker = runs._workers[run_id]
+    worker = runs._workers[run_id].process
     assert worker.wait(timeout=120) == 0, runs.worker_output(run_id)
     assert worker.args[-2:] == ["--", "bleu-run@1"]  # the saved version, by name: no pipeline file in between
     store = Store.open(nodeloom_home)

@@ -1,17 +1,15 @@
 """Runs that never block the page: each run is a `nodeloom run` worker process (the CLI's own engine
-path) that records its progress in the store; the page only reads the store.
+path, started and stopped by engine.worker as `nodeloom serve` does) that records its progress in the
+store; the page only reads the store.
 
-A worker is its own session (start_new_session), so a crash in a run never takes the app down and
-the accelerator's memory goes back when the worker exits; Stop sends it SIGINT, which the CLI turns
-into "stop after the current step". Because everything lives in the store, a browser reload or an
-app restart finds the run again.
+A worker is its own session, so a crash in a run never takes the app down and the accelerator's memory
+goes back when the worker exits; Stop sends it SIGINT, which the CLI turns into "stop after the current
+step". Because everything lives in the store, a browser reload or an app restart finds the run again.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -21,14 +19,15 @@ from pathlib import Path
 import streamlit as st
 
 from nodeloom.engine.events import RunStatus
-from nodeloom.engine.paths import new_run_id, nodeloom_home
+from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.store import ACTIVE, RunDetail
+from nodeloom.engine.worker import Worker, interrupt_process, start_worker
 from nodeloom.ui import library
 from nodeloom.ui.canvas import CACHED, NodeStatus, canvas_in_step, heal_canvas
 from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
-_workers: dict[str, subprocess.Popen] = {}  # run id -> worker started by this app process
+_workers: dict[str, Worker] = {}  # run id -> worker started by this app process
 
 
 def runs_folder() -> Path:
@@ -75,15 +74,10 @@ def device_choice() -> str:
 
 def spawn(command: str, arguments: list[str]) -> str:
     """Start `python -m nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
-    run_id = new_run_id()
-    worker = [sys.executable, "-m", "nodeloom", command, "--json", "--run-id", run_id, *arguments]
-    with open(runs_folder() / f"{run_id}.log", "wb") as output:
-        _workers[run_id] = subprocess.Popen(
-            worker, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True, cwd=Path(__file__).resolve().parent.parent, env=os.environ.copy(),
-        )
-    st.session_state["shown_run"] = run_id
-    return run_id
+    worker = start_worker(command, arguments, runs_folder(), cwd=Path(__file__).resolve().parent.parent)
+    _workers[worker.run_id] = worker
+    st.session_state["shown_run"] = worker.run_id
+    return worker.run_id
 
 
 def start_run(editor: Editor, targets: list[str], device: str) -> str:
@@ -116,19 +110,16 @@ def worker_output(run_id: str) -> str:
 def worker_exit(run_id: str) -> int | None:
     """The worker's exit code, when this app started it and it has ended (reaping it)."""
     worker = _workers.get(run_id)
-    return None if worker is None else worker.poll()
+    return None if worker is None else worker.exit_code()
 
 
 def stop_run(run: RunDetail) -> None:
     """SIGINT: the worker finishes the current step, records 'cancelled' and exits."""
     worker = _workers.get(run.id)
-    try:
-        if worker is not None:
-            worker.send_signal(signal.SIGINT)
-        elif run.pid:
-            os.kill(run.pid, signal.SIGINT)
-    except ProcessLookupError:
-        pass
+    if worker is not None:
+        worker.stop()
+    elif run.pid:
+        interrupt_process(run.pid)
 
 
 def shown_run(editor: Editor) -> RunDetail | None:
