@@ -26,18 +26,29 @@ def timestamp(text: str) -> str:
     return text[:19].replace("T", " ")
 
 
+def run_summary(run: Any) -> dict[str, Any]:
+    """A run as `nodeloom runs --json` and the HTTP API's run list show it."""
+    return {
+        "id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status,
+        "started": run.started, "finished": run.finished, "seconds": run.seconds, "device": run.device,
+        "rerun_of": run.rerun_of, "error": run.error, "metrics": run.metrics,
+    }
+
+
+def run_document(run: Any, series: dict[str, dict[str, Any]], logs: list[Any]) -> dict[str, Any]:
+    """A run with its curves and log, as `nodeloom show --json` and the HTTP API show it."""
+    return run.to_dict() | {
+        "series": {node: {name: {"steps": s.steps, "values": s.values} for name, s in metrics.items()}
+                   for node, metrics in series.items()},
+        "logs": [entry.to_dict() for entry in logs],
+    }
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     with open_store() as store:
         runs = store.list_runs(args.pipeline, status=args.status, limit=args.limit)
     if args.json:
-        print(json.dumps({"runs": [
-            {
-                "id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status,
-                "started": run.started, "finished": run.finished, "seconds": run.seconds, "device": run.device,
-                "rerun_of": run.rerun_of, "error": run.error, "metrics": run.metrics,
-            }
-            for run in runs
-        ]}))
+        print(json.dumps({"runs": [run_summary(run) for run in runs]}))
         return EXIT_OK
     table = Table(title=plural(len(runs), "run"))
     for column in ("id", "pipeline", "status", "started", "seconds", "metrics"):
@@ -71,12 +82,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         series = store.metric_series(run.id)
         logs = store.logs(run.id)
     if args.json:
-        found = run.to_dict() | {
-            "series": {node: {name: {"steps": s.steps, "values": s.values} for name, s in metrics.items()}
-                       for node, metrics in series.items()},
-            "logs": [entry.to_dict() for entry in logs],
-        }
-        print(json.dumps(found))
+        print(json.dumps(run_document(run, series, logs)))
         return EXIT_OK
     console = stdout_console()
     title = f"run {run.id} — {run.pipeline} v{run.version} — {run.status}"
