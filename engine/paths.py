@@ -4,6 +4,7 @@ Everything lives under one folder, NODELOOM_HOME (default ~/.nodeloom):
 
     nodeloom.db               the store (saved pipelines, versions, run history)
     cache/<2 hex>/<key>/      the output cache
+    datasets/                 Hugging Face `datasets`' own caches (Arrow copies of loaded files and Hub data sets)
     runs/<run id>/<node id>/  the nodes' working folders (checkpoints, logs)
 
 Functions take an optional `home` for code that works on a store opened elsewhere (gc, tests);
@@ -36,6 +37,11 @@ def database_path(home: Path | None = None) -> Path:
 
 def cache_folder(home: Path | None = None) -> Path:
     return (home if home is not None else nodeloom_home()) / "cache"
+
+
+def datasets_cache_folder(home: Path | None = None) -> Path:
+    """Where `datasets.load_dataset` keeps its Arrow copies, instead of ~/.cache/huggingface/datasets."""
+    return (home if home is not None else nodeloom_home()) / "datasets"
 
 
 def runs_root(home: Path | None = None) -> Path:
