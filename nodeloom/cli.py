@@ -7,7 +7,7 @@ Exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store probl
 With --json, stdout holds exactly one JSON object; everything else goes to stderr.
 
 This module is the parser and `main`; the commands live in running.py (run, rerun, validate),
-history.py (runs, show, pipelines, gc), catalog.py (nodes, examples) and app.py (app).
+history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app) and serve.py (serve).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from nodeloom.output import (
     say,
 )
 from nodeloom.running import cmd_rerun, cmd_run, cmd_validate
+from nodeloom.serve import cmd_serve, positive_count
 
 EXAMPLES = f"""\
 examples:
@@ -48,6 +49,7 @@ examples:
   nodeloom show 3f2a                                    one run: nodes, metrics, curves, log
   nodeloom rerun 3f2a --no-cache                        the same pipeline version and overrides again
   nodeloom app --port 8600 --server.maxUploadSize 500   the app; --server.* options go to Streamlit
+  nodeloom serve --port 8765 --max-runs 2               the HTTP API (docs at /docs), bearer-token protected
 
 exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store problem, 130 interrupted,
 141 stdout closed early (e.g. `nodeloom nodes --json | head -1`)
@@ -177,6 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     app.epilog = "Other --section.option VALUE options (e.g. --server.maxUploadSize 500) are passed on to Streamlit."
     app.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
     app.add_argument("--host", default="localhost", help="address to bind (default localhost)")
+
+    serve = command("serve", "the HTTP API: run pipelines and read run history from other programs (see "
+                    "docs/serve.md; OpenAPI docs at /docs)", cmd_serve)
+    serve.add_argument("--host", default="localhost", help="address to bind (default localhost)")
+    serve.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765; 0: any free port)")
+    serve.add_argument("--max-runs", type=positive_count, default=1, metavar="N",
+                       help="runs executing at once; the others wait in a queue (default 1)")
     return parser
 
 
