@@ -183,10 +183,12 @@ def run_recorded(
     overrides: Iterable[str] = (),
     listeners: Iterable[Listener] = (),
     cancel: CancelToken | None = None,
+    pipeline_data: dict[str, Any] | None = None,
     rerun_of: str | None = None,
     registry: Registry | None = None,
 ) -> RunResult:
-    """Run a checked pipeline (the `version` with `overrides` applied) and record it in the store.
+    """Run a checked pipeline (the `version`, or with `version` None the JSON `pipeline_data`, with
+    `overrides` applied) and record it in the store, with the exact JSON it ran.
 
     The run is recorded as `queued` before anything executes, so a watcher polling the store by
     `run_id` sees it from the start. Any exception out of the run is recorded, then re-raised.
@@ -196,8 +198,8 @@ def run_recorded(
     # mistakes, refused without leaving a run behind.
     run_plan = plan_run(pipeline, targets, device)
     store.create_run(
-        version, run_id=run_id, requested_device=run_plan.requested_device, overrides=list(overrides),
-        targets=run_plan.targets, use_cache=use_cache, rerun_of=rerun_of,
+        version, run_id=run_id, pipeline=pipeline_data, requested_device=run_plan.requested_device,
+        overrides=list(overrides), targets=run_plan.targets, use_cache=use_cache, rerun_of=rerun_of,
     )
     recorder = RunRecorder(store, run_id, {spec.id: spec.type for spec in pipeline.nodes})
     try:

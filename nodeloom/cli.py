@@ -47,7 +47,7 @@ examples:
   nodeloom validate example:bert_sentiment my_pipeline.json
   nodeloom runs                                         run history, newest first
   nodeloom show 3f2a                                    one run: nodes, metrics, curves, log
-  nodeloom rerun 3f2a --no-cache                        the same pipeline version and overrides again
+  nodeloom rerun 3f2a --no-cache                        the same pipeline and overrides again
   nodeloom app --port 8600 --server.maxUploadSize 500   the app; --server.* options go to Streamlit
   nodeloom serve --port 8765 --max-runs 2               the HTTP API (docs at /docs), bearer-token protected
 
@@ -132,6 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rerun = command("rerun", "run a recorded run's exact pipeline version and overrides again", cmd_rerun)
     rerun.add_argument("run", help="run id (or a unique prefix)")
+    run.add_argument("--no-version", action="store_true",
+                     help="record a FILE's pipeline with the run only, saving no version (what the app's Run does)")
     add_run_options(rerun)
 
     runs = command("runs", "run history, newest first", cmd_runs)

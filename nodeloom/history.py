@@ -10,7 +10,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from nodeloom.output import EXIT_OK, plural, status_markup, stdout_console
+from nodeloom.output import EXIT_OK, UsageError, plural, status_markup, stdout_console
 from nodeloom.sources import find_run, open_store
 
 LEVEL_STYLES = {"debug": "dim", "info": "", "warning": "yellow", "error": "red"}
@@ -55,7 +55,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for run in runs:
         table.add_row(
-            run.id, Text(f"{run.pipeline} v{run.version}"), status_markup(run.status),
+            run.id, Text(f"{run.pipeline} {run.version_label}"), status_markup(run.status),
             timestamp(run.started or run.created),
             "" if run.seconds is None else f"{run.seconds:.2f}", metrics_text(run.metrics),
         )
@@ -85,7 +85,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(json.dumps(run_document(run, series, logs)))
         return EXIT_OK
     console = stdout_console()
-    title = f"run {run.id} — {run.pipeline} v{run.version} — {run.status}"
+    title = f"run {run.id} — {run.pipeline} {run.version_label} — {run.status}"
     if run.seconds is not None:
         title += f" on {run.device} in {run.seconds:.2f}s"
     table = Table(title=Text(title))
@@ -164,6 +164,8 @@ def list_pipelines(store: Any, as_json: bool) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from nodeloom.engine.store.gc import collect_garbage, human_bytes
 
+    if args.keep < 1:  # collect_garbage refuses it too; here it is the user's mistake, said in one line
+        raise UsageError(f"--keep must be at least 1, got {args.keep}: it counts the recent runs per pipeline to keep")
     with open_store() as store:
         report = collect_garbage(store, keep=args.keep, dry_run=args.dry_run)
     if args.json:

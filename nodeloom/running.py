@@ -58,8 +58,11 @@ def execute(
     targets: list[str],
     device: str | None,
     rerun_of: str | None = None,
+    pipeline_data: dict[str, Any] | None = None,
 ) -> int:
-    """Run a checked pipeline, recorded against `version`, with the CLI's progress display and output contract."""
+    """Run a checked pipeline, recorded against the saved `version`, or with `version` None with its JSON
+    `pipeline_data` (the store ties it to a saved version when the content is one), with the CLI's progress
+    display and output contract."""
     from nodeloom.engine.context import CancelToken
     from nodeloom.engine.paths import new_run_id
     from nodeloom.engine.recorder import run_recorded
@@ -84,6 +87,7 @@ def execute(
                 store,
                 pipeline,
                 version,
+                pipeline_data=pipeline_data,
                 run_id=run_id,
                 targets=targets,
                 device=device,
@@ -98,11 +102,12 @@ def execute(
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGINT, previous)
+    recorded = store.get_run(result.run_id)
     if args.json:
-        stdout.write(json.dumps(result.to_json() | {"pipeline": version.pipeline, "version": version.version}) + "\n")
+        stdout.write(json.dumps(result.to_json() | {"pipeline": recorded.pipeline, "version": recorded.version}) + "\n")
     else:
         stdout_console().print(results_table(result))
-        say(f"recorded as run {result.run_id} of {version.pipeline} v{version.version}")
+        say(f"recorded as run {result.run_id} of {recorded.pipeline} {recorded.version_label}")
     return {"succeeded": EXIT_OK, "failed": EXIT_NODE_FAILED, "cancelled": EXIT_INTERRUPTED}[result.status]
 
 
@@ -112,6 +117,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = check_pipeline(source.data, overrides)
     with open_store() as store:
         version = source.version
+        if version is None and args.no_version:  # recorded with the run only (the app's Run)
+            data = {**source.data, "name": pipeline.name or "untitled"}
+            return execute(pipeline, args, store, None, overrides, args.until, args.device, pipeline_data=data)
         if version is None:  # a file: its content becomes (or matches) a version of the pipeline it names
             message = f"run from {source.path.resolve()}"
             version = store.ensure_version(pipeline.name or "untitled", source.data, message).version
@@ -119,14 +127,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    """The run's own pipeline JSON (a saved version's or a draft's) and overrides, run again; no version is made."""
     with open_store() as store:
         original = find_run(store, args.run)
-        version = store.version_by_id(original.version_id)
+        data = store.run_pipeline(original.id)
         overrides = run_overrides(args, original.overrides)
-        pipeline = check_pipeline(version.data, overrides)
+        pipeline = check_pipeline(data, overrides)
         targets = args.until or original.targets
         device = args.device or original.requested_device
-        return execute(pipeline, args, store, version, overrides, targets, device, rerun_of=original.id)
+        version = None if original.version_id is None else store.version_by_id(original.version_id)
+        return execute(pipeline, args, store, version, overrides, targets, device, rerun_of=original.id,
+                       pipeline_data=data)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -134,6 +134,29 @@ def test_rerun_reproduces_the_metrics_and_curves(tmp_path, nodeloom):
         assert len(store.metric_series(run.id)["train"]["loss"].steps) == 5
 
 
+def test_a_run_with_no_version_keeps_its_pipeline_and_reruns_it_exactly(tmp_path, nodeloom):
+    """The app's Run: the pipeline is recorded with the run, no version is made, a rerun runs the same JSON."""
+    data = train_pipeline(steps=12)
+    path = write_pipeline(tmp_path, data)
+    first = one_json_object(nodeloom("run", str(path), "--no-version", "--json", "--run-id", "draft1").stdout)
+    assert (first["status"], first["pipeline"], first["version"]) == ("succeeded", "trainer", None)
+    assert nodeloom("pipelines", "--json").stdout.count('"name"') == 0  # nothing saved
+    listed = nodeloom("runs")
+    assert "trainer draft" in listed.stdout and "trainer draft" in nodeloom("show", "draft1").stdout
+
+    path.write_text(json.dumps(train_pipeline(steps=3)))  # the file changes; the run keeps what it ran
+    again = one_json_object(nodeloom("rerun", "draft1", "--json", "--no-cache", "--run-id", "draft2").stdout)
+    assert again["version"] is None and again["metrics"] == first["metrics"]
+    with Store.open() as store:
+        assert store.run_pipeline("draft2") == store.run_pipeline("draft1") == data
+        assert len(store.metric_series("draft2")["train"]["loss"].steps) == 12
+        assert store.list_pipelines() == []
+        store.save_pipeline("trainer", data, "saved by hand")
+    # once the same content is a saved version, a run of it is tied to that version
+    saved = one_json_object(nodeloom("rerun", "draft1", "--json").stdout)
+    assert saved["version"] == 1
+
+
 def test_rerun_of_a_starter_pipeline_reproduces_its_score(bleu_file, nodeloom):
     first = one_json_object(nodeloom("run", str(bleu_file), "--json").stdout)
     again = one_json_object(nodeloom("rerun", first["run_id"], "--json", "--no-cache").stdout)

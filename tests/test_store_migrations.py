@@ -63,7 +63,7 @@ def write_v1_database(path) -> None:
 def test_an_older_database_is_upgraded_on_open_and_keeps_its_data(nodeloom_home):
     write_v1_database(nodeloom_home / "nodeloom.db")
     with Store.open() as store:
-        assert store.schema_version == schema.LATEST == 2
+        assert store.schema_version == schema.LATEST == 3
         assert [v.version for v in store.versions("legacy")] == [2, 1]
         assert store.get_version("legacy", 1).data["description"] == "v1"
         done = store.get_run("done")
@@ -77,9 +77,17 @@ def test_an_older_database_is_upgraded_on_open_and_keeps_its_data(nodeloom_home)
         # the new columns and tables work
         saved = store.save_pipeline("legacy", PIPELINE, "after upgrade", base_version=2)
         assert saved.version.version == 3
+        # version 3: an old run keeps its version and gains the pipeline JSON it ran, for reruns
+        assert (done.pipeline, done.version, done.version_label) == ("legacy", 2, "v2")
+        assert store.run_pipeline("done") == {**PIPELINE, "description": "v2"}
+        assert [run.id for run in store.list_runs("legacy")] and store.list_pipelines()[0].runs == 2
+        store.create_run(None, run_id="draft", pipeline={**PIPELINE, "description": "unsaved"})
+        assert store.get_run("draft").version is None
         assert store.integrity_check() == "ok"
-    applied = sqlite3.connect(nodeloom_home / "nodeloom.db").execute("SELECT version FROM schema_version").fetchall()
-    assert applied == [(1,), (2,)]
+    db = sqlite3.connect(nodeloom_home / "nodeloom.db")
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
+    assert db.execute("PRAGMA foreign_key_check").fetchall() == []
+    assert db.execute("SELECT count(*) FROM node_runs").fetchone() == (2,)
 
 
 def test_a_failing_migration_leaves_the_database_as_it_was(nodeloom_home, monkeypatch):
@@ -87,15 +95,16 @@ def test_a_failing_migration_leaves_the_database_as_it_was(nodeloom_home, monkey
     write_v1_database(path)
 
     def broken(db):
-        db["logs_v3"].create({"id": int}, pk="id")
+        db["logs_v4"].create({"id": int}, pk="id")
         raise RuntimeError("disk full, say")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (3, broken)])
-    monkeypatch.setattr(schema, "LATEST", 3)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (4, broken)])
+    monkeypatch.setattr(schema, "LATEST", 4)
     with pytest.raises(RuntimeError, match="disk full"):
         Store.open()
     db = sqlite3.connect(path)
     assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "logs" not in tables and "logs_v3" not in tables
+    assert "logs" not in tables and "logs_v4" not in tables and "runs_rebuilt" not in tables
     assert db.execute("SELECT count(*) FROM metrics").fetchone() == (11,)
+    assert "pipeline_json" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}

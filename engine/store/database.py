@@ -91,7 +91,6 @@ class StoreConnection:
         if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
-        self.db.execute("PRAGMA foreign_keys = ON")
         if schema.pending(self.db):
             with self.write() as db:
                 self._check_compatible()  # another process may have upgraded meanwhile
@@ -141,9 +140,13 @@ class StoreConnection:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Database]:
+            # Foreign keys are enforced only after the upgrade (SQLite's own recipe for rebuilding a
+            # table others point at); schema.apply checks them all before it commits.
+            self.db.execute("PRAGMA foreign_keys = OFF")
         """Several reads from one consistent snapshot."""
         with self._lock:
             if self.db.conn.in_transaction:
+        self.db.execute("PRAGMA foreign_keys = ON")
                 yield self.db
                 return
             self.db.execute("BEGIN")

@@ -50,10 +50,10 @@ def human_bytes(count: float) -> str:
 def kept_runs(rows: list[dict[str, Any]], keep: int) -> set[str]:
     """The runs whose files stay (see the module docstring), from `Store.runs_newest_first()`."""
     kept: set[str] = set()
-    seen: dict[int, int] = {}
-    has_success: set[int] = set()
+    seen: dict[str, int] = {}
+    has_success: set[str] = set()
     for row in rows:
-        pipeline = row["pipeline_id"]
+        pipeline = row["pipeline"]
         seen[pipeline] = seen.get(pipeline, 0) + 1
         if seen[pipeline] <= keep or row["status"] in ACTIVE:
             kept.add(row["id"])

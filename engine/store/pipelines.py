@@ -53,14 +53,12 @@ class PipelineStore(StoreConnection):
             SELECT p.name, p.description, p.created, p.updated,
                    (SELECT max(version) FROM pipeline_versions WHERE pipeline_id = p.id) AS latest_version,
                    (SELECT count(*) FROM pipeline_versions WHERE pipeline_id = p.id) AS versions,
-                   (SELECT count(*) FROM runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id
-                     WHERE v.pipeline_id = p.id) AS runs,
+                   (SELECT count(*) FROM runs r WHERE r.pipeline_name = p.name) AS runs,
                    last.id AS last_run_id, last.status AS last_run_status,
                    coalesce(last.started, last.created) AS last_run_started
             FROM pipelines p
             LEFT JOIN runs last ON last.id = (
-                SELECT r.id FROM runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id
-                WHERE v.pipeline_id = p.id ORDER BY r.created DESC LIMIT 1)
+                SELECT r.id FROM runs r WHERE r.pipeline_name = p.name ORDER BY r.created DESC LIMIT 1)
             ORDER BY p.updated DESC, p.name
             """
         )

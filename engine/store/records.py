@@ -140,9 +140,9 @@ class LogEntry:
 @dataclass
 class RunInfo:
     id: str
-    pipeline: str
-    version: int
-    version_id: int
+    pipeline: str  # its name
+    version: int | None  # the saved version it ran; None for a draft (a pipeline matching no saved version)
+    version_id: int | None
     status: str  # a RunStatus value
     created: str
     started: str | None
@@ -167,4 +167,9 @@ class RunInfo:
 class RunDetail(RunInfo):
     nodes: dict[str, NodeRun] = field(default_factory=dict)  # in execution order
     artifacts: list[Artifact] = field(default_factory=list)
+
+    @property
+    def version_label(self) -> str:
+        """How listings name what ran: `v3`, or `draft`."""
+        return "draft" if self.version is None else f"v{self.version}"
 

@@ -15,6 +15,7 @@ from typing import Any
 from nodeloom.engine.events import ACTIVE, RunStatus
 from nodeloom.engine.paths import InvalidRunId, check_run_id
 from nodeloom.engine.store.database import StoreConnection, serialised
+from nodeloom.engine.store.pipelines import content_hash
 from nodeloom.engine.store.processes import ProcessIdentity, process_alive, this_process
 from nodeloom.engine.store.records import (
     Artifact,
@@ -31,10 +32,11 @@ from nodeloom.engine.store.records import (
 )
 
 _RUN_COLUMNS = """
-    r.id, p.name AS pipeline, v.version, v.id AS version_id, r.status, r.created, r.started, r.finished,
+    r.id, r.pipeline_name AS pipeline, v.version, v.id AS version_id, r.status, r.created, r.started, r.finished,
     r.seconds, r.device, r.requested_device, r.overrides, r.targets, r.use_cache, r.error, r.pid, r.host, r.rerun_of
 """
-_RUN_FROM = "runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id JOIN pipelines p ON p.id = v.pipeline_id"
+# A run of a pipeline that matched no saved version (a draft) has no version: its columns read NULL.
+_RUN_FROM = "runs r LEFT JOIN pipeline_versions v ON v.id = r.pipeline_version_id"
 
 
 def _run_info(row: dict[str, Any], metrics: dict[str, dict[str, float]]) -> dict[str, Any]:
@@ -53,9 +55,10 @@ class RunStore(StoreConnection):
     @serialised
     def create_run(
         self,
-        version: PipelineVersion | int,
+        version: PipelineVersion | int | None,
         *,
         run_id: str,
+        pipeline: dict[str, Any] | None = None,
         requested_device: str | None = None,
         overrides: Iterable[str] = (),
         targets: Iterable[str] = (),
@@ -63,25 +66,69 @@ class RunStore(StoreConnection):
         rerun_of: str | None = None,
         process: ProcessIdentity | None = None,
     ) -> str:
-        """Record a new run (status `queued`) owned by `process` (default: this one)."""
+        """Record a new run (status `queued`) owned by `process` (default: this one), keeping the exact
+        pipeline JSON it runs (before `overrides`): a saved `version`'s, or — `version` None — `pipeline`,
+        tied to the saved version of its name with that content when there is one, else a draft.
+        Recording a run never creates a version."""
         try:
             check_run_id(run_id)
         except InvalidRunId as exc:
             raise StoreError(str(exc)) from None
-        version_id = version.id if isinstance(version, PipelineVersion) else int(version)
         owner = process or this_process()
         with self.write() as db:
             if db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone():
                 raise StoreError(f"run id '{run_id}' is already taken; choose another")
+            if version is not None:
+                version_id, name, content = self._saved_pipeline(
+                    version.id if isinstance(version, PipelineVersion) else int(version))
+            elif isinstance(pipeline, dict):
+                version_id, name, content = self._draft_pipeline(pipeline)
+            else:
+                raise StoreError("a run records either a saved pipeline version or the pipeline JSON it runs")
             db["runs"].insert(
                 {
-                    "id": run_id, "pipeline_version_id": version_id, "status": RunStatus.QUEUED, "created": utc_now(),
+                    "id": run_id, "pipeline_version_id": version_id, "pipeline_name": name, "pipeline_json": content,
+                    "status": RunStatus.QUEUED, "created": utc_now(),
                     "requested_device": requested_device, "overrides": json.dumps(list(overrides)),
                     "targets": json.dumps(list(targets)), "use_cache": int(use_cache), "rerun_of": rerun_of,
                     "pid": owner.pid, "pid_started": owner.started, "host": owner.host,
                 }
             )
         return run_id
+
+    def _saved_pipeline(self, version_id: int) -> tuple[int, str, str]:
+        """(version id, pipeline name, JSON) of a saved version."""
+        row = self.db.execute(
+            "SELECT p.name, v.content FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id WHERE v.id = ?",
+            [version_id],
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"no pipeline version with id {version_id}")
+        return version_id, row[0], row[1]
+
+    def _draft_pipeline(self, data: dict[str, Any]) -> tuple[int | None, str, str]:
+        """(id of the saved version with this content or None, pipeline name, JSON) of a pipeline to run.
+        Its name is the JSON's `name` ("untitled" without one), as a save would set it."""
+        name = data.get("name") if isinstance(data.get("name"), str) and data["name"].strip() else "untitled"
+        data = {**data, "name": name}
+        try:
+            content = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"pipeline '{name}' cannot be recorded as JSON: {exc}") from None
+        match = self.db.execute(
+            "SELECT v.id FROM pipeline_versions v JOIN pipelines p ON p.id = v.pipeline_id "
+            "WHERE p.name = ? AND v.content_hash = ? ORDER BY v.version DESC LIMIT 1",
+            [name, content_hash(data)],
+        ).fetchone()
+        return (match[0] if match else None), name, content
+
+    @serialised
+    def run_pipeline(self, run_id: str) -> dict[str, Any]:
+        """The exact pipeline JSON a run executed, before its overrides: what a rerun runs again."""
+        row = self.db.execute("SELECT pipeline_json FROM runs WHERE id = ?", [run_id]).fetchone()
+        if row is None:
+            raise NotFound(f"no run '{run_id}'; `nodeloom runs` lists them")
+        return json.loads(row[0])
 
     def _final_metrics(self, run_ids: list[str]) -> dict[str, dict[str, dict[str, float]]]:
         found: dict[str, dict[str, dict[str, float]]] = {run_id: {} for run_id in run_ids}
@@ -107,7 +154,7 @@ class RunStore(StoreConnection):
         """Runs, newest first, each with its final metrics; filter by pipeline name and status."""
         where, params = [], []
         if pipeline is not None:
-            where.append("p.name = ?")
+            where.append("r.pipeline_name = ?")
             params.append(pipeline)
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
@@ -248,10 +295,9 @@ class RunStore(StoreConnection):
 
     @serialised
     def runs_newest_first(self) -> list[dict[str, Any]]:
-        """id, pipeline_id and status of every run, newest first."""
+        """id, pipeline (its name) and status of every run, newest first."""
         return list(self.db.query(
-            "SELECT r.id, v.pipeline_id, r.status FROM runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id "
-            "ORDER BY r.created DESC, r.rowid DESC"
+            "SELECT id, pipeline_name AS pipeline, status FROM runs ORDER BY created DESC, rowid DESC"
         ))
 
     @serialised

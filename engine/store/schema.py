@@ -118,10 +118,42 @@ def _processes_logs_and_lineage(db: Database) -> None:
     db["logs"].create_index(["run_id", "node_id"])
 
 
+def _runs_keep_their_pipeline(db: Database) -> None:
+    """Version 3: a run keeps the exact pipeline JSON it ran and its pipeline's name, and points at a
+    saved version only when that JSON is one: versions are made by Save, a run of unsaved edits is a draft.
+
+    SQLite cannot drop a NOT NULL constraint in place, so `runs` is rebuilt under the tables that point
+    at it (migrations run with foreign keys off; `apply` checks them afterwards)."""
+    db["runs_rebuilt"].create(
+        {
+            "id": str, "pipeline_version_id": int, "pipeline_name": str, "pipeline_json": str, "status": str,
+            "created": str, "started": str, "finished": str, "seconds": float, "device": str,
+            "requested_device": str, "overrides": str, "targets": str, "use_cache": int, "error": str,
+            "pid": int, "pid_started": float, "host": str, "rerun_of": str,
+        },
+        pk="id",
+        foreign_keys=[("pipeline_version_id", "pipeline_versions", "id")],
+        not_null={"pipeline_name", "pipeline_json", "status", "created"},
+    )
+    kept = ("id, pipeline_version_id, status, created, started, finished, seconds, device, requested_device, "
+            "overrides, targets, use_cache, error, pid, pid_started, host, rerun_of")
+    db.execute(
+        f"INSERT INTO runs_rebuilt ({kept}, pipeline_name, pipeline_json) "
+        f"SELECT {', '.join('r.' + column for column in kept.split(', '))}, p.name, v.content "
+        "FROM runs r JOIN pipeline_versions v ON v.id = r.pipeline_version_id JOIN pipelines p ON p.id = v.pipeline_id"
+    )
+    db.execute("DROP TABLE runs")
+    db.execute("ALTER TABLE runs_rebuilt RENAME TO runs")
+    db["runs"].create_index(["pipeline_version_id", "created"])
+    db["runs"].create_index(["pipeline_name", "created"])  # a pipeline's runs, saved versions or drafts
+    db["runs"].create_index(["status"])
+
+
 # (version, step). Append new steps; never edit one that has shipped.
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _initial_tables),
     (2, _processes_logs_and_lineage),
+    (3, _runs_keep_their_pipeline),
 ]
 LATEST = MIGRATIONS[-1][0]
 
@@ -139,9 +171,13 @@ def pending(db: Database) -> list[tuple[int, Callable[[Database], None]]]:
 
 
 def apply(db: Database, steps: list[tuple[int, Callable[[Database], None]]], now: str) -> None:
-    """Run migration steps; the caller holds the write transaction."""
+    """Run migration steps; the caller holds the write transaction, with foreign keys off."""
     if "schema_version" not in db.table_names():
         db["schema_version"].create({"version": int, "applied": str}, pk="version")
     for number, step in steps:
         step(db)
         db["schema_version"].insert({"version": number, "applied": now})
+    broken = db.execute("PRAGMA foreign_key_check").fetchone()
+    if broken:
+        raise RuntimeError(f"upgrading the store broke a reference from table {broken[0]} (row {broken[1]}) "
+                           f"to {broken[2]}; the upgrade was rolled back")
