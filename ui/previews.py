@@ -16,8 +16,10 @@ from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.store import RunDetail
 from nodeloom.ui import library
+from nodeloom.ui.text import chart_text, inline_code, plain
 
 PREVIEW_ROWS = 50
+HOVER_WIDTH = 120  # characters of a row in a chart's hover label
 
 
 @st.cache_resource(max_entries=6, show_spinner="Reading outputs…")
@@ -39,8 +41,8 @@ def metric_tiles(found: dict[str, float], limit: int = 8, per_row: int = 4) -> N
     items = list(found.items())[:limit]
     for start in range(0, len(items), per_row):
         columns = st.columns(per_row)
-        for column, (name, value) in zip(columns, items[start:start + per_row]):
-            column.metric(name, tile_text(value))
+        for column, (name, value) in zip(columns, items[start:start + per_row], strict=False):
+            column.metric(plain(name), tile_text(value))
 
 
 def loss_chart(run_id: str, node_id: str) -> None:
@@ -51,13 +53,16 @@ def loss_chart(run_id: str, node_id: str) -> None:
     for name, points in series.items():
         if len(points.steps) < 2:
             continue
-        figure = go.Figure(go.Scatter(x=points.steps, y=points.values, mode="lines", name=name))
-        figure.update_layout(title=name, height=240, margin=dict(l=10, r=10, t=36, b=10), xaxis_title="step")
+        figure = go.Figure(go.Scatter(x=points.steps, y=points.values, mode="lines", name=chart_text(name)))
+        figure.update_layout(
+            title=chart_text(name), height=240, margin=dict(l=10, r=10, t=36, b=10), xaxis_title="step"
+        )
         st.plotly_chart(figure, width="stretch", key=f"curve:{run_id}:{node_id}:{name}")
 
 
 def dataset_preview(dataset: Any, label: str) -> None:
-    st.caption(f"{label}: {dataset.num_rows:,} rows × {len(dataset.column_names)} columns ({', '.join(dataset.column_names)})")
+    columns = ", ".join(dataset.column_names)  # a dataset's column names are its author's: shown as text
+    st.caption(f"{plain(label)}: {dataset.num_rows:,} rows × {len(dataset.column_names)} columns ({plain(columns)})")
     head = dataset.select(range(min(PREVIEW_ROWS, dataset.num_rows))).to_pandas()
     # generated or predicted rows: the model's output beside the expected one, before the rest
     first = [name for name in ("prediction", "reference") if name in head.columns]
@@ -79,8 +84,8 @@ def embeddings_scatter(dataset: Any) -> None:
     colour_column = "label" if "label" in sample.column_names else None
     figure = px.scatter(
         x=points[:, 0], y=points[:, 1],
-        color=[str(value) for value in sample[colour_column]] if colour_column else None,
-        hover_name=sample[text_column] if text_column else None,
+        color=[chart_text(value, HOVER_WIDTH) for value in sample[colour_column]] if colour_column else None,
+        hover_name=[chart_text(text, HOVER_WIDTH) for text in sample[text_column]] if text_column else None,
         labels={"x": "PC 1", "y": "PC 2"}, title="Embeddings (PCA)", height=380,
     )
     st.plotly_chart(figure, width="stretch")
@@ -106,18 +111,23 @@ def model_summary(model: Any) -> None:
 
 
 def tokenizer_summary(tokenizer: Any) -> None:
-    st.write(f"Vocabulary: **{len(tokenizer):,}** tokens · type `{type(tokenizer).__name__}` · "
-             f"eos `{tokenizer.eos_token}` · pad `{tokenizer.pad_token}`")
+    # A trained tokenizer's special tokens come from the pipeline's parameters: code spans show them as text.
+    st.markdown(f"Vocabulary: **{len(tokenizer):,}** tokens · type {inline_code(type(tokenizer).__name__)} · "
+                f"eos {inline_code(tokenizer.eos_token)} · pad {inline_code(tokenizer.pad_token)}")
 
 
 def json_preview(port_type: T.PortType, value: Any) -> None:
     if port_type == T.METRICS and isinstance(value, dict):
-        numbers = {name: number for name, number in value.items() if isinstance(number, (int, float)) and not isinstance(number, bool)}
+        numbers = {
+            name: number for name, number in value.items()
+            if isinstance(number, (int, float)) and not isinstance(number, bool)
+        }
         if numbers:
-            st.dataframe([{"metric": name, "value": number} for name, number in numbers.items()], hide_index=True, width="stretch")
+            st.dataframe([{"metric": name, "value": number} for name, number in numbers.items()],
+                         hide_index=True, width="stretch")
         for name, rows in value.items():
             if isinstance(rows, list) and rows and isinstance(rows[0], dict):
-                st.caption(name.replace("_", " "))
+                st.caption(plain(name.replace("_", " ")))
                 st.dataframe(rows, width="stretch")
         return
     if port_type == T.REPORT and isinstance(value, dict):
@@ -147,7 +157,7 @@ def port_preview(node_type: NodeType, port_name: str, value: Any) -> None:
     elif port.type == T.TOKENIZER:
         tokenizer_summary(value)
     else:
-        st.write(repr(value)[:500])
+        st.code(repr(value)[:500], language=None)
 
 
 def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None) -> None:
@@ -156,10 +166,10 @@ def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None
         return
     node_run = run.nodes[node_id]
     node_type = registry.get(node_run.type or "")
-    st.markdown(f"**{node_id}** — {node_run.status}{' (cached)' if node_run.cached else ''}"
+    st.markdown(f"**{plain(node_id)}** — {node_run.status}{' (cached)' if node_run.cached else ''}"
                 + (f" in {node_run.seconds:.2f}s" if node_run.seconds else ""))
     if node_run.status == RunStatus.FAILED:
-        st.error(node_run.error or "failed")
+        st.error(plain(node_run.error or "failed"))
         draw_log(run.id, node_id)
     if run.metrics.get(node_id):
         st.dataframe([{"metric": k, "value": v} for k, v in run.metrics[node_id].items()], hide_index=True)
@@ -175,10 +185,11 @@ def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None
         return
     outputs = cached_outputs(node_run.cache_key)
     if outputs is None:
-        st.warning("These outputs are no longer in the cache (cleaned up, or kept in memory only); run again to see them.")
+        st.warning("These outputs are no longer in the cache (cleaned up, or kept in memory only); "
+                   "run again to see them.")
         return
     tabs = st.tabs([port.name for port in node_type.outputs])
-    for tab, port in zip(tabs, node_type.outputs):
+    for tab, port in zip(tabs, node_type.outputs, strict=True):
         with tab:
             port_preview(node_type, port.name, outputs.get(port.name))
 
