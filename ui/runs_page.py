@@ -10,6 +10,7 @@ from nodeloom.engine.store import diff_pipelines
 from nodeloom.ui import library, runs
 from nodeloom.ui.previews import draw_log
 from nodeloom.ui.state import Editor
+from nodeloom.ui.text import chart_text, inline_code
 
 HISTORY_LIMIT = 200
 
@@ -53,17 +54,18 @@ def draw_comparison(chosen: list) -> None:
         for run_id, found in curves.items():
             series = found.get(node, {}).get(name)
             if series is not None and len(series.steps) > 1:
-                figure.add_trace(go.Scatter(x=series.steps, y=series.values, mode="lines", name=run_id))
+                figure.add_trace(go.Scatter(x=series.steps, y=series.values, mode="lines", name=chart_text(run_id)))
         if figure.data:
-            figure.update_layout(title=f"{node} · {name}", height=280, margin=dict(l=10, r=10, t=36, b=10), xaxis_title="step")
+            figure.update_layout(title=chart_text(f"{node} · {name}"), height=280, margin=dict(l=10, r=10, t=36, b=10),
+                                 xaxis_title="step")
             st.plotly_chart(figure, width="stretch", key=f"compare:{node}:{name}")
     first = chosen[0]
     base = library.store().version_by_id(first.version_id).data
-    st.markdown(f"**Parameter differences** (against `{first.id}`)")
+    st.markdown(f"**Parameter differences** (against {inline_code(first.id)})")
     for run in chosen[1:]:
         lines = diff_pipelines(base, library.store().version_by_id(run.version_id).data).lines()
         lines += [f"--set {override}" for override in run.overrides if override not in first.overrides]
-        st.caption(f"`{run.id}`")
+        st.caption(inline_code(run.id))
         st.code("\n".join(line for line in lines if not line.endswith(" moved")) or "same pipeline and parameters", language=None)
 
 
