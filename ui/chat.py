@@ -22,6 +22,7 @@ from nodeloom.engine.node import Registry
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import RunDetail
 from nodeloom.nodes.infer import GenerateParams, generation_config, prompt_prefix
+from nodeloom.ui.text import inline_code, plain
 
 CHAT_TYPE = "infer.generate"
 
@@ -68,7 +69,8 @@ def answer(model: Any, tokenizer: Any, params: GenerateParams, question: str) ->
     import torch
 
     if params.prompt_template:
-        prompt = prompt_prefix(params.prompt_template, params.reference_column).format_map({params.prompt_column: question})
+        prefix = prompt_prefix(params.prompt_template, params.reference_column)
+        prompt = prefix.format_map({params.prompt_column: question})
     else:
         prompt = question
     encoded = tokenizer(prompt, return_tensors="pt").to(model.device)
@@ -86,23 +88,24 @@ def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> 
         st.caption("This run has no model and tokenizer to chat with.")
         return
     model_node, model_key, tokenizer_node, tokenizer_key = sources
-    st.markdown(f":material/chat: **Chat with `{model_node}`** (run `{run.id}`)")
+    st.markdown(f":material/chat: **Chat with {inline_code(model_node)}** (run {inline_code(run.id)})")
     if not st.toggle("Open chat (loads the model)", key=f"chat-open:{run.id}"):
         return
     loaded = chat_model(model_key, tokenizer_key)
     if loaded is None:
-        st.warning(f"'{model_node}' is not a causal language model kept in the cache, so it cannot chat.")
+        st.warning(f"'{plain(model_node)}' is not a causal language model kept in the cache, so it cannot chat.")
         return
     history = st.session_state.setdefault(f"chat:{run.id}", [])
     # Outside the main area chat_input sits where it is called: the conversation goes in a
     # container above it, so new messages land above the box like the earlier ones.
+    # A model writes whatever its training data taught it (links, images, markup): shown as text.
     conversation = st.container()
     for role, text in history:
-        conversation.chat_message(role).write(text)
+        conversation.chat_message(role).markdown(plain(text))
     question = st.chat_input("Ask the model…", key=f"chat-input:{run.id}")
     if question:
-        conversation.chat_message("user").write(question)
+        conversation.chat_message("user").markdown(plain(question))
         with conversation, st.spinner("Thinking…"):
             reply = answer(*loaded, generate_params(pipeline), question) or "(no answer)"
-        conversation.chat_message("assistant").write(reply)
+        conversation.chat_message("assistant").markdown(plain(reply))
         history += [("user", question), ("assistant", reply)]

@@ -12,6 +12,7 @@ from nodeloom.ui.canvas import CACHED, STATUS_BADGES, draw_canvas
 from nodeloom.ui.chat import draw_chat
 from nodeloom.ui.previews import metric_tiles
 from nodeloom.ui.state import Editor
+from nodeloom.ui.text import inline_code, plain
 
 HIDE_CHROME = """
 <style>
@@ -30,17 +31,18 @@ def draw_results(run) -> None:
     if run is None:
         st.caption("Press Run to start.")
         return
-    st.markdown(f"**{run.status.capitalize()}** · run `{run.id}`" + (f" · {run.seconds:.1f}s" if run.seconds else ""))
+    duration = f" · {run.seconds:.1f}s" if run.seconds else ""
+    st.markdown(f"**{run.status.capitalize()}** · run {inline_code(run.id)}{duration}")
     for node_id, node_run in run.nodes.items():
         status = CACHED if node_run.cached else node_run.status
         if status == RunStatus.QUEUED:
             continue
-        line = f"{STATUS_BADGES.get(status, status)} **{node_id}**"
+        line = f"{STATUS_BADGES.get(status, status)} **{plain(node_id)}**"
         if status == RunStatus.RUNNING and node_run.progress is not None:
-            line += f" {node_run.progress:.0%} {node_run.message or ''}"
+            line += f" {node_run.progress:.0%} {plain(node_run.message or '')}"
         st.markdown(line)
         if node_run.error:
-            st.error(node_run.error)
+            st.error(plain(node_run.error))
         metric_tiles(run.metrics.get(node_id, {}), limit=6, per_row=2)  # a narrow panel: room for names and values
 
 
@@ -50,8 +52,11 @@ def draw_presentation(editor: Editor, registry: Registry, device: str) -> None:
     st.session_state["statuses_drawn"] = statuses
     active = runs.is_active(run)
     title, run_button, stop_button, leave = st.columns([5, 1, 1, 1.4])
-    title.markdown(f"## {editor.pipeline.name}")
-    if run_button.button(":material/play_arrow: Run", type="primary", disabled=active or bool(editor.problems()), width="stretch"):
+    title.markdown(f"## {plain(editor.pipeline.name)}")
+    if editor.pipeline.description:
+        title.caption(plain(editor.pipeline.description))
+    if run_button.button(":material/play_arrow: Run", type="primary", disabled=active or bool(editor.problems()),
+                         width="stretch"):
         runs.start_run(editor, [], device)
         st.rerun()
     if stop_button.button(":material/stop: Stop", disabled=not active, width="stretch"):
