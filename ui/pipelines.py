@@ -11,6 +11,7 @@ from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from nodeloom.pipelines import example_files
 from nodeloom.ui import library
 from nodeloom.ui.state import Editor, pipeline_from_json
+from nodeloom.ui.text import plain
 
 
 def save(editor: Editor, name: str, message: str = "") -> None:
@@ -44,7 +45,7 @@ def draw_file_menu(editor: Editor) -> None:
     """The sidebar's pipeline section."""
     title = editor.saved_as or editor.pipeline.name
     marker = " ●" if editor.unsaved else ""
-    st.markdown(f"**{title}**{marker}")
+    st.markdown(f"**{plain(title)}**{marker}")
     saved = f"saved · version {editor.base_version}" if editor.saved_as else "not saved yet"
     st.caption(f"{saved} · unsaved changes" if editor.unsaved else saved)
 
@@ -89,11 +90,14 @@ def draw_file_menu(editor: Editor) -> None:
             draw_versions(editor)
 
     with st.expander("Import / export"):
-        uploaded = st.file_uploader("Import pipeline JSON", type=["json"], key=f"import:{editor.canvas_generation}")
+        # Streamlit refuses a larger file itself, with a message; the engine refuses a pipeline over its own limit.
+        limit = st.get_option("server.maxUploadSize")
+        uploaded = st.file_uploader(f"Import pipeline JSON (up to {limit} MB)", type=["json"],
+                                    key=f"import:{editor.canvas_generation}")
         if uploaded is not None:
             loaded = load_pipeline(uploaded.getvalue(), strict=False)
             if loaded.pipeline is None:
-                st.error(f"{uploaded.name} is not a pipeline: {loaded.problems[0]}")
+                st.error(f"Cannot import {plain(uploaded.name)}: {plain(loaded.problems[0])}")
             else:
                 open_pipeline(editor, loaded.pipeline, None)
                 editor.notify("success", f"Imported {uploaded.name}; save it to keep it.")
