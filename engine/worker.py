@@ -16,6 +16,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +34,7 @@ class Worker:
     output: Path
 
     def exit_code(self) -> int | None:
-        """The exit code once the worker has ended (reaping it), else None."""
+        """The exit code once the worker has ended, else None."""
         return self.process.poll()
 
     def stop(self) -> None:
@@ -82,7 +83,15 @@ def start_worker(
             worker_command(command, run_id, arguments), stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd, env=os.environ.copy(),
         )
+    reap_when_done(process)
     return Worker(run_id, process, output)
+
+
+def reap_when_done(process: subprocess.Popen) -> None:
+    """Wait for the process in a thread of its own, so it is reaped the moment it ends: a starter that
+    never asks again (an app whose page moved on to another run) would keep it as a defunct process.
+    Its exit code stays readable through the Popen."""
+    threading.Thread(target=process.wait, name=f"reap-worker-{process.pid}", daemon=True).start()
 
 
 def interrupt_process(pid: int) -> None:

@@ -162,7 +162,8 @@ def test_a_stale_save_is_refused(app, nodeloom_home):
     assert any("saved elsewhere meanwhile" in error.value for error in app.error)
 
 
-def test_run_all_saves_one_version_and_runs_exactly_that_version(examples, nodeloom_home, tmp_path):
+def test_run_all_runs_the_editors_pipeline_without_making_a_version(examples, nodeloom_home, tmp_path, capsys):
+    from nodeloom.cli import main
     from nodeloom.ui import runs
 
     pairs = tmp_path / "pairs.jsonl"
@@ -174,13 +175,14 @@ def test_run_all_saves_one_version_and_runs_exactly_that_version(examples, nodel
     run_id = test.session_state["shown_run"]
     worker = runs._workers[run_id].process
     assert worker.wait(timeout=120) == 0, runs.worker_output(run_id)
-    assert worker.args[-2:] == ["--", "bleu-run@1"]  # the saved version, by name: no pipeline file in between
+    assert worker.args[-2:] == ["--", str(runs.runs_folder() / f"{run_id}.json")] and "--no-version" in worker.args
     store = Store.open(nodeloom_home)
-    assert [version.version for version in store.versions("bleu-run")] == [1]  # saved once, not again by the worker
+    assert store.list_pipelines() == []  # Run never saves: versions are made by Save only
     run = store.get_run(run_id)
-    assert (run.pipeline, run.version, run.status) == ("bleu-run", 1, "succeeded")
-    assert not list(runs.runs_folder().glob("*.json"))
-    assert editor_of(test).saved_as == "bleu-run" and not editor_of(test).unsaved
+    assert (run.pipeline, run.version, run.status) == ("bleu-run", None, "succeeded")
+    ran = store.run_pipeline(run_id)
+    assert ran == editor_of(test).pipeline.to_dict() | {"name": "bleu-run"}
+    assert editor_of(test).saved_as is None and editor_of(test).base_version is None  # the editor saved nothing
 
 
 # --- the canvas adapter, fed what streamlit-flow sends back -----------------------------------
@@ -217,6 +219,11 @@ def small_editor() -> Editor:
     editor = Editor(pipeline)
     editor.open(pipeline)
     return editor
+    capsys.readouterr()
+    assert main(["rerun", run_id, "--json", "--no-cache", "--run-id", "again"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] is None
+    assert store.get_run("again").metrics == run.metrics and "score" in run.metrics["bleu"]
+    assert store.run_pipeline("again") == ran and store.list_pipelines() == []
 
 
 def test_a_drawn_link_gets_its_port_from_the_engine():

@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from nodeloom.engine.events import RunStatus
-from nodeloom.engine.paths import nodeloom_home
+from nodeloom.engine.paths import new_run_id, nodeloom_home
 from nodeloom.engine.store import ACTIVE, RunDetail
 from nodeloom.engine.worker import Worker, interrupt_process, start_worker
 from nodeloom.ui import library
@@ -72,33 +72,39 @@ def device_choice() -> str:
     return chosen.partition(":")[0]  # the CLI takes a kind; the pipeline setting may name an index
 
 
-def spawn(command: str, arguments: list[str]) -> str:
+def spawn(command: str, arguments: list[str], run_id: str | None = None) -> str:
     """Start `python -m nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
-    worker = start_worker(command, arguments, runs_folder(), cwd=Path(__file__).resolve().parent.parent)
+    worker = start_worker(command, arguments, runs_folder(), run_id=run_id,
+                          cwd=Path(__file__).resolve().parent.parent)
     _workers[worker.run_id] = worker
     st.session_state["shown_run"] = worker.run_id
     return worker.run_id
 
 
-def start_run(editor: Editor, targets: list[str], device: str) -> str:
-    """Save the editor's pipeline as a version and start `nodeloom run NAME@VERSION` on it.
+def write_run_file(data: dict, run_id: str) -> Path:
+    """The pipeline a run starts from, beside the run's log: the worker reads it once and the store keeps it."""
+    path = runs_folder() / f"{run_id}.json"
+    path.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
 
-    Runs are recorded against the exact version they execute, so running saves: once, here (an
-    unchanged pipeline finds its existing version), and the worker reads that version back from the
-    store. The editor takes the version as its own, so a later Save does not trip over it.
+
+def start_run(editor: Editor, targets: list[str], device: str) -> str:
+    """Run the editor's pipeline as it is: `nodeloom run --no-version FILE` on a copy of it.
+
+    Versions are made by Save only. The run records this exact pipeline JSON, tied to the saved
+    version with the same content when there is one, else as a draft, and a rerun runs it again.
     """
-    name = editor.saved_as or editor.pipeline.name or "untitled"
-    editor.pipeline.name = name
-    saved = library.store().ensure_version(name, editor.pipeline.to_dict(), "run from the app")
-    editor.mark_saved(name, library.latest_version(name))
+    data = editor.pipeline.to_dict() | {"name": editor.saved_as or editor.pipeline.name or "untitled"}
+    run_id = new_run_id()
     options = [option for target in targets for option in ("--until", target)]
     if device != "auto":
         options += ["--device", device]
-    return spawn("run", [*options, "--", f"{name}@{saved.version.version}"])  # "--": a name may start with "-"
+    path = write_run_file(data, run_id)
+    return spawn("run", ["--no-version", *options, "--", str(path)], run_id=run_id)  # "--": a path may begin "-"
 
 
 def rerun(run_id: str) -> str:
-    """Run a recorded run's exact pipeline version and overrides again."""
+    """Run a recorded run's exact pipeline and overrides again."""
     return spawn("rerun", [run_id])
 
 

@@ -24,7 +24,7 @@ def draw_history(history: list) -> None:
         [
             {
                 "run": run.id,
-                "pipeline": f"{run.pipeline} v{run.version}",
+                "pipeline": f"{run.pipeline} {run.version_label}",
                 "status": run.status,
                 "started": (run.started or run.created)[:19].replace("T", " "),
                 "seconds": round(run.seconds, 2) if run.seconds is not None else None,
@@ -60,10 +60,10 @@ def draw_comparison(chosen: list) -> None:
                                  xaxis_title="step")
             st.plotly_chart(figure, width="stretch", key=f"compare:{node}:{name}")
     first = chosen[0]
-    base = library.store().version_by_id(first.version_id).data
+    base = library.store().run_pipeline(first.id)
     st.markdown(f"**Parameter differences** (against {inline_code(first.id)})")
     for run in chosen[1:]:
-        lines = diff_pipelines(base, library.store().version_by_id(run.version_id).data).lines()
+        lines = diff_pipelines(base, library.store().run_pipeline(run.id)).lines()
         lines += [f"--set {override}" for override in run.overrides if override not in first.overrides]
         st.caption(inline_code(run.id))
         st.code("\n".join(line for line in lines if not line.endswith(" moved")) or "same pipeline and parameters", language=None)
