@@ -174,8 +174,9 @@ def _artifacts(cache: OutputCache, key: str | None, workdir: Path) -> list[tuple
 def run_recorded(
     store: Store,
     pipeline: Pipeline,
-    version: PipelineVersion,
+    version: PipelineVersion | None,
     *,
+    pipeline_data: dict[str, Any] | None = None,
     run_id: str | None = None,
     targets: Iterable[str] = (),
     device: str | None = None,
@@ -183,7 +184,6 @@ def run_recorded(
     overrides: Iterable[str] = (),
     listeners: Iterable[Listener] = (),
     cancel: CancelToken | None = None,
-    pipeline_data: dict[str, Any] | None = None,
     rerun_of: str | None = None,
     registry: Registry | None = None,
 ) -> RunResult:

@@ -129,11 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "run a pipeline (file, example:NAME, or saved NAME or NAME@VERSION), recording it", cmd_run)
     run.add_argument("pipeline", help="pipeline file, example:NAME (see `nodeloom examples`), NAME or NAME@VERSION")
     add_run_options(run)
-
-    rerun = command("rerun", "run a recorded run's exact pipeline version and overrides again", cmd_rerun)
-    rerun.add_argument("run", help="run id (or a unique prefix)")
     run.add_argument("--no-version", action="store_true",
                      help="record a FILE's pipeline with the run only, saving no version (what the app's Run does)")
+
+    rerun = command("rerun", "run a recorded run's exact pipeline and overrides again", cmd_rerun)
+    rerun.add_argument("run", help="run id (or a unique prefix)")
     add_run_options(rerun)
 
     runs = command("runs", "run history, newest first", cmd_runs)

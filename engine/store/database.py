@@ -92,9 +92,13 @@ class StoreConnection:
             self.db.execute("PRAGMA journal_mode = WAL")
         self.db.execute("PRAGMA synchronous = NORMAL")
         if schema.pending(self.db):
+            # Foreign keys are enforced only after the upgrade (SQLite's own recipe for rebuilding a
+            # table others point at); schema.apply checks them all before it commits.
+            self.db.execute("PRAGMA foreign_keys = OFF")
             with self.write() as db:
                 self._check_compatible()  # another process may have upgraded meanwhile
                 schema.apply(db, schema.pending(db), utc_now())
+        self.db.execute("PRAGMA foreign_keys = ON")
 
     def _check_compatible(self) -> None:
         """Refuse files that are some other program's database, or a newer NodeLoom's."""
@@ -140,13 +144,9 @@ class StoreConnection:
 
     @contextlib.contextmanager
     def read(self) -> Iterator[Database]:
-            # Foreign keys are enforced only after the upgrade (SQLite's own recipe for rebuilding a
-            # table others point at); schema.apply checks them all before it commits.
-            self.db.execute("PRAGMA foreign_keys = OFF")
         """Several reads from one consistent snapshot."""
         with self._lock:
             if self.db.conn.in_transaction:
-        self.db.execute("PRAGMA foreign_keys = ON")
                 yield self.db
                 return
             self.db.execute("BEGIN")

@@ -159,6 +159,11 @@ class RunInfo:
     rerun_of: str | None
     metrics: dict[str, dict[str, float]]  # final results: node -> name -> value
 
+    @property
+    def version_label(self) -> str:
+        """How listings name what ran: `v3`, or `draft`."""
+        return "draft" if self.version is None else f"v{self.version}"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
@@ -167,9 +172,4 @@ class RunInfo:
 class RunDetail(RunInfo):
     nodes: dict[str, NodeRun] = field(default_factory=dict)  # in execution order
     artifacts: list[Artifact] = field(default_factory=list)
-
-    @property
-    def version_label(self) -> str:
-        """How listings name what ran: `v3`, or `draft`."""
-        return "draft" if self.version is None else f"v{self.version}"
 
