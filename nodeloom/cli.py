@@ -7,7 +7,8 @@ Exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store probl
 With --json, stdout holds exactly one JSON object; everything else goes to stderr.
 
 This module is the parser and `main`; the commands live in running.py (run, rerun, validate),
-history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app) and serve.py (serve).
+history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app), serve.py (serve) and
+export.py (export).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import NoReturn
 
 from nodeloom.app import cmd_app
 from nodeloom.catalog import cmd_examples, cmd_nodes
+from nodeloom.export import cmd_export
 from nodeloom.history import cmd_gc, cmd_pipelines, cmd_runs, cmd_show
 from nodeloom.logs import LEVEL_VARIABLE, chosen_level, configure_logging
 from nodeloom.output import (
@@ -50,6 +52,7 @@ examples:
   nodeloom rerun 3f2a --no-cache                        the same pipeline and overrides again
   nodeloom app --port 8600 --server.maxUploadSize 500   the app; --server.* options go to Streamlit
   nodeloom serve --port 8765 --max-runs 2               the HTTP API (docs at /docs), bearer-token protected
+  nodeloom export example:word_vectors --python -o wv.py  a standalone script calling the node functions
 
 exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store problem, 130 interrupted,
 141 stdout closed early (e.g. `nodeloom nodes --json | head -1`)
@@ -188,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765; 0: any free port)")
     serve.add_argument("--max-runs", type=positive_count, default=1, metavar="N",
                        help="runs executing at once; the others wait in a queue (default 1)")
+
+    export = command("export", "write a pipeline as a standalone Python script that calls the node functions",
+                     cmd_export)
+    export.add_argument("pipeline", help="pipeline file, example:NAME, NAME or NAME@VERSION")
+    export_format = export.add_mutually_exclusive_group(required=True)
+    export_format.add_argument("--python", action="store_true",
+                               help="a Python script: every parameter written out, no cache, metrics as JSON last")
+    export.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
+                        help="export with this override applied (repeatable), as `run --set`")
+    export.add_argument("--seed", type=int, default=None, metavar="N", help="the pipeline's seed in the script")
+    export.add_argument("-o", "--output", metavar="FILE", help="write the script here (default: stdout)")
+    export.add_argument("--force", action="store_true", help="with -o: overwrite a file that exists")
     return parser
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from nodeloom.engine.pipeline import Pipeline
+from nodeloom.engine.script import NotExportable, python_script
 from nodeloom.engine.store import StaleVersion, StoreError
 from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from nodeloom.pipelines import example_files
@@ -109,6 +110,26 @@ def draw_file_menu(editor: Editor) -> None:
             "Export JSON", editor.pipeline.to_json(), file_name=f"{editor.pipeline.name or 'pipeline'}.json",
             mime="application/json", key="export", width="stretch",
         )
+        script, file_name, why_not = python_export(editor)
+        st.download_button(
+            "Export Python script", script or "", file_name=file_name,
+            mime="text/x-python", key="export-python", width="stretch", disabled=script is None,
+            help=why_not or "A standalone script calling the node functions in order, every parameter written out "
+                            "(as `nodeloom export --python`)",
+        )
+
+
+def python_export(editor: Editor) -> tuple[str | None, str, str]:
+    """(the pipeline as a standalone Python script or None, its file name, why it cannot be one yet)."""
+    name = editor.saved_as or editor.pipeline.name or "pipeline"
+    origin = (f"version {editor.base_version} of the saved pipeline '{name}'" if editor.saved_as and not editor.unsaved
+              else "edited in the NodeLoom app, unsaved")
+    try:
+        return python_script(load_pipeline(editor.pipeline.to_dict()), origin, f"{name}.py"), f"{name}.py", ""
+    except PipelineInvalid as exc:
+        return None, f"{name}.py", f"Fix the pipeline's {len(exc.problems)} problem(s) to export it as Python."
+    except NotExportable as exc:
+        return None, f"{name}.py", str(exc)
 
 
 def draw_versions(editor: Editor) -> None:
