@@ -14,10 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeloom.engine.pipeline import NodeSpec
-from nodeloom.ui.text import chart_text, inline_code, plain, remote_code_warning
+from nodeloom.ui.text import WORD_JOINER, chart_text, inline_code, plain, remote_code_warning
 
 markdown_it = pytest.importorskip("markdown_it")
 RENDERER = markdown_it.MarkdownIt("commonmark").enable(["table", "strikethrough"])
+# What remark's GFM extension (Streamlit's renderer) turns into links when it finds them in text, after parsing.
+GFM_BARE_LINKS = re.compile(r"https?://|www(?=\.)|[-.\w+]+@[-\w]+(?:\.[-\w]+)+", re.IGNORECASE)
 
 HOSTILE = [
     "<img id=pwned src=x onerror=window.__pwned=1>",
@@ -34,11 +36,13 @@ HOSTILE = [
 
 
 def rendered_text(source: str) -> str:
-    """What a reader sees: the HTML with its paragraph and hard-break tags taken off, entities decoded."""
+    """What a reader sees: the HTML with its paragraph and hard-break tags taken off, entities decoded, and the
+    invisible word joiners taken out (checking first that none of GFM's bare links is left for remark to make)."""
     markup = RENDERER.render(source)
     assert re.fullmatch(r"(<p>|</p>|<br />|[^<])*", markup, flags=re.S), markup  # no other element at all
-    flat = markup.replace("<p>", "").replace("</p>", "").replace("<br />", "")
-    return html.unescape(flat)
+    text = html.unescape(markup.replace("<p>", "").replace("</p>", "").replace("<br />", ""))
+    assert not GFM_BARE_LINKS.search(text), text
+    return text.replace(WORD_JOINER, "")
 
 
 def seen_lines(text: str) -> list[str]:
@@ -52,7 +56,7 @@ def test_plain_text_renders_as_itself_with_no_elements(text):
 
 
 MARKDOWN_HEAVY = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")) | st.sampled_from(
-    "\n\t <>&*_[]()!`#|~:$\\"
+    "\n\t <>&*_[]()!`#|~:$\\/@.w"
 )
 
 

@@ -20,8 +20,13 @@ from nodeloom.engine.pipeline import NodeSpec
 
 # Every ASCII punctuation character: CommonMark lets a backslash make any of them literal, and
 # escaping them all also defuses what Streamlit adds on top (:red[...] directives, :material/icon:,
-# $math$) and GFM's bare-URL links, which need an unescaped ':' or '.'.
+# $math$).
 MARKDOWN_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# GFM's bare links (http://…, www.…, name@host) are found in the parsed text, after escapes are gone,
+# so escaping cannot stop them: an invisible word joiner inside "://", after "www" and after "@"
+# breaks the patterns (a reader sees nothing; a copy of the text carries the joiner).
+AUTOLINK_TRIGGERS = re.compile(r"(?<=:)(?=//)|(?<=www)(?=\.)|(?<=@)", re.IGNORECASE)
+WORD_JOINER = "\u2060"
 LINE_BREAK = re.compile(r"\r\n?|\n")
 LEADING_BLANKS = re.compile(r"^[ \t]+", re.MULTILINE)
 NO_BREAK_SPACE = "\u00a0"
@@ -29,8 +34,9 @@ _as_bool = TypeAdapter(bool)
 
 
 def plain(text: object) -> str:
-    """`text` as markdown that shows it character for character, line breaks included."""
-    escaped = MARKDOWN_PUNCTUATION.sub(r"\\\1", "\n".join(LINE_BREAK.split(str(text))))
+    """`text` as markdown that shows it character for character, line breaks included, and links nothing."""
+    unlinked = AUTOLINK_TRIGGERS.sub(WORD_JOINER, "\n".join(LINE_BREAK.split(str(text))))
+    escaped = MARKDOWN_PUNCTUATION.sub(r"\\\1", unlinked)
     # Leading blanks as no-break spaces: four spaces or a tab would start a code block, and markdown
     # would drop fewer; a no-break space is neither, so the indent shows as written.
     indented = LEADING_BLANKS.sub(lambda blanks: NO_BREAK_SPACE * len(blanks[0].expandtabs(4)), escaped)
