@@ -181,6 +181,18 @@ def node(
     return register
 
 
+def param_defaults(type_id: str, registry: Registry | None = None) -> dict[str, Any] | None:
+    """The defaults of a node type's optional parameters (what a saved pipeline leaves out); None for a
+    type that is not installed. Looked up in `registry`, by default the discovered one."""
+    node_type = (discover() if registry is None else registry).get(type_id)
+    if node_type is None:
+        return None
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in node_type.params.model_fields.items() if not field.is_required()
+    }
+
+
 def discover() -> Registry:
     """The registry with every `nodeloom.nodes` entry point loaded (the built-in nodes are one)."""
     global _discovered

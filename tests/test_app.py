@@ -146,7 +146,7 @@ def test_save_versions_diff_and_restore(app, nodeloom_home):
     assert [version.version for version in store.versions("chatbot-stand-in")] == [2, 1]
     assert not any("●" in markdown.value for markdown in app.sidebar.markdown)
     widget(app.sidebar.selectbox, "Version").select(1).run()
-    assert "+ bleu.lowercase = True" in " ".join(code.value for code in app.sidebar.code)
+    assert "~ bleu.lowercase: False → True" in " ".join(code.value for code in app.sidebar.code)
     app.sidebar.button(key="version-restore").click().run()
     assert [version.version for version in store.versions("chatbot-stand-in")] == [3, 2, 1]
     assert editor_of(app).pipeline.node("bleu").params == {}

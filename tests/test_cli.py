@@ -93,7 +93,7 @@ def test_every_run_is_recorded_against_its_pipeline_version(bleu_file, nodeloom)
     versions = one_json_object(nodeloom("pipelines", "bleu", "--json").stdout)["versions"]
     assert [v["version"] for v in versions] == [2, 1] and "data" not in versions[0]
     diff = nodeloom("pipelines", "bleu", "--diff", "1", "2")
-    assert diff.returncode == 0 and "+ bleu.lowercase = True" in diff.stdout
+    assert diff.returncode == 0 and "~ bleu.lowercase: False → True" in diff.stdout
     assert json.loads(nodeloom("pipelines", "bleu", "--export", "1").stdout)["nodes"][1].get("params") is None
 
 

@@ -81,12 +81,25 @@ def test_diff_names_added_removed_and_changed_nodes_and_params(store):
     diff = store.diff("demo", 1, 2)
     assert diff.nodes_added == {"bleu": "metric.sacrebleu"} and diff.nodes_removed == {}
     assert diff.nodes_changed["clean"].params_changed["lowercase"].new is False
-    assert diff.nodes_changed["clean"].params_added == {"strip": True}
-    assert diff.nodes_changed["load"].params_removed == {"path": "a.jsonl"}
+    assert diff.nodes_changed["clean"].params_added == {"strip": True}  # not a text.clean parameter: no default
+    # a parameter left out is at its default, and the diff says so: old → new, not "removed"
+    assert diff.nodes_changed["load"].params_removed == {}
+    assert "~ load.path: 'a.jsonl' → ''" in diff.lines()
     assert diff.edges_added == ["clean → bleu"] and diff.settings_changed["seed"].new == 3
     assert "~ clean.lowercase: True → False" in diff.lines()
     assert store.diff("demo", 2, 1).nodes_removed == {"bleu": "metric.sacrebleu"}
     assert diff_pipelines(BASE, BASE).is_empty()
+
+
+def test_diff_shows_old_and_new_value_of_a_parameter_set_away_from_its_default():
+    at_default = {"nodes": [{"id": "bleu", "type": "metric.sacrebleu"}]}
+    tuned = {"nodes": [{"id": "bleu", "type": "metric.sacrebleu", "params": {"lowercase": True}}]}
+    assert diff_pipelines(at_default, tuned).lines() == ["~ bleu.lowercase: False → True"]
+    assert diff_pipelines(tuned, at_default).lines() == ["~ bleu.lowercase: True → False"]
+    written_out = {"nodes": [{"id": "bleu", "type": "metric.sacrebleu", "params": {"lowercase": False}}]}
+    assert diff_pipelines(at_default, written_out).is_empty()  # the same run, spelled out
+    plugin = [{"id": "x", "type": "someone.elses", "params": {}}]
+    assert diff_pipelines({"nodes": plugin}, {"nodes": [plugin[0] | {"params": {"k": 2}}]}).lines() == ["+ x.k = 2"]
 
 
 def test_restore_adds_the_old_content_as_a_new_version(store):

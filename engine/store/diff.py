@@ -1,12 +1,20 @@
 """What changed between two pipeline versions, by node id: nodes, parameters, edges, settings.
 
-Works on raw pipeline JSON (as saved), so drafts that do not validate can be compared too.
+Works on raw pipeline JSON (as saved), so drafts that do not validate can be compared too. A saved
+pipeline leaves out parameters at their default, so a parameter that appears or disappears is compared
+with its node type's default: `~ train.batch_size: 8 → 16`, not `+ train.batch_size = 16`. Only for a
+node type this installation does not know does a diff say "added" or "removed".
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from nodeloom.engine.node import param_defaults
+
+Defaults = Callable[[str], dict[str, Any] | None]  # node type -> its parameters' defaults (None: unknown type)
 
 
 @dataclass
@@ -18,9 +26,9 @@ class Change:
 @dataclass
 class NodeChange:
     type: Change | None = None  # the node's type changed (same id)
-    params_added: dict[str, Any] = field(default_factory=dict)
+    params_added: dict[str, Any] = field(default_factory=dict)  # only parameters without a known default
     params_removed: dict[str, Any] = field(default_factory=dict)
-    params_changed: dict[str, Change] = field(default_factory=dict)
+    params_changed: dict[str, Change] = field(default_factory=dict)  # old -> new, a default standing in for absence
     moved: bool = False  # only its position on the canvas changed
 
     def is_empty(self) -> bool:
@@ -88,8 +96,16 @@ def _as_dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def diff_pipelines(old: dict[str, Any], new: dict[str, Any]) -> PipelineDiff:
-    """Compare two pipeline JSON objects node by node (by id)."""
+def _with_defaults(params: dict[str, Any], other: dict[str, Any], defaults: dict[str, Any] | None) -> dict[str, Any]:
+    """`params` with the defaults of the parameters only `other` writes out: what the node runs with."""
+    if not defaults:
+        return params
+    return {name: defaults[name] for name in other if name not in params and name in defaults} | params
+
+
+def diff_pipelines(old: dict[str, Any], new: dict[str, Any], defaults: Defaults = param_defaults) -> PipelineDiff:
+    """Compare two pipeline JSON objects node by node (by id). `defaults` gives a node type's parameter
+    defaults (default: the installed node types'); a parameter written out at its default is no change."""
     diff = PipelineDiff()
     old_nodes, new_nodes = _nodes(old), _nodes(new)
     diff.nodes_added = {node_id: str(raw.get("type")) for node_id, raw in new_nodes.items() if node_id not in old_nodes}
@@ -98,7 +114,11 @@ def diff_pipelines(old: dict[str, Any], new: dict[str, Any]) -> PipelineDiff:
     }
     for node_id in old_nodes.keys() & new_nodes.keys():
         before, after = old_nodes[node_id], new_nodes[node_id]
-        added, removed, changed = _dict_changes(_as_dict(before.get("params")), _as_dict(after.get("params")))
+        known = defaults(str(after.get("type"))) if before.get("type") == after.get("type") else None
+        old_params, new_params = _as_dict(before.get("params")), _as_dict(after.get("params"))
+        added, removed, changed = _dict_changes(
+            _with_defaults(old_params, new_params, known), _with_defaults(new_params, old_params, known)
+        )
         change = NodeChange(
             type=Change(before.get("type"), after.get("type")) if before.get("type") != after.get("type") else None,
             params_added=added,
