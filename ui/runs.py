@@ -48,7 +48,7 @@ def probe_devices() -> list[tuple[str, str]]:
                               cwd=Path(__file__).resolve().parent.parent)
         return [tuple(pair) for pair in json.loads(done.stdout.strip().splitlines()[-1])]
     except (subprocess.SubprocessError, ValueError, IndexError, OSError):
-        return [("cpu", "CPU")]
+        return [("cpu", "CPU (the device check did not answer)")]
 
 
 _device_probe: Future | None = None
@@ -62,13 +62,29 @@ def detected_devices() -> list[tuple[str, str]] | None:
     return _device_probe.result() if _device_probe.done() else None
 
 
+def found_devices_text(devices: list[tuple[str, str]]) -> str:
+    """What the device check found, in words: "Found NVIDIA H200 (139.8 GiB), CPU (16 threads)"."""
+    return "Found " + ", ".join(label for _, label in devices)
+
+
+@st.fragment(run_every=0.5)
+def await_devices() -> None:
+    """Says the check is under way, and redraws the page the moment it answers (a page otherwise stays
+    as drawn until the user touches it, and would never say what was found)."""
+    if detected_devices() is not None:
+        st.rerun(scope="app")
+    st.caption("Looking for accelerators…")
+
+
 def device_choice() -> str:
-    """The sidebar's device selector: auto, then what the machine has."""
+    """The sidebar's device selector: auto, then what the machine has, and what was found."""
     devices = detected_devices()
     labels = {"auto": "auto (best available)"} | {name: f"{name} — {label}" for name, label in devices or []}
     chosen = st.selectbox("Device", list(labels), format_func=labels.get, key="device")
     if devices is None:
-        st.caption("Looking for accelerators…")
+        await_devices()
+    else:
+        st.caption(found_devices_text(devices))
     return chosen.partition(":")[0]  # the CLI takes a kind; the pipeline setting may name an index
 
 
