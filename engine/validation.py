@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, overload
@@ -19,6 +20,8 @@ import networkx as nx
 from pydantic import ValidationError
 
 from nodeloom.engine.connect import Mismatch, describe_node, resolve_link
+from nodeloom.engine.files import RefusedPath, folder_files, readable
+from nodeloom.engine.limits import NODE_ID_RULE, is_node_id, nested_too_deeply, shown, too_deep, too_large
 from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline, PipelineSettings
 
@@ -69,12 +72,67 @@ def param_problems(node_type: NodeType, params: Any, node_id: str) -> list[Probl
     return []
 
 
-def _parse_json(source: Any) -> tuple[Any, list[Problem]]:
-    if isinstance(source, Path):
+def _read_file(path: Path) -> tuple[bytes | None, list[Problem]]:
+    """The bytes of a pipeline file, after checking from `stat` alone (a FIFO would block a read, a device
+    never end it) that it is a regular file within MAX_PIPELINE_BYTES."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        return None, [Problem("file", f"cannot read pipeline file {path}: {exc.strerror or exc}")]
+    if not stat.S_ISREG(info.st_mode):
+        return None, [Problem("file", f"pipeline file {path} is not a regular file; give a .json file")]
+    refused = too_large(info.st_size)
+    if refused:
+        return None, [Problem("size", f"{refused}: {path} cannot be a pipeline; check that it is the file you meant")]
+    try:
+        return path.read_bytes(), []
+    except OSError as exc:
+        return None, [Problem("file", f"cannot read pipeline file {path}: {exc.strerror or exc}")]
+
+
+def file_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -> list[Problem]:
+    """Check the files a node declares it reads (`external_files`) from `stat` alone: each must be a regular file
+    or a folder it can read, or not exist yet (the node says so when it needs it). Devices, FIFOs, /proc and the
+    like are refused here, before anything runs or opens them."""
+    if node_type.external_files is None:
+        return []
+    where = describe_node(node_id, node_type.type_id)
+    try:
+        paths = list(node_type.external_files(node_type.params.model_validate(params)))
+    except Exception as exc:  # a node's own helper failing on a hostile value: a problem, not a crash
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        return [Problem("path", f"{where}: cannot tell which files it reads ({reason}); check its paths", node_id)]
+    problems = []
+    for path in paths:
         try:
-            source = source.read_bytes()
-        except OSError as exc:
-            return None, [Problem("file", f"cannot read pipeline file {source}: {exc.strerror or exc}")]
+            kind, expanded_path = readable(path)
+            if kind == "folder":
+                folder_files(expanded_path)
+        except RefusedPath as exc:
+            name = _parameter_holding(params, path)
+            field_info = node_type.params.model_fields.get(name or "")
+            owner = f"parameter '{name}': path" if name else "path"
+            expected = f"; expected: {field_info.description}" if field_info and field_info.description else ""
+            problems.append(Problem("path", f"{where}: {owner} {shown(path, 120)} {exc}{expected}", node_id))
+    return problems
+
+
+def _parameter_holding(params: dict[str, Any], path: str) -> str | None:
+    """The parameter whose value is `path` (or a list holding it); None for a file the node found itself."""
+    holds = (name for name, value in params.items() if value == path or (isinstance(value, list) and path in value))
+    return next(holds, None)
+
+
+def _parse_json(source: Any) -> tuple[Any, list[Problem]]:
+    """Parsed JSON within the limits of `engine.limits` (size, nesting), or the problems that refuse it."""
+    if isinstance(source, Path):
+        source, problems = _read_file(source)
+        if problems:
+            return None, problems
+    if isinstance(source, (str, bytes, bytearray)):
+        refused = too_large(len(source.encode("utf-8", "surrogatepass")) if isinstance(source, str) else len(source))
+        if refused:
+            return None, [Problem("size", refused)]
     if isinstance(source, (bytes, bytearray)):
         try:
             source = bytes(source).decode("utf-8")
@@ -82,11 +140,14 @@ def _parse_json(source: Any) -> tuple[Any, list[Problem]]:
             return None, [Problem("json", f"the pipeline is not UTF-8 text (byte {exc.start})")]
     if isinstance(source, str):
         try:
-            return json.loads(source), []
+            source = json.loads(source)
         except json.JSONDecodeError as exc:
             return None, [Problem("json", f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")]
         except RecursionError:
-            return None, [Problem("json", "not valid JSON: nested too deeply")]
+            return None, [Problem("nesting", nested_too_deeply())]
+    deep = too_deep(source)
+    if deep:
+        return None, [Problem("nesting", deep)]
     return source, []
 
 
@@ -121,6 +182,11 @@ def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> 
             problems.append(Problem("duplicate_id", f"node id '{node_id}' is used more than once", node_id))
             continue
         seen.add(node_id)
+        if not is_node_id(node_id):  # kept below all the same, so its edges do not read as dangling
+            problems.append(Problem(
+                "node_id", f"nodes[{index}]: node id {shown(node_id)} is not allowed: use {NODE_ID_RULE} "
+                "(an id is a name, never a path: it names the node's working folder)", node_id,
+            ))
         if not isinstance(type_id, str):
             problems.append(Problem("unknown_type", f"node '{node_id}': 'type' must be a string", node_id))
             continue
@@ -138,7 +204,8 @@ def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> 
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else "; see `nodeloom nodes`"
             problems.append(Problem("unknown_type", f"node '{node_id}': unknown node type '{type_id}'{hint}", node_id))
         else:
-            problems.extend(param_problems(node_type, params, node_id))
+            found = param_problems(node_type, params, node_id)
+            problems.extend(found or file_problems(node_type, params, node_id))
         specs.append(
             NodeSpec(
                 node_id,
@@ -282,8 +349,10 @@ def _read_pipeline(source: Any, registry: Registry) -> Loaded:
         if not isinstance(value, str):
             problems.append(Problem(key, f"'{key}' must be a string"))
     settings = _read_settings(data.get("settings", {}), problems)
-    raw_nodes, raw_edges = data.get("nodes", []), data.get("edges", [])
-    specs = _read_nodes(raw_nodes, registry, problems)
+    raw_nodes, raw_edges = data.get("nodes"), data.get("edges", [])
+    if raw_nodes is None:
+        problems.append(Problem("nodes", "'nodes' is missing: a pipeline lists its nodes ('nodes': [] for none yet)"))
+    specs = _read_nodes(raw_nodes, registry, problems) if raw_nodes is not None else []
     by_id = {spec.id: spec for spec in specs}
     edges = _read_edges(raw_edges, by_id, problems)
     resolve_ports(edges, by_id, registry, problems)

@@ -34,7 +34,7 @@ def read_source(source: str) -> Source:
     from nodeloom.pipelines import PREFIX, UnknownExample, example_path
 
     path = Path(source)
-    if path.is_file():
+    if path.exists() and not path.is_dir():  # a FIFO or a device too: read_pipeline_json refuses them, unopened
         return Source(read_pipeline_json(path), path=path)
     if source.startswith(PREFIX):
         try:
