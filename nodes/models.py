@@ -179,9 +179,13 @@ class FromConfigParams(NodeParams):
     n_layer: int = Field(4, ge=1, le=96, description="Transformer blocks (BERT: num_hidden_layers)")
     n_head: int = Field(4, ge=1, le=128, description="Attention heads per block (BERT: num_attention_heads)")
     n_embd: int = Field(256, ge=8, le=16_384, description="Hidden size; a multiple of n_head (BERT: hidden_size)")
-    n_positions: int = Field(512, ge=8, le=65_536, description="Longest sequence the model can read (BERT: max_position_embeddings)")
+    n_positions: int = Field(
+        512, ge=8, le=131_072, description="Longest sequence the model can read (BERT: max_position_embeddings)"
+    )
     dropout: float = Field(0.1, ge=0, lt=1, description="Dropout on embeddings, attention and residual paths")
-    vocab_size: int | None = Field(None, ge=8, description="Vocabulary size when no tokenizer is connected")
+    vocab_size: int | None = Field(
+        None, ge=8, le=1_000_000, description="Vocabulary size when no tokenizer is connected"
+    )
     pretrained: str = Field(
         "",
         description="Start from this pretrained model (Hub name or local folder, e.g. gpt2) instead of random weights; "

@@ -34,22 +34,35 @@ SCHEDULER_NAMES = {
     "polynomial": "polynomial",
 }
 
+# Bounds on step counts: ten million steps is months of training, and the bound keeps typos finite.
+MOST_STEPS = 10_000_000
+
 
 class TrainerParams(NodeParams):
     epochs: float = Field(1.0, gt=0, le=10_000, description="Passes over the training data (ignored when max_steps > 0)")
-    max_steps: int = Field(0, ge=0, description="Stop after this many optimizer steps (0: train for `epochs`)")
+    max_steps: int = Field(
+        0, ge=0, le=MOST_STEPS, description="Stop after this many optimizer steps (0: train for `epochs`)"
+    )
     batch_size: int = Field(8, ge=1, le=65_536, description="Examples per step on each device")
     gradient_accumulation_steps: int = Field(1, ge=1, le=4096, description="Batches summed into one optimizer step")
-    eval_steps: int = Field(0, ge=0, description="Evaluate on the validation data every N steps (0: at each epoch's end)")
-    eval_batch_size: int | None = Field(None, ge=1, description="Examples per evaluation batch (empty: batch_size)")
-    logging_steps: int = Field(1, ge=1, description="Report loss, learning rate and tokens/s every N steps")
-    save_steps: int = Field(500, ge=0, description="Write a checkpoint every N steps (0: none)")
-    save_total_limit: int = Field(2, ge=1, description="Keep at most this many checkpoints")
+    eval_steps: int = Field(
+        0, ge=0, le=MOST_STEPS, description="Evaluate on the validation data every N steps (0: at each epoch's end)"
+    )
+    eval_batch_size: int | None = Field(
+        None, ge=1, le=65_536, description="Examples per evaluation batch (empty: batch_size)"
+    )
+    logging_steps: int = Field(
+        1, ge=1, le=MOST_STEPS, description="Report loss, learning rate and tokens/s every N steps"
+    )
+    save_steps: int = Field(500, ge=0, le=MOST_STEPS, description="Write a checkpoint every N steps (0: none)")
+    save_total_limit: int = Field(2, ge=1, le=10_000, description="Keep at most this many checkpoints")
     resume_from: str = Field("", description="A checkpoint folder (checkpoint-N) of an earlier run to continue from")
     mixed_precision: Literal["auto", "bf16", "fp16", "no"] = Field(
         "auto", description="auto: bf16 where the device supports it, else float32"
     )
-    seed: int | None = Field(None, description="Seed for initialisation, shuffling and dropout (empty: the pipeline's)")
+    seed: int | None = Field(
+        None, ge=0, le=2**32 - 1, description="Seed for initialisation, shuffling and dropout (empty: the pipeline's)"
+    )
 
 
 def _resume_files(params: TrainerParams) -> list[str]:

@@ -71,7 +71,10 @@ def ensure_eos_and_pad(tokenizer: Any, ctx: RunContext, where: str) -> Any:
 class TrainTokenizerParams(NodeParams):
     kind: Literal["bpe", "wordpiece", "unigram"] = Field("bpe", description="bpe: byte-level BPE (GPT-2 style); wordpiece: BERT style; unigram: SentencePiece style")
     vocab_size: int = Field(8000, ge=300, le=200_000, description="Largest vocabulary to learn (small data may give fewer)")
-    min_frequency: int = Field(2, ge=1, description="bpe and wordpiece: ignore merges seen fewer times than this (unigram has no such setting)")
+    min_frequency: int = Field(
+        2, ge=1, le=1_000_000_000,
+        description="bpe and wordpiece: ignore merges seen fewer times than this (unigram has no such setting)",
+    )
     text_columns: list[str] = Field(["text"], min_length=1, description="Text columns to learn from")
     lowercase: bool = Field(False, description="Lower-case text before tokenizing (as uncased BERT does)")
     special_tokens: list[str] = Field([], description="Extra special tokens that are never split, e.g. chat markers")
