@@ -16,6 +16,10 @@ from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, no
 from nodeloom.engine.types import DATASET, MODEL, TOKENIZER
 from nodeloom.nodes.bundled import resolve_name_or_path
 from nodeloom.nodes.data import column_values
+from nodeloom.nodes.memory import MemoryNeed, check_fits, format_count, parameter_count, within_memory
+
+# Bytes per weight for each dtype a model may be loaded in.
+DTYPE_BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
 
 
 def class_labels(dataset: Any, num_labels: int | None, node_name: str) -> tuple[int, dict[int, str] | None]:
@@ -123,8 +127,10 @@ def pretrained_model(
     except (KeyError, FileNotFoundError) as exc:
         raise NodeError(f"{where}: {exc.args[0]}") from exc
     model_class = AutoModelForCausalLM if task == "causal_lm" else AutoModelForSequenceClassification
-    try:
-        model = model_class.from_pretrained(
+    check_pretrained_fits(where, name_or_path, source, model_class, labels, dtype, revision, trust_remote_code)
+
+    def load() -> Any:
+        return model_class.from_pretrained(
             source,
             revision=revision,
             dtype=getattr(torch, dtype),
@@ -132,12 +138,34 @@ def pretrained_model(
             trust_remote_code=trust_remote_code,
             **labels,
         )
+
+    try:
+        model = within_memory(where, f"loading '{name_or_path}'", "cpu", "use a smaller model or dtype bfloat16", load)
     except (OSError, ValueError) as exc:
         raise NodeError(load_error_message(where, name_or_path, source, exc)) from exc
     if model.config.pad_token_id is None and model.config.eos_token_id is not None:
         # decoder models such as GPT-2 have no pad token; batches (and sequence classification) need one
         model.config.pad_token_id = model.config.eos_token_id
     return model
+
+
+def check_pretrained_fits(where: str, name_or_path: str, source: str, model_class: Any, labels: dict[str, Any],
+                          dtype: str, revision: str, trust_remote_code: bool) -> None:
+    """Refuse a pretrained model whose weights cannot fit in the machine's memory, before loading any of them.
+
+    The size comes from the model's config alone; a config that cannot be read is left to from_pretrained,
+    which reports it with the reason.
+    """
+    from transformers import AutoConfig
+
+    try:
+        config = AutoConfig.from_pretrained(source, revision=revision, trust_remote_code=trust_remote_code, **labels)
+        count = parameter_count(model_class, config, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError):
+        return
+    need = MemoryNeed(weights=count * DTYPE_BYTES[dtype])
+    advice = "use a smaller model, dtype bfloat16, or a machine with more memory"
+    check_fits(where, f"'{name_or_path}' ({format_count(count)} parameters in {dtype})", need, "cpu", advice)
 
 
 @node(
@@ -279,9 +307,14 @@ def from_config(ctx: RunContext, inputs: dict, params: FromConfigParams) -> dict
         ctx.log(f"loaded {type(model).__name__} with {model.num_parameters():,} parameters from {params.pretrained}")
         return {"model": model}
     config = build_config(params, tokenizer, labels)
-    set_seed(ctx.seed)  # the initial weights are part of the cached output: make them reproducible
     model_class = AutoModelForCausalLM if params.task == "causal_lm" else AutoModelForSequenceClassification
-    model = model_class.from_config(config)
+    count = parameter_count(model_class, config)
+    advice = "lower n_layer, n_embd or vocab_size (a smaller tokenizer), or run on a machine with more memory"
+    what = f"a {params.architecture} model of {format_count(count)} parameters"
+    check_fits("model.from_config", what, MemoryNeed(weights=count * 4), "cpu", advice)  # built in float32 on the CPU
+    set_seed(ctx.seed)  # the initial weights are part of the cached output: make them reproducible
+    model = within_memory("model.from_config", f"building {what}", "cpu", advice,
+                          lambda: model_class.from_config(config))
     ctx.log(f"created {type(model).__name__} with {model.num_parameters():,} parameters")
     return {"model": model}
 
@@ -312,7 +345,12 @@ def lora(ctx: RunContext, inputs: dict, params: LoraParams) -> dict:
     """Wrap a model with a LoRA adapter (peft) so training updates only small low-rank matrices."""
     from peft import LoraConfig, TaskType, get_peft_model
 
-    base = copy.deepcopy(inputs["model"])  # peft injects layers in place; the input may be a cached value
+    model = inputs["model"]
+    weights = sum(parameter.numel() * parameter.element_size() for parameter in model.parameters())
+    advice = "use a smaller model, or a machine with more memory"
+    check_fits("model.lora", "a copy of the model to adapt", MemoryNeed(weights=weights), "cpu", advice)
+    # peft injects layers in place, and the input may be a cached value: adapt a copy
+    base = within_memory("model.lora", "copying the model", "cpu", advice, lambda: copy.deepcopy(model))
     is_classifier = base.__class__.__name__.endswith("ForSequenceClassification")
     config = LoraConfig(
         r=params.r,

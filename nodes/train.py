@@ -18,6 +18,7 @@ from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
 from nodeloom.engine.types import HISTORY, METRICS, MODEL, OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC, TOKENIZED_DATASET
+from nodeloom.nodes.memory import check_fits, training_need, within_memory
 from nodeloom.nodes.models import set_dropout
 from nodeloom.nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
 
@@ -33,6 +34,12 @@ SCHEDULER_NAMES = {
     "cosine_with_restarts": "cosine_with_restarts",
     "polynomial": "polynomial",
 }
+# Attention implementations that never hold the whole score matrix (on CUDA; CPU falls back to it with dropout).
+FUSED_ATTENTION = ("sdpa", "flash_attention_2", "flash_attention_3")
+TRAINING_ADVICE = (
+    "lower batch_size (raise gradient_accumulation_steps to keep the same effective batch), use shorter sequences "
+    "(text.tokenize's block_size or max_length), a smaller model, or a device with more memory"
+)
 
 # Bounds on step counts: ten million steps is months of training, and the bound keeps typos finite.
 MOST_STEPS = 10_000_000
@@ -149,6 +156,28 @@ def schedule_arguments(schedule: ScheduleParams) -> dict[str, Any]:
 def device_kind(device: str) -> str:
     """"cuda" for "cuda:1" and the like."""
     return device.partition(":")[0]
+
+
+def longest_sequence(dataset: Any) -> int:
+    """Tokens in the longest example: pad_examples pads a batch to its longest, so no batch is wider."""
+    import pyarrow.compute as pc
+
+    longest = 0
+    for batch in dataset.with_format("arrow").iter(batch_size=10_000):  # in slices: the column may not fit in memory
+        longest = max(longest, pc.max(pc.list_value_length(batch["input_ids"])).as_py() or 0)
+    return longest
+
+
+def check_training_fits(model: Any, train_data: Any, params: TrainerParams, optimizer: OptimizerParams,
+                        precision: dict[str, bool], device: str) -> None:
+    """Refuse a run whose model copy, gradients, optimizer state and activations cannot fit on the device."""
+    sequence_length = longest_sequence(train_data)
+    fused = device_kind(device) == "cuda" and model.config._attn_implementation in FUSED_ATTENTION
+    optimizer_name = "sgd_momentum" if optimizer.name == "sgd" and optimizer.momentum else optimizer.name
+    activation_bytes = 2 if any(precision.values()) else 4
+    need = training_need(model, optimizer_name, params.batch_size, sequence_length, activation_bytes, fused)
+    what = f"training with batch_size {params.batch_size} of up to {sequence_length} tokens"
+    check_fits("train.trainer", what, need, device, TRAINING_ADVICE)
 
 
 def perplexity(loss: float | None) -> float | None:
@@ -279,6 +308,13 @@ def trainer_classes():
 )
 def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     """Train a model with cross-entropy through transformers' Trainer (checkpoints, resume, DDP, bf16)."""
+    # All of the run inside: when memory runs out, the model copy, optimizer and batches are let go with its frames.
+    return within_memory("train.trainer", "training", ctx.device, TRAINING_ADVICE,
+                         lambda: run_training(ctx, inputs, params))
+
+
+def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
+    """The trainer node's work: check the inputs and the memory, set up transformers' Trainer, run it."""
     from transformers import EarlyStoppingCallback, PrinterCallback, TrainingArguments, set_seed
 
     train_data = model_inputs(inputs["train"], "train")
@@ -295,6 +331,8 @@ def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         if not (resume_from / "trainer_state.json").is_file():
             raise NodeError(f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder (no trainer_state.json); pick a checkpoint-N folder")
 
+    precision = precision_flags(params.mixed_precision, device_kind(ctx.device))
+    check_training_fits(inputs["model"], train_data, params, optimizer, precision, ctx.device)
     seed = ctx.seed if params.seed is None else params.seed
     set_seed(seed)
     model = copy.deepcopy(inputs["model"])  # train a copy: the input may be a cached value
@@ -330,7 +368,7 @@ def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         seed=seed,
         report_to="none",
         disable_tqdm=True,
-        **precision_flags(params.mixed_precision, device_kind(ctx.device)),
+        **precision,
         **schedule_arguments(schedule),
     )
     args.output_dir = shared_folder(args, args.output_dir)
