@@ -1,9 +1,20 @@
-"""Input/output nodes: saving models."""
+"""Input/output nodes: saving models.
+
+Saving never destroys files NodeLoom did not write: every folder io.save_model writes gets a MARKER file that
+lists what it wrote, and a folder holding anything else is refused unless `overwrite` is on. The model is
+written into a new sibling folder first and put in place when complete, so a failed or interrupted save
+leaves the old folder as it was, never half a model.
+"""
 
 from __future__ import annotations
 
 import copy
 import datetime
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +22,59 @@ from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
 from nodeloom.engine.types import METRICS, MODEL, TEXT, TOKENIZER
+from nodeloom.nodes.memory import within_memory
+
+MARKER = ".nodeloom-saved"
 
 
 class SaveModelParams(NodeParams):
     path: str = Field("", description="Folder to write the model, tokenizer and README.md model card into")
     merge_lora: bool = Field(True, description="LoRA models: merge the adapter into the weights (off: save the adapter alone)")
-    overwrite: bool = Field(True, description="Replace what an earlier save left in the folder")
+    overwrite: bool = Field(
+        False,
+        description="Replace a folder that holds files NodeLoom did not write (they are deleted); "
+        "off: such a folder is refused. A folder an earlier save wrote is always replaced",
+    )
 
 
 def _written_folder(params: SaveModelParams) -> list[str]:
     # Fingerprinting the target folder into the cache key means a deleted or edited folder is
     # written again instead of the node being served from the cache.
     return [params.path] if params.path else []
+
+
+def unknown_entries(folder: Path) -> list[str]:
+    """Names in `folder` that no earlier save wrote there (all of them when it has no readable marker)."""
+    names = sorted(entry.name for entry in folder.iterdir())
+    try:
+        written = set(json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return names
+    return [name for name in names if name != MARKER and name not in written]
+
+
+def write_then_swap(folder: Path, write: Callable[[Path], None]) -> None:
+    """`write` into a new sibling folder, mark it as NodeLoom's, then put it where `folder` was."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.saving-{uuid.uuid4().hex[:8]}")
+    staging.mkdir()
+    try:
+        write(staging)
+        written = sorted(entry.name for entry in staging.iterdir())
+        (staging / MARKER).write_text(json.dumps({"files": written}), encoding="utf-8")
+        if not folder.exists():
+            os.rename(staging, folder)
+            return
+        retired = folder.with_name(f".{folder.name}.replaced-{uuid.uuid4().hex[:8]}")
+        os.rename(folder, retired)
+        try:
+            os.rename(staging, folder)
+        except OSError:
+            os.rename(retired, folder)  # put the old folder back rather than leave none
+            raise
+        shutil.rmtree(retired)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already when the save succeeded
 
 
 def metric_rows(metrics: dict[str, Any]) -> list[tuple[str, str]]:
@@ -87,17 +139,31 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
     folder = Path(params.path).expanduser().resolve()
     if folder.exists() and not folder.is_dir():
         raise NodeError(f"io.save_model: parameter 'path': '{params.path}' is a file, not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not params.overwrite:
-        raise NodeError(f"io.save_model: folder '{params.path}' is not empty; turn on 'overwrite' or pick another folder")
+    unknown = unknown_entries(folder) if folder.is_dir() else []
+    if unknown and not params.overwrite:
+        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
+        raise NodeError(
+            f"io.save_model: parameter 'path': folder '{params.path}' holds files NodeLoom did not write ({shown}); "
+            "switch on 'overwrite' to replace them, or pick an empty or new folder"
+        )
     model = inputs["model"]
     is_lora = hasattr(model, "peft_config")
     if is_lora and params.merge_lora:
-        model = copy.deepcopy(model).merge_and_unload()  # merging changes the model: merge a copy
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(folder), safe_serialization=True)
-    if inputs.get("tokenizer") is not None:
-        inputs["tokenizer"].save_pretrained(str(folder))
+        # merging changes the model: merge a copy
+        model = within_memory("io.save_model", "merging the LoRA adapter", "cpu", "save with merge_lora off",
+                              lambda: copy.deepcopy(model).merge_and_unload())
     card = model_card(model, folder, inputs.get("metrics"), ctx, adapter_only=is_lora and not params.merge_lora)
-    (folder / "README.md").write_text(card, encoding="utf-8")
+
+    def write(staging: Path) -> None:
+        model.save_pretrained(str(staging), safe_serialization=True)
+        if inputs.get("tokenizer") is not None:
+            inputs["tokenizer"].save_pretrained(str(staging))
+        (staging / "README.md").write_text(card, encoding="utf-8")
+
+    try:
+        write_then_swap(folder, write)
+    except OSError as exc:
+        raise NodeError(f"io.save_model: parameter 'path': cannot write folder '{params.path}': "
+                        f"{exc.strerror or exc}; pick a folder you can write to") from exc
     ctx.log(f"saved {type(model).__name__} to {folder}")
     return {"path": str(folder)}

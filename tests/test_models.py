@@ -184,8 +184,6 @@ def test_save_model_writes_safetensors_tokenizer_and_a_card_with_metrics(ctx, to
     reloaded = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)
     assert len(AutoTokenizer.from_pretrained(folder)) == len(tokenizer)
     assert torch.equal(reloaded.state_dict()["lm_head.weight"], model.state_dict()["lm_head.weight"])
-    with pytest.raises(NodeError, match="not empty"):
-        run_node("io.save_model", ctx, {"model": model}, path=str(folder), overwrite=False)
     with pytest.raises(NodeError, match="'path' is empty"):
         run_node("io.save_model", ctx, {"model": model})
 
