@@ -5,14 +5,17 @@ from __future__ import annotations
 import codecs
 import csv
 import json
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.paths import datasets_cache_folder
 from nodeloom.engine.types import DATASET
 from nodeloom.nodes.bundled import hub_unreachable
+from nodeloom.nodes.file_head import first_rows
 
 SAMPLE_DATA = Path(__file__).resolve().parent / "sample_data"
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".txt": "text", ".parquet": "parquet"}
@@ -144,7 +147,13 @@ def _json_problem(path: Path) -> str | None:
     return None
 
 
-def _read_file(path_text: str, header: bool) -> Any:
+def datasets_cache() -> str:
+    """Where `datasets` keeps its Arrow copies: HF_DATASETS_CACHE when the user chose one, else NODELOOM_HOME's."""
+    return os.environ.get("HF_DATASETS_CACHE") or str(datasets_cache_folder())
+
+
+def _read_file(path_text: str, header: bool, max_rows: int | None) -> Any:
+    """The file's rows; with `max_rows`, only the first ones are read where the format allows it."""
     import datasets
 
     path = Path(path_text).expanduser()
@@ -163,17 +172,20 @@ def _read_file(path_text: str, header: bool) -> Any:
         with path.open("rb") as handle:
             if handle.read(4) != b"PAR1":
                 raise NodeError(f"data.load_dataset: file '{path}' is not a Parquet file (it does not start with PAR1); if it holds text, give it the extension that matches (csv, json, …)")
-    else:
+    delimiter = "\t" if suffix == ".tsv" else ","
+    head = first_rows(path, builder, max_rows, delimiter, header) if max_rows is not None else None
+    if head is not None:
+        return datasets.Dataset(datasets.table.InMemoryTable(head), split=datasets.Split.TRAIN)
+    if builder != "parquet":
         _check_utf8(path)
     if builder == "csv":
-        delimiter = "\t" if suffix == ".tsv" else ","
         options = {"delimiter": delimiter, "encoding": "utf-8-sig"}
         if not header:
             with path.open(encoding="utf-8-sig", newline="") as handle:
                 width = len(next(csv.reader(handle, delimiter=delimiter), []))
             options |= {"header": None, "column_names": [f"column_{index + 1}" for index in range(width)]}
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train", **options)
+        return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=datasets_cache(), **options)
     except Exception as exc:
         where = f"data.load_dataset: file '{path}'"
         if builder == "json":
@@ -198,7 +210,8 @@ def _read_builtin(name: str, split: str) -> Any:
         hint = "" if "test" in files else "; split it with a data.split node"
         raise NodeError(f"data.load_dataset: parameter 'split': built-in data set '{name}' has no split '{split}'; choose {', '.join([*files, 'all'])}{hint}")
     builder = FILE_FORMATS[chosen[0].suffix]
-    dataset = datasets.load_dataset(builder, data_files=[str(path) for path in chosen], split="train")
+    dataset = datasets.load_dataset(builder, data_files=[str(path) for path in chosen], split="train",
+                                    cache_dir=datasets_cache())
     for column, names in BUILTIN_LABEL_NAMES[name].items():
         dataset = dataset.cast_column(column, datasets.ClassLabel(names=names))
     return dataset
@@ -211,8 +224,9 @@ def _read_hub(name: str, config: str, split: str) -> Any:
         raise NodeError("data.load_dataset: parameter 'name' is empty; give a Hugging Face dataset name such as stanfordnlp/imdb")
     try:
         if split == "all":
-            return datasets.concatenate_datasets(list(datasets.load_dataset(name, config or None).values()))
-        return datasets.load_dataset(name, config or None, split=split)
+            parts = datasets.load_dataset(name, config or None, cache_dir=datasets_cache())
+            return datasets.concatenate_datasets(list(parts.values()))
+        return datasets.load_dataset(name, config or None, split=split, cache_dir=datasets_cache())
     except Exception as exc:
         if hub_unreachable(exc):
             raise NodeError(
@@ -248,7 +262,8 @@ def load_dataset(ctx: RunContext, inputs: dict, params: LoadDatasetParams) -> di
     `support_articles` (text). Then, in this order: keep `columns`, `rename`, `shuffle`, `max_rows`.
     """
     if params.source == "file":
-        dataset = _read_file(params.path, params.header)
+        # without shuffle, max_rows keeps the first rows: only those are read
+        dataset = _read_file(params.path, params.header, None if params.shuffle else params.max_rows)
         origin = f"file '{params.path}'"
     elif params.source == "builtin":
         dataset = _read_builtin(params.name, params.split)
