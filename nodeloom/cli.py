@@ -267,10 +267,11 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, DeviceUnavailable, UnknownTarget, StoreError) as exc:
         print_error(str(exc))
         return EXIT_INVALID
-    except sqlite3.DatabaseError as exc:  # damage found after opening, e.g. a malformed page
+    except sqlite3.Error as exc:  # met after opening: a malformed page, a lock, a full disk, a read-only file
         from nodeloom.engine.paths import database_path
+        from nodeloom.engine.store import explain_failure
 
-        print_error(f"the NodeLoom database {database_path()} is damaged: {exc}")
+        print_error(str(explain_failure(database_path(), exc)))
         return EXIT_INVALID
     except KeyboardInterrupt:
         say(("interrupted", "red"))

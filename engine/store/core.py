@@ -13,8 +13,10 @@ versions and the history of every run.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
+from nodeloom.engine.store.database import explain_failure
 from nodeloom.engine.store.pipelines import PipelineStore
 from nodeloom.engine.store.runs import RunStore
 
@@ -32,9 +34,14 @@ class Store(PipelineStore, RunStore):
 
         With `recover`, runs left `queued`/`running` by a process that no longer exists are
         marked `interrupted`. Raises `StoreCorrupt` (naming the file) when the database cannot
-        be read, and `StoreError` when it was written by a newer NodeLoom; neither touches it.
+        be read, `StoreReadOnly`, `StoreLocked` or `StoreFull` when it cannot be written, and `StoreError`
+        when it was written by a newer NodeLoom; none touches it.
         """
         store = cls.connect(home)
         if recover:
-            store.mark_interrupted()
+            try:
+                store.mark_interrupted()
+            except sqlite3.Error as exc:  # the first write: a read-only or locked store shows up here
+                store.close()
+                raise explain_failure(store.path, exc) from None
         return store

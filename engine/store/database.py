@@ -10,7 +10,9 @@ corrupts the file; only a power cut may roll back the last commits.
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -21,11 +23,63 @@ from sqlite_utils import Database
 
 from nodeloom.engine.paths import database_path
 from nodeloom.engine.store import schema
-from nodeloom.engine.store.records import StoreCorrupt, StoreError, utc_now
+from nodeloom.engine.store.records import StoreCorrupt, StoreError, StoreFull, StoreLocked, StoreReadOnly, utc_now
 
 BUSY_TIMEOUT_S = 30.0
 T = TypeVar("T")
 Connected = TypeVar("Connected", bound="StoreConnection")
+
+
+# SQLite's primary result codes (the low byte of an extended code such as SQLITE_READONLY_DBMOVED).
+SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
+SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
+# Older SQLite builds and OSErrors carry no code: their messages are recognised instead.
+MESSAGE_CODES = (
+    ("readonly", SQLITE_READONLY), ("read-only", SQLITE_READONLY), ("locked", SQLITE_BUSY), ("busy", SQLITE_BUSY),
+    ("disk is full", SQLITE_FULL), ("malformed", SQLITE_CORRUPT), ("not a database", SQLITE_NOTADB),
+    ("unable to open", SQLITE_CANTOPEN),
+)
+OS_CODES = {errno.EACCES: SQLITE_PERM, errno.EPERM: SQLITE_PERM, errno.EROFS: SQLITE_READONLY, errno.ENOSPC: SQLITE_FULL}
+
+
+def _primary_code(error: BaseException) -> int | None:
+    if isinstance(error, OSError):
+        return OS_CODES.get(error.errno or 0)
+    code = getattr(error, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF
+    text = str(error).lower()
+    return next((code for words, code in MESSAGE_CODES if words in text), None)
+
+
+def _writable(path: Path) -> bool:
+    """Whether this process may write the database and its folder (SQLite writes -wal and -shm files beside it)."""
+    return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
+
+
+def explain_failure(path: Path, error: sqlite3.Error | OSError) -> StoreError:
+    """The store error that tells the truth about a failed database operation: read-only, locked, full and damaged
+    are different problems with different fixes. Fed every sqlite3 error (and OSError) the store meets."""
+    code = _primary_code(error)
+    detail = (getattr(error, "strerror", None) or str(error) or type(error).__name__).splitlines()[0]
+    if code in (SQLITE_BUSY, SQLITE_LOCKED):
+        return StoreLocked(
+            f"the NodeLoom database {path} is locked by another process ({detail}; waited {BUSY_TIMEOUT_S:.0f} s): "
+            "let the other nodeloom command or app finish, or stop it, then try again"
+        )
+    if code == SQLITE_FULL:
+        return StoreFull(
+            f"no space left to write the NodeLoom database {path} ({detail}): free disk space "
+            "(`nodeloom gc` deletes caches and run folders of old runs), then try again"
+        )
+    if code in (SQLITE_READONLY, SQLITE_PERM) or (code in (SQLITE_CANTOPEN, SQLITE_IOERR) and not _writable(path)):
+        return StoreReadOnly(
+            f"the NodeLoom database {path} is read-only ({detail}): make the file and its folder writable, "
+            "or set NODELOOM_HOME to a folder you can write"
+        )
+    if code in (SQLITE_CORRUPT, SQLITE_NOTADB):
+        return StoreCorrupt(path, f"it is damaged or not an SQLite database ({detail})")
+    return StoreError(f"cannot use the NodeLoom database {path}: {detail}; check the disk and folder it is on")
 
 
 def serialised(method: Callable[..., T]) -> Callable[..., T]:
@@ -51,33 +105,27 @@ class StoreConnection:
     def connect(cls: type[Connected], home: str | Path | None = None) -> Connected:
         """Open (creating or upgrading) the database in `home` (default: NODELOOM_HOME, else ~/.nodeloom).
 
-        Raises `StoreCorrupt` (naming the file) when the database cannot be read, and `StoreError`
-        when it was written by a newer NodeLoom; neither touches it.
+        Raises `StoreCorrupt` (naming the file) when the database cannot be read, `StoreReadOnly`, `StoreLocked`
+        or `StoreFull` when it cannot be written (see `explain_failure`), and `StoreError` when it was written by
+        a newer NodeLoom; none touches it.
         """
         path = database_path(Path(home) if home is not None else None)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StoreCorrupt(path, f"cannot create its folder ({exc.strerror or exc})") from None
+            raise explain_failure(path, exc) from None
         if path.exists() and not path.is_file():
             raise StoreCorrupt(path, "it is not a file")
         try:
             connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
         except sqlite3.Error as exc:
-            raise StoreCorrupt(path, str(exc)) from None
+            raise explain_failure(path, exc) from None
         opened = cls(path, connection)
         try:
             opened._prepare()
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             connection.close()
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise StoreError(
-                    f"the NodeLoom database {path} stayed locked for {BUSY_TIMEOUT_S:.0f} s: {exc}"
-                ) from None
-            raise StoreCorrupt(path, str(exc)) from None
-        except sqlite3.DatabaseError as exc:
-            connection.close()
-            raise StoreCorrupt(path, str(exc)) from None
+            raise explain_failure(path, exc) from None
         except BaseException:
             connection.close()
             raise

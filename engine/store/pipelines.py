@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from nodeloom.engine.limits import too_deep, too_large
 from nodeloom.engine.store.database import StoreConnection, serialised
 from nodeloom.engine.store.diff import PipelineDiff, diff_pipelines
 from nodeloom.engine.store.records import (
@@ -131,10 +132,14 @@ class PipelineStore(StoreConnection):
         if not isinstance(data, dict):
             raise StoreError(f"pipeline '{name}': expected a JSON object, got {type(data).__name__}")
         data = {**data, "name": name}
+        refused = too_deep(data)
         try:
-            content = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
+            content = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False) if not refused else ""
         except (TypeError, ValueError) as exc:
             raise StoreError(f"pipeline '{name}' cannot be saved as JSON: {exc}") from None
+        refused = refused or too_large(len(content.encode("utf-8", "surrogatepass")))
+        if refused:
+            raise StoreError(f"pipeline '{name}' cannot be saved: {refused}")
         digest = content_hash(data)
         description = data.get("description") if isinstance(data.get("description"), str) else ""
         now = utc_now()
@@ -201,19 +206,17 @@ class PipelineStore(StoreConnection):
 
         Drafts that do not validate are accepted: saving must never lose work.
         """
-        stem = None
-        if isinstance(source, Path):
-            stem = source.stem
-            try:
-                source = source.read_bytes()
-            except OSError as exc:
-                raise StoreError(f"cannot read {source}: {exc.strerror or exc}") from None
-        try:
-            data = json.loads(source)
-        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-            raise StoreError(f"cannot import: not valid pipeline JSON ({exc})") from None
+        from nodeloom.engine.validation import PipelineInvalid, read_pipeline_json
+
+        stem = source.stem if isinstance(source, Path) else None
+        try:  # the limits every pipeline file is read within (size, nesting; see engine.limits)
+            data = read_pipeline_json(source)
+        except PipelineInvalid as exc:
+            raise StoreError(f"cannot import: not valid pipeline JSON ({exc.problems[0]})") from None
         if not isinstance(data, dict):
             raise StoreError(f"cannot import: a pipeline is a JSON object, got {type(data).__name__}")
+        if not isinstance(data.get("nodes"), list):
+            raise StoreError("cannot import: a pipeline lists its nodes ('nodes': [...]), and this has no such list")
         chosen = name or (data.get("name") if isinstance(data.get("name"), str) and data.get("name") else None) or stem
         if not chosen:
             raise StoreError("cannot import: the pipeline has no name; give one")

@@ -14,7 +14,7 @@ class StoreError(Exception):
 
 
 class StoreCorrupt(StoreError):
-    """The database file cannot be read as a NodeLoom store. It is left untouched."""
+    """The database file cannot be read as a NodeLoom store (damaged, or not NodeLoom's). It is left untouched."""
 
     def __init__(self, path: Path, reason: str):
         self.path = path
@@ -22,6 +22,18 @@ class StoreCorrupt(StoreError):
             f"cannot read the NodeLoom database {path}: {reason}. The file was left untouched; "
             "move it aside (or set NODELOOM_HOME elsewhere) to start a new store"
         )
+
+
+class StoreReadOnly(StoreError):
+    """The database, or the folder holding it, cannot be written: nothing is wrong with its content."""
+
+
+class StoreLocked(StoreError):
+    """Another process held a lock on the database for longer than the store waits."""
+
+
+class StoreFull(StoreError):
+    """The disk holding the database is full."""
 
 
 class StaleVersion(StoreError):
