@@ -5,7 +5,7 @@ Everything lives under one folder, NODELOOM_HOME (default ~/.nodeloom):
     nodeloom.db               the store (saved pipelines, versions, run history)
     cache/<2 hex>/<key>/      the output cache
     datasets/                 Hugging Face `datasets`' own caches (Arrow copies of loaded files and Hub data sets)
-    runs/<run id>/<node id>/  the nodes' working folders (checkpoints, logs)
+    runs/<run id>/<node id>/  the nodes' working folders (checkpoints, logs); see node_workdir
 
 Functions take an optional `home` for code that works on a store opened elsewhere (gc, tests);
 without it they follow NODELOOM_HOME as it is set now, so a test that changes it is obeyed.
@@ -18,6 +18,8 @@ import re
 import uuid
 from pathlib import Path
 
+from nodeloom.engine.limits import NODE_ID_RULE, is_node_id, shown
+
 DB_NAME = "nodeloom.db"
 # What other programs may choose with `--run-id` (1-64 characters, safe as a folder and a file name).
 RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -25,6 +27,10 @@ RUN_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 class InvalidRunId(ValueError):
     """A run id that cannot name a run folder; the message says what is allowed."""
+
+
+class InvalidNodeId(ValueError):
+    """A node id that cannot name a working folder (validation refuses it first; see engine.limits)."""
 
 
 def nodeloom_home() -> Path:
@@ -52,6 +58,16 @@ def runs_root(home: Path | None = None) -> Path:
 def run_folder(run_id: str, home: Path | None = None) -> Path:
     """A run's own folder; each node works in `run_folder(run_id) / node_id`."""
     return runs_root(home) / run_id
+
+
+def node_workdir(run_id: str, node_id: str, home: Path | None = None) -> Path:
+    """The working folder of one node in one run: `run_folder(run_id) / node_id`, checked to stay inside the run's
+    folder whatever the ids hold (defence in depth: validation already refuses ids that are not plain names)."""
+    folder = run_folder(check_run_id(run_id), home)
+    workdir = folder / node_id if isinstance(node_id, str) else folder
+    if not is_node_id(node_id) or os.path.normpath(workdir.parent) != os.path.normpath(folder):
+        raise InvalidNodeId(f"node id {shown(str(node_id))} cannot name a working folder: use {NODE_ID_RULE}")
+    return workdir
 
 
 def folder_size(path: Path) -> int:

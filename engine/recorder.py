@@ -21,7 +21,7 @@ from nodeloom.engine.cache import MANIFEST, OutputCache
 from nodeloom.engine.context import CancelToken
 from nodeloom.engine.events import Event, RunStatus
 from nodeloom.engine.node import Registry
-from nodeloom.engine.paths import folder_size, new_run_id, run_folder
+from nodeloom.engine.paths import folder_size, new_run_id, node_workdir
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan_run
 from nodeloom.engine.runner import Listener, RunResult, run_planned
@@ -136,12 +136,11 @@ class RunRecorder:
 
     def record_result(self, result: RunResult) -> None:
         """Cache keys of every node and the artifacts (cache entries, working folders) it left."""
-        workdirs = run_folder(self.run_id)  # where the runner gives nodes their workdir
         with self._lock:
             for node_id, node_result in result.nodes.items():
                 self.writer.node_outcome(node_id, node_result.key, node_result.seconds)
                 stored = node_result.key if node_result.status == RunStatus.SUCCEEDED else None
-                for port, kind, path, size in _artifacts(result.cache, stored, workdirs / node_id):
+                for port, kind, path, size in _artifacts(result.cache, stored, _workdir_of(self.run_id, node_id)):
                     self.writer.artifact(node_id, port, kind, path, size)
             self.flush()
 
@@ -155,7 +154,15 @@ class RunRecorder:
             self.flush()
 
 
-def _artifacts(cache: OutputCache, key: str | None, workdir: Path) -> list[tuple[str | None, str, str, int]]:
+def _workdir_of(run_id: str, node_id: str) -> Path | None:
+    """Where the runner gave the node its working folder; None for an id that cannot name one (it never ran)."""
+    try:
+        return node_workdir(run_id, node_id)
+    except ValueError:
+        return None
+
+
+def _artifacts(cache: OutputCache, key: str | None, workdir: Path | None) -> list[tuple[str | None, str, str, int]]:
     """(port, kind, path, size) of a node's stored outputs and of its working folder."""
     found: list[tuple[str | None, str, str, int]] = []
     if key:
@@ -166,7 +173,7 @@ def _artifacts(cache: OutputCache, key: str | None, workdir: Path) -> list[tuple
             manifest = {"outputs": {}}  # kept in memory only
         for port, entry in manifest.get("outputs", {}).items():
             found.append((port, entry.get("codec", "?"), str(folder / port), folder_size(folder / port)))
-    if workdir.is_dir():
+    if workdir is not None and workdir.is_dir():
         found.append((None, "workdir", str(workdir), folder_size(workdir)))
     return found
 

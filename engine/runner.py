@@ -6,11 +6,10 @@ import time
 import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from nodeloom.engine import types as T
-from nodeloom.engine.cache import OutputCache, default_cache, node_key
+from nodeloom.engine.cache import OutputCache, default_cache, first_line, node_key
 from nodeloom.engine.codecs import describe_value
 from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
 from nodeloom.engine.events import (
@@ -27,7 +26,7 @@ from nodeloom.engine.events import (
     RunStatus,
 )
 from nodeloom.engine.node import NodeParams, NodeType, Registry, discover
-from nodeloom.engine.paths import new_run_id, run_folder
+from nodeloom.engine.paths import InvalidNodeId, new_run_id, node_workdir
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.planner import RunPlan, plan_run
 
@@ -163,13 +162,11 @@ class _Run:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     specs: dict[str, NodeSpec] = field(init=False)
     incoming: dict[str, list[Edge]] = field(init=False)  # per node, the edges feeding it
-    workdirs: Path = field(init=False)  # each node works in its own folder under it
 
     def __post_init__(self) -> None:
         pipeline = self.plan.pipeline
         self.specs = {spec.id: spec for spec in pipeline.nodes}
         self.incoming = {node_id: pipeline.incoming(node_id) for node_id in self.plan.order}
-        self.workdirs = run_folder(self.run_id)
 
     def emit(self, event: Event) -> None:
         for listener in self.listeners:
@@ -198,25 +195,39 @@ def _run_node(run: _Run, node_id: str) -> NodeResult:
     if blocked:
         run.emit(NodeSkipped(run.run_id, node_id, f"upstream node '{blocked[0]}' {run.results[blocked[0]].status}"))
         return NodeResult(status=RunStatus.SKIPPED)
-    spec = run.specs[node_id]
-    node_type = run.registry.get(spec.type)
-    assert node_type is not None, "load_pipeline checks node types"
-    params = node_type.params.model_validate(spec.params)
+    node_type, params = _typed(run, node_id)
     input_keys = {
         edge.target_port: f"{run.results[edge.source].key}:{edge.source_port}" for edge in run.incoming[node_id]
     }
-    key = node_key(node_type, params.model_dump(mode="json"), input_keys, run.plan.pipeline.settings.seed)
+    try:
+        key = node_key(node_type, params.model_dump(mode="json"), input_keys, run.plan.pipeline.settings.seed)
+    except Exception as exc:  # a file it reads became unreadable (or a FIFO) after validation: the node's failure
+        error = f"cannot fingerprint the files it reads: {first_line(exc)}"
+        run.emit(NodeStarted(run.run_id, node_id))
+        run.emit(NodeFailed(run.run_id, node_id, error))
+        return NodeResult(status=RunStatus.FAILED, error=error)
     if run.use_cache and run.cache.has(key):
-        return _reuse(run, node_id, node_type, key)
+        reused = _reuse(run, node_id, node_type, key)
+        if reused is not None:
+            return reused
     return _compute(run, node_id, node_type, params, key)
 
 
-def _reuse(run: _Run, node_id: str, node_type: NodeType, key: str) -> NodeResult:
-    """Cached outputs: read from disk only when they hold metrics, which the run reports."""
+def _typed(run: _Run, node_id: str) -> tuple[NodeType, NodeParams]:
+    spec = run.specs[node_id]
+    node_type = run.registry.get(spec.type)
+    assert node_type is not None, "load_pipeline checks node types"
+    return node_type, node_type.params.model_validate(spec.params)
+
+
+def _reuse(run: _Run, node_id: str, node_type: NodeType, key: str) -> NodeResult | None:
+    """Cached outputs: read from disk only when they hold metrics, which the run reports. None when the entry
+    turns out damaged on reading (the cache has moved it aside): the node is computed instead."""
     if any(port.type == T.METRICS for port in node_type.outputs):
         outputs = run.cache.get(key)
-        if outputs is not None:
-            run.collect_metrics(node_id, node_type, outputs)
+        if outputs is None:
+            return None
+        run.collect_metrics(node_id, node_type, outputs)
     run.emit(NodeCached(run.run_id, node_id))
     return NodeResult(status=RunStatus.SUCCEEDED, cached=True, key=key)
 
@@ -240,27 +251,40 @@ def _compute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams, k
         run.emit(NodeFailed(run.run_id, node_id, error, traceback.format_exc()))
         return failed
     seconds = time.perf_counter() - clock
-    run.cache.put(key, node_type, outputs)
+    run.cache.put(key, node_type, outputs, replace=not run.use_cache)
     finished = NodeResult(status=RunStatus.SUCCEEDED, seconds=seconds, key=key, summary=_summary(node_type, outputs))
     run.collect_metrics(node_id, node_type, outputs)
     run.emit(NodeFinished(run.run_id, node_id, finished.seconds, finished.summary))
     return finished
 
 
+def _upstream_outputs(run: _Run, node_id: str) -> dict[str, Any]:
+    """A finished node's outputs. Its cache entry was whole when the run looked it up, but may turn out damaged
+    when read in full (a checksum that no longer matches): then the cache has moved it aside, and the node is
+    computed again here, so the run heals it instead of failing."""
+    key = run.results[node_id].key
+    assert key is not None, "only succeeded nodes feed others, and they have keys"
+    outputs = run.cache.get(key)
+    if outputs is None:
+        node_type, params = _typed(run, node_id)
+        outputs = _execute(run, node_id, node_type, params)
+        run.cache.put(key, node_type, outputs, replace=True)
+    return outputs
+
+
 def _execute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
     """The node's own work: gather its inputs from the cache, call it, check what it returned."""
-    inputs = {}
-    for edge in run.incoming[node_id]:
-        upstream = run.cache.get(run.results[edge.source].key)  # type: ignore[arg-type]
-        if upstream is None:
-            raise NodeError(f"the output of '{edge.source}' is no longer in the cache; run again with --no-cache")
-        inputs[edge.target_port] = upstream[edge.source_port]
+    inputs = {edge.target_port: _upstream_outputs(run, edge.source)[edge.source_port] for edge in run.incoming[node_id]}
+    try:
+        workdir = node_workdir(run.run_id, node_id)
+    except InvalidNodeId as exc:  # validation refuses such ids; this guards callers that skipped it
+        raise NodeError(str(exc)) from None
     ctx = RunContext(
         run_id=run.run_id,
         node_id=node_id,
         device=run.plan.device,
         seed=run.plan.pipeline.settings.seed,
-        workdir=run.workdirs / node_id,
+        workdir=workdir,
         cancel=run.cancel,
         emit=run.emit,
     )
