@@ -25,7 +25,7 @@ from nodeloom.app import cmd_app
 from nodeloom.catalog import cmd_examples, cmd_nodes
 from nodeloom.export import cmd_export
 from nodeloom.history import cmd_gc, cmd_pipelines, cmd_runs, cmd_show
-from nodeloom.logs import LEVEL_VARIABLE, chosen_level, configure_logging
+from nodeloom.logs import LEVEL_VARIABLE, chosen_level, configure_logging, quiet_libraries
 from nodeloom.output import (
     EXIT_CLOSED_PIPE,
     EXIT_INTERRUPTED,
@@ -227,7 +227,7 @@ def set_up_output(args: argparse.Namespace) -> None:
     # -v shows them again.
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "warning" if level <= logging.DEBUG else "error")
+    quiet_libraries(verbose=level <= logging.DEBUG)
 
 
 def stdout_gone() -> int:

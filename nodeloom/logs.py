@@ -2,8 +2,9 @@
 
 NodeLoom's own loggers (`nodeloom.*`: the engine, the recorder, nodes' `ctx.log`) log at WARNING by
 default, at ERROR with `-q`, at DEBUG with `-v`, or at the level NODELOOM_LOG_LEVEL names. Other
-libraries' log records and Python warnings are shown only from ERROR up, or from WARNING up with
-debug logging: they are mostly about expected things (a new classifier head, a deprecated argument).
+libraries' log records and Python warnings are shown only with debug logging (from WARNING up): they are
+about expected things (a new classifier head, a deprecated argument), or repeat in their own words an error
+that NodeLoom reports in one line (`datasets` logs a CSV parse error before raising it).
 On a terminal the lines go through rich; elsewhere (CI logs, files) they are plain, timestamped and
 never wrapped: `2026-11-30 10:00:00 WARNING nodeloom.engine.cache: message`.
 """
@@ -11,8 +12,9 @@ never wrapped: `2026-11-30 10:00:00 WARNING nodeloom.engine.cache: message`.
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 
 from rich.console import Console
 from rich.logging import RichHandler
@@ -52,6 +54,25 @@ def chosen_level(verbose: int, quiet: bool, environ: Mapping[str, str]) -> tuple
     return logging.getLevelName(named.upper()), None
 
 
+# Libraries with a stderr handler of their own, so our handler's filter never sees their records: each is quieted
+# through its own switch (an environment variable read when it is imported, its setter once it is).
+LIBRARY_SWITCHES = {"datasets": "DATASETS_VERBOSITY", "transformers": "TRANSFORMERS_VERBOSITY"}
+_switched: dict[str, str] = {}  # the values we set, so that a value the user set is left alone
+
+
+def quiet_libraries(verbose: bool, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Library log lines only with -v (from WARNING up): `datasets`, for one, logs a CSV parse error in its own
+    words before raising it, which would come before, and bury, NodeLoom's one-line error."""
+    chosen = "warning" if verbose else "critical"
+    for library, variable in LIBRARY_SWITCHES.items():
+        if environ.get(variable, _switched.get(variable)) != _switched.get(variable):
+            continue  # the user's own setting
+        environ[variable] = _switched[variable] = chosen
+        library_logging = sys.modules.get(f"{library}.utils.logging")
+        if library_logging is not None:  # imported already (an earlier command in this process): tell it directly
+            library_logging.set_verbosity(logging.getLevelName(chosen.upper()))
+
+
 def is_ours(logger_name: str) -> bool:
     return logger_name == "nodeloom" or logger_name.startswith("nodeloom.")
 
@@ -69,8 +90,8 @@ def configure_logging(level: int, console: Console) -> logging.Handler:
     for old in [h for h in root.handlers if getattr(h, "nodeloom", False)]:
         root.removeHandler(old)
     handler.nodeloom = True  # type: ignore[attr-defined]
-    library_level = logging.WARNING if level <= logging.DEBUG else logging.ERROR
-    handler.addFilter(lambda record: is_ours(record.name) or record.levelno >= library_level)
+    libraries_shown = level <= logging.DEBUG
+    handler.addFilter(lambda record: is_ours(record.name) or (libraries_shown and record.levelno >= logging.WARNING))
     root.addHandler(handler)
     logging.getLogger("nodeloom").setLevel(level)
     logging.captureWarnings(True)

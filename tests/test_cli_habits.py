@@ -27,7 +27,7 @@ from nodeloom.pipelines import example_files, example_names
 
 from nodeloom.app import streamlit_command
 from nodeloom.cli import build_parser, parse
-from nodeloom.logs import configure_logging
+from nodeloom.logs import configure_logging, quiet_libraries
 from nodeloom.output import err
 from nodeloom.progress import PlainProgress
 from tests.conftest import REPO
@@ -163,6 +163,19 @@ def test_library_warnings_show_only_with_debug_logging(capsys):
     configure_logging(logging.DEBUG, err)
     library.warning("expected noise")
     assert "WARNING some.library: expected noise" in capsys.readouterr().err
+
+
+def test_libraries_with_handlers_of_their_own_are_quiet_unless_verbose(monkeypatch):
+    """`datasets` prints through its own stderr handler (a CSV parse error, before NodeLoom's one-line message)."""
+    from datasets.utils import logging as datasets_logging
+
+    quiet_libraries(verbose=False)
+    assert datasets_logging.get_verbosity() == logging.CRITICAL
+    quiet_libraries(verbose=True)
+    assert datasets_logging.get_verbosity() == logging.WARNING
+    monkeypatch.setenv("DATASETS_VERBOSITY", "info")  # the user's own choice is left alone
+    quiet_libraries(verbose=False)
+    assert datasets_logging.get_verbosity() == logging.WARNING
 
 
 def test_failures_and_errors_are_one_line_however_long(tmp_path, cli):
