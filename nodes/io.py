@@ -1,9 +1,9 @@
-"""Input/output nodes: saving models.
+"""Input/output nodes: saving models and datasets.
 
 Saving never destroys files NodeLoom did not write: every folder io.save_model writes gets a MARKER file that
-lists what it wrote, and a folder holding anything else is refused unless `overwrite` is on. The model is
-written into a new sibling folder first and put in place when complete, so a failed or interrupted save
-leaves the old folder as it was, never half a model.
+lists what it wrote, and a folder holding anything else is refused unless `overwrite` is on; io.save_dataset
+refuses a file that exists unless `overwrite` is on. What is saved is written under a new sibling name first and
+put in place when complete, so a failed or interrupted save leaves the old folder or file as it was, never half.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ import shutil
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
-from nodeloom.engine.types import METRICS, MODEL, TEXT, TOKENIZER
+from nodeloom.engine.types import DATASET, METRICS, MODEL, TEXT, TOKENIZER
 from nodeloom.nodes.memory import within_memory
 
 MARKER = ".nodeloom-saved"
@@ -53,10 +53,18 @@ def unknown_entries(folder: Path) -> list[str]:
     return [name for name in names if name != MARKER and name not in written]
 
 
-def write_then_swap(folder: Path, write: Callable[[Path], None]) -> None:
-    """`write` into a new sibling folder, mark it as NodeLoom's, then put it where `folder` was."""
+def write_then_swap(folder: Path, write: Callable[[Path], None], *, single_file: bool = False) -> None:
+    """`write` into a new sibling folder, mark it as NodeLoom's, then put it where `folder` was. With
+    `single_file`, `write` writes one file instead, which replaces the file at `folder` in one rename."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = folder.with_name(f".{folder.name}.saving-{uuid.uuid4().hex[:8]}")
+    if single_file:
+        try:
+            write(staging)
+            os.replace(staging, folder)  # readers see the old file or the new one, never half of it
+        finally:
+            staging.unlink(missing_ok=True)  # gone already when the save succeeded
+        return
     staging.mkdir()
     try:
         write(staging)
@@ -167,3 +175,75 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
                         f"{exc.strerror or exc}; pick a folder you can write to") from exc
     ctx.log(f"saved {type(model).__name__} to {folder}")
     return {"path": str(folder)}
+
+
+# ---------------------------------------------------------------------------------------------
+# datasets
+
+DATASET_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
+
+
+class SaveDatasetParams(NodeParams):
+    path: str = Field("", description="File to write: .csv, .jsonl (one JSON object per row) or .parquet")
+    format: Literal["auto", "csv", "jsonl", "parquet"] = Field(
+        "auto", description="auto: from the file's extension; else this format whatever the extension"
+    )
+    overwrite: bool = Field(False, description="Replace a file that exists (off: such a file is refused)")
+
+
+def _written_file(params: SaveDatasetParams) -> list[str]:
+    # Fingerprinted into the cache key, so a deleted or edited file is written again rather than the node
+    # being served from the cache.
+    return [params.path] if params.path else []
+
+
+def dataset_format(params: SaveDatasetParams) -> str:
+    if params.format != "auto":
+        return params.format
+    suffix = Path(params.path).suffix.lower()
+    if suffix not in DATASET_FORMATS:
+        raise NodeError(
+            f"io.save_dataset: parameter 'path': cannot tell the format from '{suffix or 'no extension'}'; "
+            f"end the file name in {', '.join(DATASET_FORMATS)} or set 'format'"
+        )
+    return DATASET_FORMATS[suffix]
+
+
+def write_dataset(dataset: Any, path: Path, file_format: str) -> None:
+    if file_format == "csv":
+        dataset.to_csv(str(path), index=False)
+    elif file_format == "jsonl":
+        dataset.to_json(str(path), lines=True, force_ascii=False)
+    else:
+        dataset.to_parquet(str(path))
+
+
+@node(
+    "io.save_dataset",
+    title="Save dataset",
+    category="io",
+    inputs=[Input("dataset", DATASET)],
+    outputs=[Output("path", TEXT, "The file written")],
+    params=SaveDatasetParams,
+    key_params=("path",),
+    external_files=_written_file,
+)
+def save_dataset(ctx: RunContext, inputs: dict, params: SaveDatasetParams) -> dict:
+    """Write a dataset to a CSV, JSON Lines or Parquet file, whole or not at all."""
+    if not params.path:
+        raise NodeError("io.save_dataset: parameter 'path' is empty; give the file to write, e.g. data/clean.csv")
+    file_format = dataset_format(params)
+    target = Path(params.path).expanduser().resolve()
+    if target.is_dir():
+        raise NodeError(f"io.save_dataset: parameter 'path': '{params.path}' is a folder; give a file name in it")
+    if target.exists() and not params.overwrite:
+        raise NodeError(f"io.save_dataset: parameter 'path': file '{params.path}' exists; switch on 'overwrite' "
+                        "to replace it, or pick another file")
+    dataset = inputs["dataset"]
+    try:
+        write_then_swap(target, lambda staging: write_dataset(dataset, staging, file_format), single_file=True)
+    except OSError as exc:
+        raise NodeError(f"io.save_dataset: parameter 'path': cannot write '{params.path}': {exc.strerror or exc}; "
+                        "pick a file you can write to") from exc
+    ctx.log(f"saved {dataset.num_rows} rows ({', '.join(dataset.column_names)}) as {file_format} to {target}")
+    return {"path": str(target)}
