@@ -67,12 +67,43 @@ def select_node(test: AppTest, node_id: str) -> None:
     assert editor_of(test).selected == node_id
 
 
+def canvas_props(test: AppTest) -> dict:
+    """What the page last sent the canvas component (its props, as the browser gets them)."""
+    (component,) = test.get("component_instance")
+    return json.loads(component.proto.json_args)["state"]
+
+
+def canvas_card(test: AppTest, node_id: str) -> dict:
+    return next(node for node in canvas_props(test)["nodes"] if node["id"] == node_id)
+
+
+def gesture(test: AppTest, action: dict) -> AppTest:
+    """The canvas sending one action, as the browser does (a new seq each time), and the rerun it causes."""
+    editor = editor_of(test)
+    key = canvas.canvas_key(editor, False)
+    test.session_state[key] = {"seq": test.session_state["next_seq"] if "next_seq" in test.session_state else 1,
+                               "revision": editor.revision, "action": action}
+    test.session_state["next_seq"] = test.session_state[key]["seq"] + 1
+    test.run()
+    assert not test.exception, [error.value for error in test.exception]
+    return test
+
+
+def toasts(test: AppTest) -> list[str]:
+    return [toast.value for toast in test.toast]
+
+
 def test_opens_the_chatbot_example_first_with_its_nodes_on_the_canvas(app):
     assert editor_of(app).pipeline.name == "chatbot-stand-in"
-    drawn = app.session_state["canvas_drawn"][1]
-    assert [node.id for node in drawn.nodes] == ["load", "bleu"]
-    assert [edge.label for edge in drawn.edges] == ["dataset"]
-    assert "Load dataset" in drawn.nodes[0].data["content"]
+    props = canvas_props(app)
+    assert [node["id"] for node in props["nodes"]] == ["load", "bleu"]
+    assert props["edges"] == [{"id": "load.dataset->bleu.dataset", "source": "load", "source_port": "dataset",
+                               "target": "bleu", "target_port": "dataset"}]
+    load = props["nodes"][0]
+    assert load["title"] == "Load dataset" and load["outputs"] == [{"name": "dataset", "type": "dataset"}]
+    assert props["compatibility"]["optimizer_spec"] == ["optimizer_spec"] and not props["read_only"]
+    assert {"type_id": "metric.sacrebleu"}.items() <= next(
+        entry for entry in props["palette"] if entry["type_id"] == "metric.sacrebleu").items()
 
 
 def test_reopens_the_last_saved_pipeline(examples, nodeloom_home):
@@ -91,8 +122,7 @@ def test_editing_a_parameter_applies_at_once_and_marks_unsaved(app):
     widget(app.selectbox, "tokenize").select("char").run()
     assert editor_of(app).pipeline.node("bleu").params == {"lowercase": True, "tokenize": "char"}
     # The card shows the key parameter's new value.
-    card = next(node for node in app.session_state["canvas_drawn"][1].nodes if node.id == "bleu")
-    assert "tokenize: **char**" in card.data["content"]
+    assert ["tokenize", "char"] in canvas_card(app, "bleu")["params"]
 
 
 def test_back_to_the_default_drops_the_parameter_and_undo_redo_follow(app):
@@ -111,12 +141,14 @@ def test_invalid_values_show_inline_messages(app):
     select_node(app, "load")
     widget(app.text_input, "path").set_value("").run()
     problems = [expander.label for expander in app.expander if "problem" in expander.label]
-    assert problems == []  # an empty path is valid until run: the node reports a missing file itself
-    # A structured value that breaks the model is named with its node and parameter.
-    app.button(key="add:text.clean").click().run()
+    assert problems == [":material/warning: 1 problem to fix before running"]  # flagged at once, not at run time
+    assert "path is required when source is file" in [error.value for error in app.error]  # at the field
+    widget(app.text_input, "path").set_value("pairs.jsonl").run()
+    # A structured value that breaks the model is named with its parameter, at the field.
+    gesture(app, {"kind": "add", "type_id": "text.clean", "position": {"x": 0, "y": 300}, "connect": None})
     widget(app.text_area, "columns (JSON)").set_value("[]").run()
-    errors = " ".join(error.value for error in app.error)
-    assert "node 'clean'" in errors and "parameter 'columns'" in errors
+    errors = [error.value for error in app.error]
+    assert any(error.startswith("columns ") for error in errors), errors
     widget(app.text_area, "columns (JSON)").set_value("[oops").run()
     assert any("not valid JSON" in error.value for error in app.error)
     assert editor_of(app).pipeline.node("clean").params["columns"] == []  # the last valid value is kept
@@ -125,15 +157,20 @@ def test_invalid_values_show_inline_messages(app):
     assert widget(app.button, ":material/play_arrow: Run all").disabled
 
 
-def test_palette_search_and_add_node(app):
-    app.sidebar.text_input(key="palette_search").set_value("bleu").run()
-    shown = [button.key for button in app.sidebar.button if button.key.startswith("add:")]
-    assert "add:metric.sacrebleu" in shown and "add:data.load_dataset" not in shown
-    app.button(key="add:metric.sacrebleu").click().run()
+def test_a_node_added_on_the_canvas_lands_where_dropped_with_a_fresh_id(app):
+    gesture(app, {"kind": "add", "type_id": "metric.sacrebleu", "position": {"x": 120.5, "y": 340}, "connect": None})
     pipeline = editor_of(app).pipeline
     assert [spec.id for spec in pipeline.nodes] == ["load", "bleu", "sacrebleu"]
-    assert pipeline.node("sacrebleu").position["x"] > pipeline.node("bleu").position["x"]  # placed clear of others
+    assert pipeline.node("sacrebleu").position == {"x": 120.5, "y": 340.0}
     assert editor_of(app).selected == "sacrebleu"
+    assert canvas_card(app, "sacrebleu")["position"] == {"x": 120.5, "y": 340.0}
+    # A link dropped on empty canvas: the new node comes connected, by the first input that fits.
+    gesture(app, {"kind": "add", "type_id": "metric.sacrebleu", "position": {"x": 400, "y": 0},
+                  "connect": {"node": "load", "port": "dataset", "direction": "from_output"}})
+    assert [(e.source, e.source_port, e.target, e.target_port) for e in editor_of(app).pipeline.edges
+            if e.target == "sacrebleu_2"] == [("load", "dataset", "sacrebleu_2", "dataset")]
+    widget(app.button, ":material/undo: Undo").click().run()  # one step takes the node and its link back
+    assert not editor_of(app).pipeline.has_node("sacrebleu_2") and len(editor_of(app).pipeline.edges) == 1
 
 
 def test_save_versions_diff_and_restore(app, nodeloom_home):
@@ -159,7 +196,7 @@ def test_a_stale_save_is_refused(app, nodeloom_home):
     select_node(app, "bleu")
     widget(app.toggle, "lowercase").set_value(True).run()
     widget(app.sidebar.button, "Save").click().run()
-    assert any("saved elsewhere meanwhile" in error.value for error in app.error)
+    assert any("saved elsewhere meanwhile" in text for text in toasts(app))
 
 
 def test_run_all_runs_the_editors_pipeline_without_making_a_version(examples, nodeloom_home, tmp_path, capsys):
@@ -184,22 +221,14 @@ def test_run_all_runs_the_editors_pipeline_without_making_a_version(examples, no
     assert ran == editor_of(test).pipeline.to_dict() | {"name": "bleu-run"}
     assert editor_of(test).saved_as is None and editor_of(test).base_version is None  # the editor saved nothing
 
+    capsys.readouterr()
+    assert main(["rerun", run_id, "--json", "--no-cache", "--run-id", "again"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] is None
+    assert store.get_run("again").metrics == run.metrics and "score" in run.metrics["bleu"]
+    assert store.run_pipeline("again") == ran and store.list_pipelines() == []
 
-# --- the canvas adapter, fed what streamlit-flow sends back -----------------------------------
 
-
-def component_answer(editor: Editor, edges: list[tuple[str, str]], selected: str | None = None, moved: dict | None = None) -> dict:
-    state_now = canvas.to_flow_state(editor.pipeline, discover(), {}, [], None, False, 0)
-    nodes = [node.asdict() for node in state_now.nodes]
-    for node in nodes:
-        if moved and node["id"] in moved:
-            node["position"] = moved[node["id"]]
-    return {
-        "nodes": nodes,
-        "edges": [{"id": canvas.link_id(s, t), "source": s, "target": t} for s, t in edges],
-        "selectedId": selected,
-        "timestamp": 1,
-    }
+# --- the canvas adapter: the component's actions applied to the editor -------------------------
 
 
 def small_editor() -> Editor:
@@ -210,7 +239,7 @@ def small_editor() -> Editor:
             "nodes": [
                 {"id": "load", "type": "data.load_dataset", "position": {"x": 0, "y": 0}},
                 {"id": "split", "type": "data.split", "position": {"x": 300, "y": 0}},
-                {"id": "clean", "type": "text.clean", "position": {"x": 600, "y": 0}},
+                {"id": "clean", "type": "text.clean", "params": {"lowercase": True}, "position": {"x": 600, "y": 0}},
                 {"id": "bleu", "type": "metric.sacrebleu", "position": {"x": 900, "y": 0}},
             ],
             "edges": [{"source": "load", "target": "split"}],
@@ -219,63 +248,98 @@ def small_editor() -> Editor:
     editor = Editor(pipeline)
     editor.open(pipeline)
     return editor
-    capsys.readouterr()
-    assert main(["rerun", run_id, "--json", "--no-cache", "--run-id", "again"]) == 0
-    assert json.loads(capsys.readouterr().out)["version"] is None
-    assert store.get_run("again").metrics == run.metrics and "score" in run.metrics["bleu"]
-    assert store.run_pipeline("again") == ran and store.list_pipelines() == []
 
 
-def test_a_drawn_link_gets_its_port_from_the_engine():
+def links_into(editor: Editor, node_id: str) -> list[tuple[str, str, str, str]]:
+    return [(e.source, e.source_port, e.target, e.target_port) for e in editor.pipeline.edges if e.target == node_id]
+
+
+def connect(editor: Editor, source: str, source_port: str, target: str, target_port: str) -> None:
+    canvas.apply_action(editor, discover(), {"kind": "connect", "source": source, "source_port": source_port,
+                                             "target": target, "target_port": target_port})
+
+
+def test_a_link_connects_exactly_the_ports_dropped_on():
     editor = small_editor()
-    redraw = canvas.apply_component_state(editor, discover(), component_answer(editor, [("load", "split"), ("clean", "bleu")]))
-    assert redraw
-    edge = next(edge for edge in editor.pipeline.edges if edge.target == "bleu")
-    assert (edge.source_port, edge.target_port) == ("dataset", "dataset")
-    labels = {e.target: e.label for e in canvas.to_flow_state(editor.pipeline, discover(), {}, [], None, False, 0).edges}
-    assert labels["bleu"] == "dataset"
+    connect(editor, "split", "validation", "clean", "dataset")  # not the first output that fits: the one dragged
+    assert links_into(editor, "clean") == [("split", "validation", "clean", "dataset")]
+    assert editor.notices == []
 
 
-def test_an_incompatible_link_is_refused_naming_both_types():
+def test_an_incompatible_link_is_refused_by_the_engine_naming_both_types():
     editor = small_editor()
-    # bleu offers metrics; clean takes a dataset.
-    canvas.apply_component_state(editor, discover(), component_answer(editor, [("load", "split"), ("bleu", "clean")]))
-    assert not any(edge.target == "clean" for edge in editor.pipeline.edges)
-    message = editor.notices[-1].text
-    assert editor.notices[-1].level == "error"
-    assert "metrics" in message and "dataset" in message and "'bleu'" in message and "'clean'" in message
+    before = editor.pipeline.to_json()
+    connect(editor, "bleu", "metrics", "clean", "dataset")  # the browser refuses this too; Python checks again
+    assert editor.pipeline.to_json() == before and editor.undo_stack == []
+    notice = editor.notices[-1]
+    assert notice.level == "error"
+    assert notice.text.startswith("Cannot connect bleu.metrics → clean.dataset")
+    assert "expects dataset" in notice.text and "(metrics)" in notice.text
+    connect(editor, "split", "train", "clean", "no_such_port")
+    assert "has no input 'no_such_port'" in editor.notices[-1].text
 
 
-def test_an_ambiguous_link_waits_for_the_user_to_pick_the_port():
+def test_a_second_link_on_an_input_replaces_the_first_and_undo_brings_it_back():
     editor = small_editor()
-    canvas.apply_component_state(editor, discover(), component_answer(editor, [("load", "split"), ("split", "clean")]))
-    assert editor.pending is not None
-    assert editor.pending.choices == [("train", "dataset"), ("validation", "dataset"), ("test", "dataset")]
-    assert not any(edge.target == "clean" for edge in editor.pipeline.edges)
-    editor.connect("split", "clean", [editor.pending.choices[1]])
-    assert [(e.source_port, e.target_port) for e in editor.pipeline.edges if e.target == "clean"] == [("validation", "dataset")]
-
-
-def test_moves_deletions_and_selection_come_back_from_the_canvas():
-    editor = small_editor()
-    answer = component_answer(editor, [], selected="clean", moved={"bleu": {"x": 10.0, "y": 400.0}})
-    answer["nodes"] = [node for node in answer["nodes"] if node["id"] != "split"]
-    redraw = canvas.apply_component_state(editor, discover(), answer)
-    assert not redraw  # the component already shows all of this
-    assert editor.pipeline.node("bleu").position == {"x": 10.0, "y": 400.0}
-    assert not editor.pipeline.has_node("split") and editor.pipeline.edges == []
-    assert editor.selected == "clean"
+    connect(editor, "split", "train", "clean", "dataset")
+    connect(editor, "split", "test", "clean", "dataset")
+    assert links_into(editor, "clean") == [("split", "test", "clean", "dataset")]
+    assert "instead of split.train" in editor.notices[-1].text
     editor.undo()
-    assert editor.pipeline.has_node("split") and len(editor.pipeline.edges) == 1
+    assert links_into(editor, "clean") == [("split", "train", "clean", "dataset")]
+    connect(editor, "split", "train", "clean", "dataset")  # the same link again changes nothing
+    assert len(editor.undo_stack) == 1
 
 
 def test_a_cycle_is_refused():
     editor = small_editor()
-    editor.connect("split", "clean", [("train", "dataset")])
-    canvas.apply_component_state(
-        editor, discover(), component_answer(editor, [("load", "split"), ("split", "clean"), ("clean", "split")])
-    )
-    assert "cycle" in editor.notices[-1].text
+    connect(editor, "split", "train", "clean", "dataset")
+    connect(editor, "clean", "dataset", "split", "dataset")
+    assert "loop" in editor.notices[-1].text
+    assert links_into(editor, "split") == [("load", "dataset", "split", "dataset")]
+
+
+def test_delete_takes_nodes_with_their_links_and_undo_restores_them():
+    editor = small_editor()
+    connect(editor, "split", "train", "clean", "dataset")
+    canvas.apply_action(editor, discover(), {"kind": "delete", "nodes": ["split"], "edges": []})
+    assert not editor.pipeline.has_node("split") and editor.pipeline.edges == []
+    editor.undo()
+    assert editor.pipeline.has_node("split") and len(editor.pipeline.edges) == 2
+    canvas.apply_action(editor, discover(), {"kind": "delete", "nodes": [], "edges": ["split.train->clean.dataset"]})
+    assert links_into(editor, "clean") == [] and editor.pipeline.has_node("clean")
+
+
+def test_paste_copies_nodes_with_parameters_and_inner_links_under_fresh_ids():
+    editor = small_editor()
+    connect(editor, "split", "train", "clean", "dataset")
+    canvas.apply_action(editor, discover(), {"kind": "paste", "nodes": ["split", "clean"],
+                                             "offset": {"x": 40, "y": 40}})
+    assert editor.pipeline.node("clean_2").params == {"lowercase": True}
+    assert editor.pipeline.node("clean_2").position == {"x": 640.0, "y": 40.0}
+    assert links_into(editor, "clean_2") == [("split_2", "train", "clean_2", "dataset")]
+    assert links_into(editor, "split_2") == []  # its feed came from outside the copied nodes
+    editor.pipeline.node("clean_2").params["lowercase"] = False
+    assert editor.pipeline.node("clean").params == {"lowercase": True}  # a copy, not a shared dict
+    canvas.apply_action(editor, discover(), {"kind": "paste", "nodes": ["clean_2"], "offset": {"x": 80, "y": 80}})
+    assert editor.pipeline.has_node("clean_3")
+
+
+def test_moves_selection_and_view_come_back_from_the_canvas():
+    editor = small_editor()
+    moved = {"bleu": {"x": 10, "y": 400}, "gone": {"x": 0, "y": 0}}  # a node deleted meanwhile is skipped
+    canvas.apply_action(editor, discover(), {"kind": "move", "positions": moved})
+    assert editor.pipeline.node("bleu").position == {"x": 10.0, "y": 400.0}
+    canvas.apply_action(editor, discover(), {"kind": "select", "nodes": ["clean"], "edges": []})
+    assert editor.selected == "clean"
+    canvas.apply_action(editor, discover(), {"kind": "select", "nodes": [], "edges": ["load.dataset->split.dataset"]})
+    assert editor.selected is None and editor.selected_link == ("load", "split")
+    revision = editor.revision
+    canvas.apply_action(editor, discover(), {"kind": "view", "x": -12.5, "y": 30, "zoom": 0.75})
+    assert editor.view == {"x": -12.5, "y": 30.0, "zoom": 0.75} and editor.revision == revision
+    canvas.apply_action(editor, discover(), {"kind": "move"})  # malformed: ignored, nothing raised
+    canvas.apply_action(editor, discover(), {"kind": "undo"})
+    assert editor.pipeline.node("bleu").position == {"x": 900.0, "y": 0.0}
 
 
 def test_an_invalid_pipeline_opens_as_written_with_its_problems_listed():
@@ -289,26 +353,54 @@ def test_an_invalid_pipeline_opens_as_written_with_its_problems_listed():
 
 def test_auto_layout_places_layers_left_to_right():
     editor = small_editor()
-    editor.connect("split", "clean", [("train", "dataset")])
+    connect(editor, "split", "train", "clean", "dataset")
     editor.change(layout.auto_layout)
     x = {spec.id: spec.position["x"] for spec in editor.pipeline.nodes}
     assert x["load"] < x["split"] < x["clean"]
     assert x["bleu"] == x["load"]  # unconnected: first layer
+    assert not layout.overlapping(editor.pipeline)
 
 
-def test_cards_show_status_and_error():
+def test_the_examples_cards_do_not_overlap_at_the_canvas_card_size():
+    for path in sorted((Path(APP).parent / "pipelines").glob("*.json")):
+        pipeline = pipeline_from_json(path)
+        assert not layout.overlapping(pipeline), path.name
+
+
+def test_cards_show_status_progress_and_error():
     editor = small_editor()
     failed = canvas.NodeStatus("failed", seconds=0.2, error="parameter 'path': file 'x' does not exist")
-    flow = canvas.to_flow_state(editor.pipeline, discover(), {"load": failed}, [], None, False, 0)
-    card = flow.nodes[0]
-    assert "✗ failed" in card.data["content"] and "does not exist" in card.data["content"]
-    assert card.style["background"] == "#fef2f2"
+    running = canvas.NodeStatus("running", progress=0.4)
+    props = canvas.canvas_props(editor, discover(), {"load": failed, "split": running})
+    cards = {node["id"]: node for node in props["nodes"]}
+    assert cards["load"]["status"] == {"state": "failed", "progress": None, "message": "0.2 s",
+                                       "error": "parameter 'path': file 'x' does not exist"}
+    assert cards["split"]["status"]["progress"] == 0.4
+    assert cards["bleu"]["status"] is None and "dataset" in cards["bleu"]["problem"]  # its input is not connected
+
+
+def test_a_node_changed_since_the_run_and_everything_downstream_is_stale(tmp_path):
+    from nodeloom.ui.staleness import current_keys, stale_nodes
+
+    editor = small_editor()
+    editor.set_param("load", "path", str(tmp_path / "rows.jsonl"), "")
+    connect(editor, "split", "train", "clean", "dataset")
+    keys = current_keys(editor.pipeline, discover())
+    recorded = {node_id: keys[node_id] for node_id in ("load", "split", "clean")}  # what a run records
+    assert all(recorded.values())
+    assert stale_nodes(editor.pipeline, current_keys(editor.pipeline, discover()), recorded) == set()
+    editor.set_param("split", "seed", 7, 0)
+    assert stale_nodes(editor.pipeline, current_keys(editor.pipeline, discover()), recorded) == {"split", "clean"}
+    editor.undo()
+    (tmp_path / "rows.jsonl").write_text('{"text": "edited"}\n')  # a file it reads changed
+    assert stale_nodes(editor.pipeline, current_keys(editor.pipeline, discover()), recorded) == set(recorded)
 
 
 def test_metric_tiles_keep_numbers_short_enough_to_read():
     from nodeloom.ui.previews import tile_text
 
-    assert [tile_text(value) for value in (0.78838, 78.838, 2390.4, 285902.0, 64.0, 1e15)] == ["0.788", "78.8", "2,390", "285,902", "64", "1e+15"]
+    shown = [tile_text(value) for value in (0.78838, 78.838, 2390.4, 285902.0, 64.0, 1e15)]
+    assert shown == ["0.788", "78.8", "2,390", "285,902", "64", "1e+15"]
 
 
 def test_float_parameters_step_by_a_float_at_every_magnitude():
@@ -359,3 +451,52 @@ def test_drawing_the_page_imports_no_torch():
     found = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert found.returncode == 0, found.stderr[-2000:]
     assert found.stdout.strip().splitlines()[-1] == "[]"
+
+
+# --- work is never lost: the draft, and asking before discarding --------------------------------
+
+
+def test_every_edit_is_autosaved_as_a_draft_that_a_new_session_takes_up(app, nodeloom_home):
+    select_node(app, "bleu")
+    widget(app.toggle, "lowercase").set_value(True).run()
+    gesture(app, {"kind": "view", "x": -40, "y": 25.5, "zoom": 0.8})
+    (draft,) = (nodeloom_home / "drafts").glob("*.json")
+    assert json.loads(draft.read_text())["pipeline"]["nodes"][1]["params"] == {"lowercase": True}
+    assert not (nodeloom_home / "nodeloom.db").exists() or not Store.open(nodeloom_home).list_pipelines()  # no version
+
+    reloaded = AppTest.from_file(APP, default_timeout=60)  # a reload or a restart: a new session
+    reloaded.run()
+    assert editor_of(reloaded).pipeline.node("bleu").params == {"lowercase": True}
+    assert canvas_props(reloaded)["view"] == {"x": -40.0, "y": 25.5, "zoom": 0.8}
+    assert any("Restored your unsaved draft" in text for text in toasts(reloaded))
+    assert any("Draft autosaved" in caption.value for caption in reloaded.sidebar.caption)
+    widget(reloaded.sidebar.button, "Save").click().run()
+    assert not any("Draft autosaved" in caption.value for caption in reloaded.sidebar.caption)
+    assert [version.version for version in Store.open(nodeloom_home).versions("chatbot-stand-in")] == [1]
+
+
+def test_opening_another_pipeline_over_unsaved_changes_asks_first(app, nodeloom_home):
+    select_node(app, "bleu")
+    widget(app.toggle, "lowercase").set_value(True).run()
+    widget(app.sidebar.button, "New").click().run()
+    assert editor_of(app).pipeline.name == "chatbot-stand-in"  # not yet
+    app.button(key="keep-editing").click().run()
+    assert editor_of(app).pipeline.node("bleu").params == {"lowercase": True} and editor_of(app).pending_open is None
+    widget(app.sidebar.button, "New").click().run()
+    app.button(key="discard-and-open").click().run()
+    assert editor_of(app).pipeline.name == "untitled" and editor_of(app).pipeline.nodes == []
+    drafts = list((nodeloom_home / "drafts").glob("*.json"))
+    assert [json.loads(path.read_text())["name"] for path in drafts] == ["untitled"]  # the discarded one is gone
+    widget(app.sidebar.button, "New").click().run()  # nothing unsaved: no question
+    assert editor_of(app).pending_open is None
+
+
+def test_streamlit_run_gets_the_same_toolbar_and_upload_limit_as_nodeloom_app():
+    tomllib = pytest.importorskip("tomllib")
+    from nodeloom.app import FIXED_OPTIONS
+    from nodeloom.engine.limits import MAX_PIPELINE_BYTES
+
+    config = tomllib.loads((Path(APP).parent / ".streamlit" / "config.toml").read_text())
+    assert config["client"]["toolbarMode"] == "minimal"
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_PIPELINE_BYTES
+    assert FIXED_OPTIONS[FIXED_OPTIONS.index("--server.maxUploadSize") + 1] == str(config["server"]["maxUploadSize"])

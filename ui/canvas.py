@@ -1,51 +1,39 @@
-"""The one adapter between a NodeLoom pipeline and streamlit-flow's canvas state.
+"""The one adapter between the editor and the canvas component (ui/canvas_component).
 
-streamlit-flow (1.6.1) draws one source and one target handle per node and its edges carry no
-port names, so the canvas shows one link per connected pair of nodes, labelled with the ports
-the engine resolved ("model, tokenizer"). A link drawn by the user arrives here without ports:
-the engine's port rule decides what it means (`engine.connect.link_options`), an impossible link is
-refused with both sides' types named, and an ambiguous one waits for the user to pick (`Editor.pending`).
-
-The component only takes a state from Python when the state's timestamp is newer than its own,
-and every state it takes it sends back, so a state rebuilt on every rerun would re-render it
-endlessly. The canvas state therefore lives in `st.session_state`, is rebuilt only when the
-picture must change, and what the component sends back is read once, at the top of the script,
-before anything that depends on the selection is drawn.
+Python draws: `canvas_props` turns the pipeline, the run statuses and the engine's problems into the
+component's props (one card per node with a typed handle per port, one edge per port-to-port link).
+The browser answers with one action per gesture (connect, add, delete, move, select, paste, undo,
+redo, view); `read_canvas` takes it at the top of the script, before anything that shows the
+selection is drawn, and `apply_action` turns it into an `Editor` change. Python is the truth: a
+gesture it refuses (the engine's port rule says no) simply disappears from the canvas, and a toast
+says why.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from typing import Any
 
 import streamlit as st
-from streamlit_flow import StreamlitFlowEdge, StreamlitFlowNode, StreamlitFlowState, streamlit_flow
 
-from nodeloom.engine.connect import link_options
 from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.validation import Problem
-from nodeloom.ui.state import Editor, PendingConnection, now_ms
+from nodeloom.ui.canvas_component import canvas, take_action
+from nodeloom.ui.layout import auto_layout, estimated_heights
+from nodeloom.ui.palette import category_colour, registry_props
+from nodeloom.ui.staleness import current_keys, stale_nodes
+from nodeloom.ui.state import Editor, PortLink, fitting_pair, port_link
 
-CATEGORY_COLOURS = {
-    "data": "#2563eb",
-    "text": "#0891b2",
-    "tokenizer": "#7c3aed",
-    "model": "#db2777",
-    "optim": "#ea580c",
-    "train": "#dc2626",
-    "infer": "#16a34a",
-    "metric": "#ca8a04",
-    "io": "#4b5563",
-}
-SPARE_COLOURS = ("#0d9488", "#9333ea", "#b45309", "#be123c", "#1d4ed8", "#4d7c0f")
+log = logging.getLogger(__name__)
 
-# Plain symbols (not emoji), so the badges read the same on machines without an emoji font.
-# Keyed by RunStatus, plus "cached": the canvas shows a node taken from the cache apart from one computed.
+# Keyed by RunStatus, plus "cached" (a node taken from the cache, shown apart from one computed) and
+# "stale" (changed since the run). Plain symbols, not emoji: they read the same without an emoji font.
 CACHED = "cached"
+STALE = "stale"
 STATUS_BADGES = {
     RunStatus.QUEUED: "◷ queued",
     RunStatus.RUNNING: "▶ running",
@@ -55,15 +43,12 @@ STATUS_BADGES = {
     RunStatus.SKIPPED: "↷ skipped",
     RunStatus.CANCELLED: "■ stopped",
     RunStatus.INTERRUPTED: "⚠ interrupted",
+    STALE: "○ stale",
 }
-CARD_WIDTH = 230
-
-
-def category_colour(category: str) -> str:
-    if category in CATEGORY_COLOURS:
-        return CATEGORY_COLOURS[category]
-    digest = int(hashlib.sha1(category.encode()).hexdigest(), 16)
-    return SPARE_COLOURS[digest % len(SPARE_COLOURS)]
+FINISHED = {RunStatus.SUCCEEDED, CACHED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED,
+            RunStatus.INTERRUPTED}
+MIN_HEIGHT = 600
+MESSAGE_WIDTH = 160
 
 
 @dataclass(frozen=True)
@@ -75,11 +60,30 @@ class NodeStatus:
     message: str = ""
     seconds: float | None = None
     error: str | None = None
+    key: str | None = None  # the cache key the run recorded for the node
 
 
-def link_id(source: str, target: str) -> str:
-    """The id streamlit-flow gives an edge the user draws; ours match so both kinds look alike."""
-    return f"st-flow-edge_{source}-{target}"
+def edge_id(edge: Edge) -> str:
+    return f"{edge.source}.{edge.source_port}->{edge.target}.{edge.target_port}"
+
+
+def links(pipeline: Pipeline) -> dict[tuple[str, str], list[Edge]]:
+    """Pipeline edges grouped by the pair of nodes they join (the inspector's link panel)."""
+    grouped: dict[tuple[str, str], list[Edge]] = {}
+    for edge in pipeline.edges:
+        grouped.setdefault((edge.source, edge.target), []).append(edge)
+    return grouped
+
+
+def port_label(edges: list[Edge]) -> str:
+    return ", ".join(
+        (edge.target_port or "?") if edge.source_port == edge.target_port
+        else f"{edge.source_port or '?'} → {edge.target_port or '?'}"
+        for edge in edges
+    )
+
+
+# --- drawing: the component's props ------------------------------------------------------------
 
 
 def clip(text: str, width: int) -> str:
@@ -99,242 +103,185 @@ def short(value: Any, width: int = 26) -> str:
     return clip(text, width)
 
 
-def card_markdown(spec: NodeSpec, node_type: NodeType | None, status: NodeStatus | None, problems: list[Problem]) -> str:
-    """A node card: title, id, two or three key parameters, a status badge."""
-    if node_type is None:
-        return f"**{spec.type}**  \n`{spec.id}`  \n⚠ unknown node type"
-    lines = [f"**{node_type.title}**", f"`{spec.id}` · {node_type.category}"]
+def card_params(spec: NodeSpec, node_type: NodeType) -> list[list[str]]:
+    """The node type's key parameters with the values the node runs with, as [name, text] pairs."""
     defaults = {name: field.default for name, field in node_type.params.model_fields.items()}
-    for name in node_type.key_params[:3]:
+    shown = []
+    for name in node_type.key_params:
         value = spec.params.get(name, defaults.get(name))
-        lines.append(f"{name}: **{short(value) if value not in (None, '') else '—'}**")
-    if status is not None:
-        badge = STATUS_BADGES.get(status.status, status.status)
-        if status.status == RunStatus.RUNNING and status.progress is not None:
-            badge += f" {status.progress:.0%}"
-        if status.seconds is not None and status.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
-            badge += f" · {status.seconds:.1f}s"
-        lines.append(badge)
-        if status.error:
-            lines.append(f"*{clip(status.error, 90)}*")
-    elif problems:
-        lines.append(f"⚠ {clip(problems[0].message, 90)}")
-    return "  \n".join(lines)
+        if value not in (None, ""):
+            shown.append([name, short(value)])
+    return shown
 
 
-def card_style(node_type: NodeType | None, status: NodeStatus | None, invalid: bool, presentation: bool) -> dict[str, Any]:
-    colour = category_colour(node_type.category) if node_type else "#6b7280"
-    style = {
-        "width": f"{CARD_WIDTH}px",
-        "textAlign": "left",
-        "fontSize": "15px" if presentation else "12px",
-        "padding": "6px 10px",
-        "borderRadius": "8px",
-        "border": f"1px solid {colour}",
-        "borderLeft": f"8px solid {colour}",
-        "background": "#ffffff",
-        "color": "#111827",
+def card_status(status: NodeStatus | None) -> dict[str, Any] | None:
+    if status is None:
+        return None
+    message = status.message
+    if status.seconds is not None and status.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
+        message = f"{status.seconds:.1f} s" + (f" · {message}" if message else "")
+    progress = status.progress if status.status == RunStatus.RUNNING else None
+    return {"state": status.status, "progress": progress, "message": clip(message, MESSAGE_WIDTH),
+            "error": clip(status.error, 400) if status.error else None}
+
+
+def card(spec: NodeSpec, node_type: NodeType | None, status: NodeStatus | None, problems: list[Problem]) -> dict:
+    """One node as the component's contract has it (ui/canvas_component/README.md)."""
+    place = {"x": float(spec.position["x"]), "y": float(spec.position["y"])}
+    base = {"id": spec.id, "type": spec.type, "position": place, "status": card_status(status),
+            "problem": clip(problems[0].message, 200) if problems else None}
+    if node_type is None:
+        return base | {"title": spec.type, "category": "", "colour": "#6b7280", "inputs": [], "outputs": [],
+                       "params": [], "warning": f"unknown node type '{spec.type}'; delete it or install its plug-in"}
+    return base | {
+        "title": node_type.title,
+        "category": node_type.category,
+        "colour": category_colour(node_type.category),
+        "inputs": [{"name": port.name, "type": port.type.name, "required": port.required} for port in node_type.inputs],
+        "outputs": [{"name": port.name, "type": port.type.name} for port in node_type.outputs],
+        "params": card_params(spec, node_type),
+        "warning": "runs code from the model's repository (trust_remote_code)" if spec.params.get("trust_remote_code")
+        else None,
     }
-    if status is not None and status.status == RunStatus.FAILED or status is None and invalid:
-        style |= {"border": "2px solid #dc2626", "borderLeft": "8px solid #dc2626", "background": "#fef2f2"}
-    elif status is not None and status.status == RunStatus.RUNNING:
-        style |= {"boxShadow": "0 0 0 4px #f59e0b", "background": "#fffbeb"}
-    elif status is not None and status.status in (RunStatus.SUCCEEDED, CACHED):
-        style |= {"background": "#f0fdf4"}
-    return style
 
 
-def port_label(edges: list[Edge]) -> str:
-    return ", ".join(
-        (edge.target_port or "?") if edge.source_port == edge.target_port else f"{edge.source_port or '?'} → {edge.target_port or '?'}"
-        for edge in edges
-    )
+def canvas_edge(edge: Edge) -> dict[str, Any]:
+    return {"id": edge_id(edge), "source": edge.source, "source_port": edge.source_port,
+            "target": edge.target, "target_port": edge.target_port}
 
 
-def links(pipeline: Pipeline) -> dict[tuple[str, str], list[Edge]]:
-    """Pipeline edges grouped by the pair of nodes they join (the canvas draws one link per pair)."""
-    grouped: dict[tuple[str, str], list[Edge]] = {}
-    for edge in pipeline.edges:
-        grouped.setdefault((edge.source, edge.target), []).append(edge)
-    return grouped
-
-
-def to_flow_state(
-    pipeline: Pipeline,
-    registry: Registry,
-    statuses: dict[str, NodeStatus],
-    problems: list[Problem],
-    selected: str | None,
-    presentation: bool,
-    timestamp: int,
-) -> StreamlitFlowState:
-    nodes = []
-    for spec in pipeline.nodes:
-        node_type = registry.get(spec.type)
-        own_problems = [problem for problem in problems if problem.node == spec.id]
-        status = statuses.get(spec.id)
-        nodes.append(
-            StreamlitFlowNode(
-                id=spec.id,
-                pos=(spec.position["x"], spec.position["y"]),
-                data={"content": card_markdown(spec, node_type, status, own_problems)},
-                node_type="default",
-                source_position="right",
-                target_position="left",
-                selected=spec.id == selected,
-                selectable=True,
-                connectable=not presentation,
-                draggable=not presentation,
-                deletable=not presentation,
-                style=card_style(node_type, status, bool(own_problems), presentation),
-            )
-        )
-    edges = []
-    for (source, target), joined in links(pipeline).items():
-        running = statuses.get(target) is not None and statuses[target].status == RunStatus.RUNNING
-        edges.append(
-            StreamlitFlowEdge(
-                id=link_id(source, target),
-                source=source,
-                target=target,
-                edge_type="default",
-                label=port_label(joined),
-                label_show_bg=True,
-                label_style={"fontSize": "14px" if presentation else "11px"},
-                animated=running,
-                deletable=not presentation,
-                focusable=True,
-                marker_end={"type": "arrowclosed"},
-                style={"stroke": "#f59e0b", "strokeWidth": 3} if running else {"strokeWidth": 1.5},
-            )
-        )
-    return StreamlitFlowState(nodes, edges, selected_id=selected, timestamp=timestamp)
-
-
-# --- reading the component's answer ---------------------------------------------------------
-
-
-def new_link(editor: Editor, registry: Registry, source: str, target: str) -> None:
-    """A link the user drew: connect it, refuse it, or ask which ports it means."""
-    options = link_options(editor.pipeline, registry, source, target)
-    if options.refusal:
-        editor.notify("error", options.refusal)
-    elif len(options.choices) == 1:
-        editor.connect(source, target, options.choices)
-        output, into = options.choices[0]
-        editor.notify("success", f"Connected {source}.{output} → {target}.{into}")
-    else:
-        editor.pending = PendingConnection(source, target, options.choices)
-
-
-def apply_component_state(editor: Editor, registry: Registry, value: dict[str, Any]) -> bool:
-    """Fold what the canvas sent back into the pipeline. Returns True when the canvas must be
-    redrawn from Python (a new link needs its label, or was refused)."""
+def canvas_props(
+    editor: Editor, registry: Registry, statuses: dict[str, NodeStatus], read_only: bool = False
+) -> dict[str, Any]:
+    problems: dict[str, list[Problem]] = {}
+    for problem in editor.problems():
+        problems.setdefault(problem.node or "", []).append(problem)
     pipeline = editor.pipeline
-    known = {spec.id: spec for spec in pipeline.nodes}
-    shown = {node["id"]: node for node in value.get("nodes", []) if node.get("id") in known}
-    redraw = len(shown) != len(value.get("nodes", []))  # nodes made in the component's own menus
-
-    moved = {
-        node_id: {"x": float(node["position"]["x"]), "y": float(node["position"]["y"])}
-        for node_id, node in shown.items()
-        if abs(node["position"]["x"] - known[node_id].position["x"]) > 0.5
-        or abs(node["position"]["y"] - known[node_id].position["y"]) > 0.5
+    return {
+        "revision": editor.revision,
+        "nodes": [card(spec, registry.get(spec.type), statuses.get(spec.id), problems.get(spec.id, []))
+                  for spec in pipeline.nodes],
+        "edges": [canvas_edge(edge) for edge in pipeline.edges if edge.source_port and edge.target_port],
+        **registry_props(registry),
+        "view": editor.view,
+        "read_only": read_only,
+        "theme": "light",
+        "min_height": MIN_HEIGHT,
     }
-    removed = [node_id for node_id in known if node_id not in shown]
-
-    def move_and_remove(p: Pipeline) -> None:
-        for node_id, position in moved.items():
-            p.node(node_id).position = position
-        p.nodes = [spec for spec in p.nodes if spec.id not in removed]
-        p.edges = [edge for edge in p.edges if edge.source not in removed and edge.target not in removed]
-
-    if moved or removed:
-        editor.change(move_and_remove)
-        if editor.selected in removed:
-            editor.select(None)
-
-    drawn = {(edge["source"], edge["target"]) for edge in value.get("edges", [])}
-    existing = links(editor.pipeline)
-    for pair in existing:
-        if pair not in drawn and pair[0] not in removed and pair[1] not in removed:
-            editor.disconnect(*pair)
-    for source, target in drawn - set(existing):
-        if source in shown and target in shown:
-            new_link(editor, registry, source, target)
-            redraw = True
-
-    selected = value.get("selectedId")
-    if selected in shown:
-        editor.select(selected)
-        editor.selected_link = None
-    elif selected is not None:
-        pair = next(((s, t) for s, t in existing if link_id(s, t) == selected), None)
-        if pair is not None:
-            editor.select(None)
-            editor.selected_link = pair
-    return redraw
 
 
-# --- drawing ------------------------------------------------------------------------------------
+def with_stale(editor: Editor, registry: Registry, statuses: dict[str, NodeStatus]) -> dict[str, NodeStatus]:
+    """The run's statuses, with "stale" on finished nodes changed since the run (and downstream).
+    Keys are computed once per pipeline revision and run record."""
+    recorded = {node_id: status.key for node_id, status in statuses.items() if status.key}
+    if not recorded:
+        return statuses
+    memo_key = (id(editor.pipeline), editor.revision, tuple(sorted(recorded.items())))
+    memo = st.session_state.get("stale_memo")
+    if memo is None or memo[0] != memo_key:
+        memo = (memo_key, stale_nodes(editor.pipeline, current_keys(editor.pipeline, registry), recorded))
+        st.session_state["stale_memo"] = memo
+    return {
+        node_id: replace(status, status=STALE, message="changed since this run", progress=None)
+        if node_id in memo[1] and status.status in FINISHED else status
+        for node_id, status in statuses.items()
+    }
+
+
+# --- the browser's answers ---------------------------------------------------------------------
 
 
 def canvas_key(editor: Editor, presentation: bool) -> str:
-    """A new key gives a fresh component, fitted to the pipeline: on open, auto-layout, Fit, and
-    when presentation mode moves the canvas elsewhere on the page."""
+    """A new key gives a fresh component (a new pipeline, a new layout: fitted afresh)."""
     return f"canvas-{editor.canvas_generation}-{'show' if presentation else 'edit'}"
 
 
-def picture_of(value: dict[str, Any]) -> tuple[dict[str, str], dict[str, str]]:
-    """What a canvas state shows, as far as Python decides it: card texts and link labels."""
-    cards = {node["id"]: node.get("data", {}).get("content", "") for node in value.get("nodes", [])}
-    labels = {edge["id"]: edge.get("label", "") for edge in value.get("edges", [])}
-    return cards, labels
-
-
-def canvas_in_step(editor: Editor, presentation: bool) -> bool:
-    """Whether the component's last answer shows the picture we last drew."""
-    value = st.session_state.get(canvas_key(editor, presentation))
-    drawn = st.session_state.get("canvas_drawn")
-    return not isinstance(value, dict) or drawn is None or picture_of(value) == picture_of(drawn[1].asdict())
-
-
-def heal_canvas(editor: Editor, presentation: bool) -> None:
-    """Called on every poll: a push the component ignored (it crossed one of its answers) leaves
-    it showing an older picture and sends nothing back; found so on two polls in a row, push again."""
-    if canvas_in_step(editor, presentation):
-        st.session_state.pop("canvas_out_of_step", None)
+def add_node(editor: Editor, registry: Registry, action: dict[str, Any]) -> None:
+    node_type = registry.get(action["type_id"])
+    if node_type is None:
+        editor.notify("error", f"There is no node type '{action['type_id']}' any more; install its plug-in.")
         return
-    drawn = st.session_state.get("canvas_drawn")
-    marker = drawn[1].timestamp if drawn else None
-    if st.session_state.get("canvas_out_of_step") == marker:
-        st.session_state["canvas_drawn"] = None
-        st.rerun(scope="app")
-    st.session_state["canvas_out_of_step"] = marker
+    wanted = action.get("connect") or None
+    other = editor.pipeline.node(wanted["node"]) if wanted and editor.pipeline.has_node(wanted["node"]) else None
+
+    def link(new: NodeSpec) -> PortLink | None:
+        if wanted is None or other is None:
+            return None
+        if wanted["direction"] == "from_output":
+            pair = fitting_pair(registry, other, new, wanted["port"], None)
+            return (other.id, pair[0], new.id, pair[1]) if pair else None
+        pair = fitting_pair(registry, new, other, None, wanted["port"])
+        return (new.id, pair[0], other.id, pair[1]) if pair else None
+
+    editor.add_node(node_type, action["position"], link)
+
+
+def connect(editor: Editor, registry: Registry, action: dict[str, Any]) -> None:
+    link = (action["source"], action["source_port"], action["target"], action["target_port"])
+    replaced = [edge for edge in editor.pipeline.incoming(link[2]) if edge.target_port == link[3]]
+    refusal = editor.connect_ports(registry, link)
+    if refusal:
+        editor.notify("error", refusal)
+    elif replaced and port_link(replaced[0]) != link:
+        old = replaced[0]
+        editor.notify("info", f"{old.target}.{old.target_port} now takes {link[0]}.{link[1]} instead of "
+                              f"{old.source}.{old.source_port} (Ctrl+Z brings the old link back).")
+
+
+def delete(editor: Editor, action: dict[str, Any]) -> None:
+    by_id = {edge_id(edge): port_link(edge) for edge in editor.pipeline.edges}
+    editor.delete([node_id for node_id in action["nodes"] if editor.pipeline.has_node(node_id)],
+                  [by_id[gone] for gone in action["edges"] if gone in by_id])
+
+
+def select(editor: Editor, action: dict[str, Any]) -> None:
+    nodes = [node_id for node_id in action["nodes"] if editor.pipeline.has_node(node_id)]
+    editor.select(nodes[0] if nodes else None)
+    chosen = [edge for edge in editor.pipeline.edges if edge_id(edge) in set(action["edges"])]
+    editor.selected_link = (chosen[0].source, chosen[0].target) if chosen and not nodes else None
+
+
+def apply_action(editor: Editor, registry: Registry, action: dict[str, Any]) -> None:
+    """One gesture from the canvas, applied to the editor (a refusal is a toast, nothing else)."""
+    kind = action.get("kind")
+    try:
+        if kind == "connect":
+            connect(editor, registry, action)
+        elif kind == "add":
+            add_node(editor, registry, action)
+        elif kind == "delete":
+            delete(editor, action)
+        elif kind == "move":
+            editor.move({node_id: place for node_id, place in action["positions"].items()
+                         if editor.pipeline.has_node(node_id)})
+        elif kind == "select":
+            select(editor, action)
+        elif kind == "paste":
+            editor.paste(action["nodes"], action["offset"])
+        elif kind == "undo":
+            editor.undo()
+        elif kind == "redo":
+            editor.redo()
+        elif kind == "view":
+            editor.view = {"x": float(action["x"]), "y": float(action["y"]), "zoom": float(action["zoom"])}
+        else:
+            log.warning("the canvas sent an unknown action %r", kind)
+    except (KeyError, TypeError, ValueError) as exc:  # a malformed action: the canvas takes Python's picture back
+        log.warning("the canvas sent a malformed %r action (%s)", kind, exc)
 
 
 def read_canvas(editor: Editor, registry: Registry, presentation: bool) -> None:
-    """Take in what the canvas sent since the last rerun (call before drawing anything)."""
-    value = st.session_state.get(canvas_key(editor, presentation))
-    if not isinstance(value, dict):
-        return
-    seen = st.session_state.get("canvas_seen", 0)
-    pushed = st.session_state.get("canvas_pushed", 0)
-    stamp = value.get("timestamp") or 0
-    # An answer older than our last push describes a picture we have since replaced.
-    if stamp <= max(seen, pushed):
-        return
-    st.session_state["canvas_seen"] = stamp
-    drawn = st.session_state.get("canvas_drawn")
+    """Apply the canvas's latest gesture, if any (call before drawing anything)."""
+    envelope = take_action(canvas_key(editor, presentation))
+    if envelope is not None:
+        apply_action(editor, registry, envelope["action"])
 
-    # The component ignores a push older than its own last answer, so a push racing an answer is
-    # lost: when the picture it sends back is not the one we drew, draw again.
-    stale = drawn is not None and picture_of(value) != picture_of(drawn[1].asdict())
-    if apply_component_state(editor, registry, value) or stale:
-        st.session_state["canvas_drawn"] = None  # force a push with a fresh timestamp
-    else:
-        # The component already shows these changes: keep our copy in step without a push.
-        st.session_state["canvas_quiet_revision"] = editor.revision
+
+def lay_out(editor: Editor, registry: Registry) -> None:
+    """Auto-layout, as one undoable step, and a fresh canvas fitted to it."""
+    editor.change(lambda pipeline: auto_layout(pipeline, estimated_heights(pipeline, registry)))
+    editor.view = None
+    editor.canvas_generation += 1
 
 
 def draw_canvas(
@@ -342,43 +289,9 @@ def draw_canvas(
     registry: Registry,
     statuses: dict[str, NodeStatus],
     presentation: bool = False,
-    height: int = 620,
+    height: int | None = None,
 ) -> None:
-    picture = (
-        editor.revision,
-        editor.canvas_generation,
-        tuple(sorted((node_id, status) for node_id, status in statuses.items())),
-        presentation,
-    )
-    drawn = st.session_state.get("canvas_drawn")
-    quiet = st.session_state.pop("canvas_quiet_revision", None) == editor.revision
-    if drawn is None or drawn[0] != picture:
-        if quiet and drawn is not None:
-            timestamp = drawn[1].timestamp  # the component shows this already: do not push
-        else:
-            timestamp = max(now_ms(), st.session_state.get("canvas_seen", 0) + 1)
-            st.session_state["canvas_pushed"] = timestamp
-
-        state = to_flow_state(
-            editor.pipeline, registry, statuses, editor.problems(), editor.selected, presentation, timestamp
-        )
-        st.session_state["canvas_drawn"] = (picture, state)
-    state = st.session_state["canvas_drawn"][1]
-    key = canvas_key(editor, presentation)
-    fit = st.session_state.get("canvas_fitted") != key
-    st.session_state["canvas_fitted"] = key
-    streamlit_flow(
-        key,
-        state,
-        height=height,
-        fit_view=fit,
-        show_controls=True,
-        show_minimap=True,
-        allow_new_edges=not presentation,
-        get_node_on_click=True,
-        get_edge_on_click=True,
-        enable_node_menu=not presentation,
-        enable_edge_menu=not presentation,
-        hide_watermark=True,
-        min_zoom=0.2,
-    )
+    """The canvas: 70% of the window high (at least MIN_HEIGHT px) unless `height` fixes it; read-only
+    in presentation mode."""
+    props = canvas_props(editor, registry, with_stale(editor, registry, statuses), read_only=presentation)
+    canvas(props, key=canvas_key(editor, presentation), height=height)

@@ -37,7 +37,13 @@ def save(editor: Editor, name: str, message: str = "") -> None:
                   else f"'{name}' is unchanged since version {result.version.version}.")
 
 
-def open_pipeline(editor: Editor, pipeline: Pipeline, name: str | None, version: int | None = None) -> None:
+def open_pipeline(
+    editor: Editor, pipeline: Pipeline, name: str | None, version: int | None = None, *, confirmed: bool = False
+) -> None:
+    """Open `pipeline`; over unsaved changes only once the user confirms (ui.main asks)."""
+    if editor.unsaved and not confirmed:
+        editor.ask_to_open(pipeline, name, version)
+        return
     editor.open(pipeline, name, version)
     st.session_state.pop("shown_run", None)
 

@@ -23,7 +23,7 @@ from nodeloom.engine.paths import new_run_id, nodeloom_home
 from nodeloom.engine.store import ACTIVE, RunDetail
 from nodeloom.engine.worker import Worker, interrupt_process, start_worker
 from nodeloom.ui import library
-from nodeloom.ui.canvas import CACHED, NodeStatus, canvas_in_step, heal_canvas
+from nodeloom.ui.canvas import CACHED, NodeStatus
 from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
@@ -163,7 +163,7 @@ def node_statuses(run: RunDetail | None) -> dict[str, NodeStatus]:
         progress = None
         if status == RunStatus.RUNNING and node_run.progress is not None:
             progress = round(node_run.progress, 1)  # the canvas redraws per 10%, not per step
-        found[node_id] = NodeStatus(status, progress, "", node_run.seconds, node_run.error)
+        found[node_id] = NodeStatus(status, progress, "", node_run.seconds, node_run.error, node_run.cache_key)
     return found
 
 
@@ -190,11 +190,10 @@ def live_panel(
     a run that ends between two reads of the store is still noticed."""
     shown = st.session_state.get("shown_run")
     starting = shown is not None and run is None and worker_exit(shown) is None
-    polling = is_active(run) or starting or not canvas_in_step(editor, presentation)
+    polling = is_active(run) or starting
 
     @st.fragment(run_every=POLL_SECONDS if polling else None)
     def live() -> None:
-        heal_canvas(editor, presentation)
         current = shown_run(editor)
         ended = polling and not is_active(current) and (current is not None or worker_exit(shown) is not None)
         if ended or node_statuses(current) != st.session_state.get("statuses_drawn"):

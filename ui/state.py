@@ -1,10 +1,11 @@
-"""The editor's model: the pipeline being edited, its selection, history and notices.
+"""The editor's model: the pipeline being edited, its selection, view, history and notices.
 
 Everything lives in one `Editor` object that the page keeps in `st.session_state` (ui.main), so a
-rerun (and the canvas component, which re-renders endlessly when its state is rebuilt) always sees
-the same state. The model knows the engine, not Streamlit, and not where pipelines are stored.
-Every change to the pipeline goes through `Editor.change`, which records undo history, marks the
-pipeline unsaved and tells the canvas to take the new state.
+rerun always sees the same state. The model knows the engine, not Streamlit, and not where
+pipelines are stored. Every change to the pipeline goes through `Editor.change`, which records undo
+history and bumps the revision the canvas and the autosaved draft follow. Links are checked here
+with the engine's port rule (engine.connect) whatever the canvas already checked: the browser's
+copy of the rule is a convenience, the engine's is the truth.
 """
 
 from __future__ import annotations
@@ -15,10 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from nodeloom.engine.node import NodeType, discover
+from nodeloom.engine.connect import closes_cycle, describe_node, mismatch, port_pairs
+from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.validation import PipelineInvalid, Problem, load_pipeline
-from nodeloom.ui.layout import auto_layout, overlapping
+from nodeloom.ui.layout import auto_layout, stacked
 
 HISTORY_LIMIT = 100
 
@@ -34,13 +36,52 @@ def pipeline_from_json(data: Any) -> Pipeline:
 
 
 def unique_node_id(pipeline: Pipeline, base: str) -> str:
+    """`base`, or `base_2`, `base_3`… (a copy of `base_2` is `base_3`, not `base_2_2`)."""
     taken = {spec.id for spec in pipeline.nodes}
     if base not in taken:
         return base
+    stem, _, number_text = base.rpartition("_")
+    if stem and number_text.isdigit():
+        base = stem
     number = 2
     while f"{base}_{number}" in taken:
         number += 1
     return f"{base}_{number}"
+
+
+PortLink = tuple[str, str, str, str]  # (source, source_port, target, target_port)
+
+
+def link_refusal(pipeline: Pipeline, registry: Registry, link: PortLink) -> str | None:
+    """Why the engine refuses a link from one output to one input, in a sentence; None when it fits.
+    A link already on the input does not count: the new one replaces it."""
+    source, source_port, target, target_port = link
+    refused = f"Cannot connect {source}.{source_port} → {target}.{target_port}"
+    if not (pipeline.has_node(source) and pipeline.has_node(target)):
+        return f"{refused}: the node is gone."
+    if source == target:
+        return f"{refused}: a node cannot feed itself."
+    if closes_cycle(pipeline, source, target):
+        return f"{refused}: {target} already feeds {source}, so the link would make a loop."
+    source_type, target_type = registry.get(pipeline.node(source).type), registry.get(pipeline.node(target).type)
+    if source_type is None or target_type is None:
+        unknown = source if source_type is None else target
+        return f"{refused}: {describe_node(unknown, pipeline.node(unknown).type)} has an unknown type."
+    if port_pairs(source_type, target_type, {}, source_port, target_port):
+        return None
+    why = mismatch(source, source_type, target, target_type, {}, source_port, target_port)
+    return f"{refused}: {why.message}."
+
+
+def fitting_pair(
+    registry: Registry, source: NodeSpec, target: NodeSpec, source_port: str | None, target_port: str | None
+) -> tuple[str, str] | None:
+    """The (output, input) pair the engine picks between two nodes when one end is named."""
+    source_type, target_type = registry.get(source.type), registry.get(target.type)
+    if source_type is None or target_type is None:
+        return None
+    pairs = port_pairs(source_type, target_type, {}, source_port, target_port)
+    return pairs[0] if pairs else None
 
 
 @dataclass
@@ -51,12 +92,14 @@ class Notice:
 
 
 @dataclass
-class PendingConnection:
-    """A new canvas edge whose ports the user must choose."""
+class PendingOpen:
+    """A pipeline that would replace one with unsaved changes: it waits until the user says so, with
+    the messages about it (an import's problems, say), which are shown only if it opens."""
 
-    source: str
-    target: str
-    choices: list[tuple[str, str]]  # (source output, target input) pairs the engine accepts
+    pipeline: Pipeline
+    saved_as: str | None
+    version: int | None
+    notices: list[Notice] = field(default_factory=list)
 
 
 @dataclass
@@ -69,10 +112,11 @@ class Editor:
     redo_stack: list[str] = field(default_factory=list)
     selected: str | None = None  # node id
     selected_link: tuple[str, str] | None = None  # (source, target) of the selected canvas edge
-    pending: PendingConnection | None = None
+    pending_open: PendingOpen | None = None
     notices: list[Notice] = field(default_factory=list)
-    revision: int = 0  # bumps on every change: the canvas pushes a new state
-    canvas_generation: int = 0  # bumps when the view should be rebuilt and fitted
+    revision: int = 0  # bumps on every change: the canvas takes the new state, the draft is written
+    view: dict[str, float] | None = None  # the canvas viewport {x, y, zoom}; None: fit the pipeline
+    canvas_generation: int = 0  # bumps when the canvas should start afresh (a new pipeline, a new layout)
     form_generation: int = 0  # bumps when widget values must be re-read from the pipeline
     _problems: tuple[int, list[Problem]] = (-1, [])
 
@@ -111,19 +155,29 @@ class Editor:
         if self.selected and not self.pipeline.has_node(self.selected):
             self.selected = None
 
-    def open(self, pipeline: Pipeline, saved_as: str | None = None, version: int | None = None) -> None:
-        """Replace the pipeline (open, new, import): history starts afresh."""
-        if overlapping(pipeline):
+    def open(
+        self,
+        pipeline: Pipeline,
+        saved_as: str | None = None,
+        version: int | None = None,
+        *,
+        saved_json: str | None = None,
+        view: dict[str, float] | None = None,
+    ) -> None:
+        """Replace the pipeline (open, new, import, a draft): history starts afresh. `saved_json` is
+        the saved form when `pipeline` holds edits on top of it (a draft); `view` where the canvas was."""
+        if stacked(pipeline):
             auto_layout(pipeline)
         self.pipeline = pipeline
         self.saved_as = saved_as
         self.base_version = version
-        self.saved_json = pipeline.to_json()
+        self.saved_json = pipeline.to_json() if saved_json is None else saved_json
         self.undo_stack.clear()
         self.redo_stack.clear()
         self.selected = None
         self.selected_link = None
-        self.pending = None
+        self.pending_open = None
+        self.view = view
         self.revision += 1
         self.canvas_generation += 1
         self.form_generation += 1
@@ -143,7 +197,14 @@ class Editor:
         return [problem for problem in self.problems() if problem.node == node_id]
 
     def notify(self, level: str, text: str) -> None:
-        self.notices.append(Notice(level, text))
+        """A message for the user; while an open waits for confirmation, it belongs to that open."""
+        (self.pending_open.notices if self.pending_open else self.notices).append(Notice(level, text))
+
+    def ask_to_open(self, pipeline: Pipeline, saved_as: str | None, version: int | None) -> None:
+        self.pending_open = PendingOpen(pipeline, saved_as, version)
+        # A fresh canvas generation also gives the import uploader (keyed by it) a fresh, empty widget:
+        # otherwise the file it still holds would import, and ask, again on every rerun.
+        self.canvas_generation += 1
 
     def select(self, node_id: str | None) -> None:
         if node_id != self.selected:
@@ -152,25 +213,91 @@ class Editor:
 
     # --- edits -------------------------------------------------------------------------------
 
-    def add_node(self, node_type: NodeType, position: dict[str, float] | None = None) -> str:
+    def add_node(
+        self,
+        node_type: NodeType,
+        position: dict[str, float] | None = None,
+        link: Callable[[NodeSpec], PortLink | None] | None = None,
+    ) -> str:
+        """Add a node with a fresh id named after its type; `link(new_spec)` may name one link to
+        make with it in the same step (so one undo takes both back)."""
         node_id = unique_node_id(self.pipeline, node_type.type_id.split(".", 1)[1])
         if position is None:
             # Right of everything already placed, so the new card never covers one the user arranged.
             right = max((spec.position["x"] for spec in self.pipeline.nodes), default=-260.0)
             top = min((spec.position["y"] for spec in self.pipeline.nodes), default=0.0)
             position = {"x": right + 260.0, "y": top}
-        self.change(lambda p: p.nodes.append(NodeSpec(node_id, node_type.type_id, {}, position)))
+        spec = NodeSpec(node_id, node_type.type_id, {}, {"x": float(position["x"]), "y": float(position["y"])})
+        wanted = link(spec) if link else None
+
+        def edit(pipeline: Pipeline) -> None:
+            pipeline.nodes.append(spec)
+            if wanted:
+                replace_link(pipeline, wanted)
+
+        self.change(edit)
         self.select(node_id)
         return node_id
 
-    def delete_node(self, node_id: str) -> None:
+    def connect_ports(self, registry: Registry, link: PortLink) -> str | None:
+        """Link one output to one input, replacing a link already on that input; returns why the
+        engine refuses it instead, if it does."""
+        refusal = link_refusal(self.pipeline, registry, link)
+        if refusal is None:
+            self.change(lambda pipeline: replace_link(pipeline, link))
+        return refusal
+
+    def delete(self, node_ids: list[str], links: list[PortLink]) -> None:
+        """Remove nodes (with their links) and links, as one undoable step."""
+        gone = set(node_ids)
+
         def edit(pipeline: Pipeline) -> None:
-            pipeline.nodes = [spec for spec in pipeline.nodes if spec.id != node_id]
-            pipeline.edges = [edge for edge in pipeline.edges if node_id not in (edge.source, edge.target)]
+            pipeline.nodes = [spec for spec in pipeline.nodes if spec.id not in gone]
+            pipeline.edges = [
+                edge for edge in pipeline.edges
+                if edge.source not in gone and edge.target not in gone and port_link(edge) not in links
+            ]
 
         self.change(edit)
-        if self.selected == node_id:
+        if self.selected in gone:
             self.select(None)
+
+    def delete_node(self, node_id: str) -> None:
+        self.delete([node_id], [])
+
+    def move(self, positions: dict[str, dict[str, float]]) -> None:
+        def edit(pipeline: Pipeline) -> None:
+            for spec in pipeline.nodes:
+                if spec.id in positions:
+                    spec.position = {"x": float(positions[spec.id]["x"]), "y": float(positions[spec.id]["y"])}
+
+        self.change(edit)
+
+    def paste(self, node_ids: list[str], offset: dict[str, float]) -> list[str]:
+        """Copies of nodes, parameters included, under fresh ids and shifted by `offset`; links among
+        the copied nodes are copied too. Returns the new ids."""
+        originals = [spec for spec in self.pipeline.nodes if spec.id in set(node_ids)]
+        renamed: dict[str, str] = {}
+        copies = []
+        for spec in originals:
+            taken = Pipeline(nodes=self.pipeline.nodes + copies)
+            renamed[spec.id] = unique_node_id(taken, spec.id)
+            position = {"x": spec.position["x"] + float(offset["x"]), "y": spec.position["y"] + float(offset["y"])}
+            copies.append(NodeSpec(renamed[spec.id], spec.type, json.loads(json.dumps(spec.params)), position))
+        links = [
+            Edge(renamed[edge.source], renamed[edge.target], edge.source_port, edge.target_port)
+            for edge in self.pipeline.edges
+            if edge.source in renamed and edge.target in renamed
+        ]
+
+        def edit(pipeline: Pipeline) -> None:
+            pipeline.nodes.extend(copies)
+            pipeline.edges.extend(links)
+
+        self.change(edit)
+        if copies:
+            self.select(copies[0].id)
+        return [spec.id for spec in copies]
 
     def rename_node(self, old: str, new: str) -> str | None:
         """Give a node a new id; returns an error message when the id is unusable."""
@@ -203,6 +330,7 @@ class Editor:
         self.change(edit)
 
     def connect(self, source: str, target: str, ports: list[tuple[str, str]]) -> None:
+        """Links between two nodes whose ports the engine has already chosen (the inspector's link panel)."""
         self.change(lambda p: p.edges.extend(Edge(source, target, out, into) for out, into in ports))
 
     def disconnect(self, source: str, target: str, target_port: str | None = None) -> None:
@@ -216,9 +344,18 @@ class Editor:
         self.change(edit)
 
 
-def registry():
+def port_link(edge: Edge) -> PortLink:
+    return (edge.source, edge.source_port or "", edge.target, edge.target_port or "")
+
+
+def replace_link(pipeline: Pipeline, link: PortLink) -> None:
+    """Add a link; one input takes one link, so whatever fed that input goes."""
+    if link in map(port_link, pipeline.edges):
+        return  # already there: no change, nothing to undo
+    source, source_port, target, target_port = link
+    pipeline.edges = [edge for edge in pipeline.edges if (edge.target, edge.target_port) != (target, target_port)]
+    pipeline.edges.append(Edge(source, target, source_port, target_port))
+
+
+def registry() -> Registry:
     return discover()
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
