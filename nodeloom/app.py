@@ -11,8 +11,10 @@ from pathlib import Path
 
 from nodeloom.output import UsageError, say
 
-# headless: no browser opened on a server; no usage statistics sent; no "Deploy" button in the toolbar.
-FIXED_OPTIONS = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"]
+# headless: no browser opened on a server; no usage statistics sent; no "Deploy" button in the toolbar;
+# uploads up to 20 MB, the limit of a pipeline file.
+FIXED_OPTIONS = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
+                 "--server.maxUploadSize", "20"]
 OWN_OPTIONS = {"--server.address": "--host", "--server.port": "--port"}
 
 
