@@ -81,8 +81,8 @@ def test_inline_code_holds_its_text_whole(text):
 
 
 def test_chart_text_escapes_plotly_markup_and_clips_before_escaping():
-    assert chart_text("<b class='pwned'>x</b> & <a href='https://pwned.invalid'>") == (
-        "&lt;b class=&#x27;pwned&#x27;&gt;x&lt;/b&gt; &amp; &lt;a href=&#x27;https://pwned.invalid&#x27;&gt;"
+    assert chart_text("<b class='pwned'>x</b> & <a href=\"https://pwned.invalid\">") == (
+        "&lt;b class='pwned'&gt;x&lt;/b&gt; &amp; &lt;a href=\"https://pwned.invalid\"&gt;"
     )
     clipped = chart_text("<" * 50, width=10)
     assert clipped == "&lt;" * 9 + "…"  # nine characters and an ellipsis; never half an entity

@@ -58,7 +58,7 @@ def chart_text(text: object, width: int | None = None) -> str:
     value = str(text)
     if width is not None and len(value) > width:
         value = value[: width - 1] + "…"
-    return html.escape(value)
+    return html.escape(value, quote=False)  # plotly decodes &lt; &gt; &amp; but shows &quot; as it is
 
 
 def remote_code_warning(spec: NodeSpec) -> str | None:
