@@ -20,6 +20,7 @@ from nodeloom.ui.text import chart_text, inline_code, plain
 
 PREVIEW_ROWS = 50
 HOVER_WIDTH = 120  # characters of a row in a chart's hover label
+LEGEND_WIDTH = 40  # characters of a label in a chart's legend, which takes room from the chart itself
 
 
 @st.cache_resource(max_entries=6, show_spinner="Reading outputs…")
@@ -84,7 +85,7 @@ def embeddings_scatter(dataset: Any) -> None:
     colour_column = "label" if "label" in sample.column_names else None
     figure = px.scatter(
         x=points[:, 0], y=points[:, 1],
-        color=[chart_text(value, HOVER_WIDTH) for value in sample[colour_column]] if colour_column else None,
+        color=[chart_text(value, LEGEND_WIDTH) for value in sample[colour_column]] if colour_column else None,
         hover_name=[chart_text(text, HOVER_WIDTH) for text in sample[text_column]] if text_column else None,
         labels={"x": "PC 1", "y": "PC 2"}, title="Embeddings (PCA)", height=380,
     )
