@@ -8,6 +8,7 @@ import errno
 import json
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -113,3 +114,14 @@ def test_a_store_locked_by_another_process_says_locked_not_damaged(nodeloom_home
         holder.rollback()
     error = capsys.readouterr().err
     assert "locked by another process" in error and "damaged" not in error and "Traceback" not in error
+
+
+def test_an_io_error_on_a_full_disk_is_a_full_disk(tmp_path, monkeypatch):
+    """SQLite reports growing its -shm file on a full disk as a plain 'disk I/O error' (seen on a full tmpfs)."""
+    io_error = sqlite3.OperationalError("disk I/O error")
+    assert type(explain_failure(tmp_path / "nodeloom.db", io_error)) is StoreError  # space left: just I/O
+    monkeypatch.setattr(store_database.shutil, "disk_usage", lambda folder: FULL_DISK)
+    assert type(explain_failure(tmp_path / "nodeloom.db", io_error)) is StoreFull
+
+
+FULL_DISK = SimpleNamespace(total=10**9, used=10**9, free=0)  # what shutil.disk_usage says of a full disk

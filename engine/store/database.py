@@ -13,6 +13,7 @@ import contextlib
 import errno
 import functools
 import os
+import shutil
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -37,9 +38,12 @@ SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 
 MESSAGE_CODES = (
     ("readonly", SQLITE_READONLY), ("read-only", SQLITE_READONLY), ("locked", SQLITE_BUSY), ("busy", SQLITE_BUSY),
     ("disk is full", SQLITE_FULL), ("malformed", SQLITE_CORRUPT), ("not a database", SQLITE_NOTADB),
-    ("unable to open", SQLITE_CANTOPEN),
+    ("unable to open", SQLITE_CANTOPEN), ("i/o error", SQLITE_IOERR),
 )
-OS_CODES = {errno.EACCES: SQLITE_PERM, errno.EPERM: SQLITE_PERM, errno.EROFS: SQLITE_READONLY, errno.ENOSPC: SQLITE_FULL}
+OS_CODES = {
+    errno.EACCES: SQLITE_PERM, errno.EPERM: SQLITE_PERM, errno.EROFS: SQLITE_READONLY, errno.ENOSPC: SQLITE_FULL,
+}
+NEARLY_FULL_BYTES = 2**20  # less free space than this, and an I/O error is taken for a full disk
 
 
 def _primary_code(error: BaseException) -> int | None:
@@ -57,6 +61,16 @@ def _writable(path: Path) -> bool:
     return os.access(path.parent, os.W_OK) and (not path.exists() or os.access(path, os.W_OK))
 
 
+def _disk_full(path: Path) -> bool:
+    """Whether the disk holding the database has (almost) no space left: SQLite reports some writes that fail for
+    want of space, such as growing its -shm file, as a plain I/O error."""
+    folder = next((parent for parent in (path.parent, *path.parents) if parent.exists()), path.parent)
+    try:
+        return shutil.disk_usage(folder).free < NEARLY_FULL_BYTES
+    except OSError:
+        return False
+
+
 def explain_failure(path: Path, error: sqlite3.Error | OSError) -> StoreError:
     """The store error that tells the truth about a failed database operation: read-only, locked, full and damaged
     are different problems with different fixes. Fed every sqlite3 error (and OSError) the store meets."""
@@ -67,7 +81,7 @@ def explain_failure(path: Path, error: sqlite3.Error | OSError) -> StoreError:
             f"the NodeLoom database {path} is locked by another process ({detail}; waited {BUSY_TIMEOUT_S:.0f} s): "
             "let the other nodeloom command or app finish, or stop it, then try again"
         )
-    if code == SQLITE_FULL:
+    if code == SQLITE_FULL or (code == SQLITE_IOERR and _disk_full(path)):
         return StoreFull(
             f"no space left to write the NodeLoom database {path} ({detail}): free disk space "
             "(`nodeloom gc` deletes caches and run folders of old runs), then try again"
