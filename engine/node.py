@@ -4,6 +4,8 @@ A node type is one decorated function::
 
     class CleanParams(NodeParams):
         lowercase: bool = Field(True, description="Lower-case the text")
+        # when a parameter applies, a fixed list of choices, a unit: see engine/params.py
+        template: str = Field("", json_schema_extra=param_rules(applies_when={"mode": ["template"]}))
 
     @node("text.clean", title="Clean text", category="text",
           inputs=[Input("dataset", DATASET)], outputs=[Output("dataset", DATASET)],
@@ -26,20 +28,16 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
 from nodeloom.engine.context import RunContext
+from nodeloom.engine.params import NodeParams, applicable_params, param_rules
 from nodeloom.engine.types import PortType
+
+__all__ = ["Input", "NodeParams", "NodeType", "Output", "Registry", "applicable_params", "discover", "node",
+           "param_defaults", "param_rules"]
 
 log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "nodeloom.nodes"
-
-
-class NodeParams(BaseModel):
-    """Base class of parameter models: unknown keys are an error, values are checked on assignment."""
-
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, frozen=False)
 
 
 @dataclass(frozen=True)

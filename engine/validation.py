@@ -23,6 +23,7 @@ from nodeloom.engine.connect import Mismatch, describe_node, resolve_link
 from nodeloom.engine.files import RefusedPath, folder_files, readable
 from nodeloom.engine.limits import NODE_ID_RULE, is_node_id, nested_too_deeply, shown, too_deep, too_large
 from nodeloom.engine.node import NodeType, Registry, discover
+from nodeloom.engine.params import plain_error
 from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline, PipelineSettings
 
 
@@ -65,8 +66,10 @@ def param_problems(node_type: NodeType, params: Any, node_id: str) -> list[Probl
                 field_info = node_type.params.model_fields.get(name)
                 about = f" ({field_info.description})" if field_info and field_info.description else ""
                 message = f"{where}: parameter '{name}' is required{about}"
+            elif not error["loc"]:  # a rule across parameters, in its own words
+                message = f"{where}: {plain_error(error)}"
             else:
-                message = f"{where}: parameter '{name}': {error['msg']} (got {error.get('input')!r})"
+                message = f"{where}: parameter '{name}' {plain_error(error)} (got {error.get('input')!r})"
             problems.append(Problem("params", message, node_id))
         return problems
     return []

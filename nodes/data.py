@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.node import param_rules
 from nodeloom.engine.paths import datasets_cache_folder
 from nodeloom.engine.types import DATASET
 from nodeloom.nodes.bundled import hub_unreachable
@@ -75,16 +76,23 @@ def require_columns(dataset: Any, columns: list[str], where: str) -> None:
 
 class LoadDatasetParams(NodeParams):
     source: Literal["file", "builtin", "hub"] = Field("file", description="file (a local file), builtin (NodeLoom's sample data) or hub (a Hugging Face dataset)")
-    path: str = Field("", description="file: the file to read (csv, tsv, json, jsonl, txt or parquet)")
-    header: bool = Field(True, description="file (csv/tsv): the first line holds column names; off: columns are named column_1, column_2, …")
-    name: str = Field("chat_support", description="builtin: chat_support, reviews_sentiment or support_articles; hub: the dataset name, e.g. stanfordnlp/imdb")
-    config: str = Field("", description="hub: the dataset configuration (empty: the default one)")
-    split: str = Field("train", min_length=1, description="builtin: train, test or all; hub: any split expression, e.g. train or test[:10%], or all")
+    path: str = Field("", description="file: the file to read (csv, tsv, json, jsonl, txt or parquet)",
+                      json_schema_extra=param_rules(applies_when={"source": ["file"]}, required=True))
+    header: bool = Field(True, description="file (csv/tsv): the first line holds column names; off: columns are named column_1, column_2, …",
+                         json_schema_extra=param_rules(applies_when={"source": ["file"]}))
+    name: str = Field("chat_support", description="builtin: chat_support, reviews_sentiment or support_articles; hub: the dataset name, e.g. stanfordnlp/imdb",
+                      json_schema_extra=param_rules(applies_when={"source": ["builtin", "hub"]},
+                                                    choices=BUILTIN_LABEL_NAMES, choices_when={"source": ["builtin"]}))
+    config: str = Field("", description="hub: the dataset configuration (empty: the default one)",
+                        json_schema_extra=param_rules(applies_when={"source": ["hub"]}))
+    split: str = Field("train", min_length=1, description="builtin: train, test or all; hub: any split expression, e.g. train or test[:10%], or all",
+                       json_schema_extra=param_rules(applies_when={"source": ["builtin", "hub"]}))
     columns: list[str] = Field([], description="Keep only these columns, in this order (names as loaded; empty: keep all)")
     rename: dict[str, str] = Field({}, description="Rename columns after selecting them: {old name: new name}")
     shuffle: bool = Field(False, description="Shuffle the rows (before max_rows, so max_rows takes a random sample)")
     seed: int | None = Field(None, ge=0, description="Shuffle seed (empty: the pipeline's seed)")
-    max_rows: int | None = Field(None, ge=1, description="Keep at most this many rows")
+    max_rows: int | None = Field(None, ge=1, description="Keep at most this many rows",
+                                 json_schema_extra=param_rules(unit="rows"))
 
 
 def builtin_files(name: str) -> dict[str, Path]:

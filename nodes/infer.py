@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.node import param_rules
 from nodeloom.engine.types import DATASET, MODEL, TOKENIZED_DATASET, TOKENIZER
 from nodeloom.nodes.data import column_values, require_columns
 from nodeloom.nodes.text.common import text_column_values
@@ -34,6 +35,9 @@ def batches(count: int, size: int) -> list[range]:
 # infer.generate
 
 
+SAMPLING = param_rules(applies_when={"strategy": ["sampling"]})
+
+
 class GenerateParams(NodeParams):
     prompt_column: str = Field("question", min_length=1, description="Column holding the prompts")
     reference_column: str = Field("answer", description="Column with the expected answers, copied to `reference` (empty: none)")
@@ -43,14 +47,20 @@ class GenerateParams(NodeParams):
         "it is cut where {reference_column} starts (empty: the prompt column as is)",
     )
     strategy: Literal["greedy", "sampling", "beam"] = Field("greedy", description="How the next tokens are chosen")
-    max_new_tokens: int = Field(64, ge=1, le=8192, description="Longest answer, in tokens")
-    temperature: float = Field(1.0, gt=0, le=10, description="sampling: below 1 sharper, above 1 more random")
-    top_k: int = Field(50, ge=0, description="sampling: keep only the k likeliest tokens (0: all)")
-    top_p: float = Field(1.0, gt=0, le=1, description="sampling: keep the smallest set of tokens with this total probability")
-    num_beams: int = Field(4, ge=2, le=64, description="beam: beams kept")
+    max_new_tokens: int = Field(64, ge=1, le=8192, description="Longest answer, in tokens",
+                                json_schema_extra=param_rules(unit="tokens"))
+    temperature: float = Field(1.0, gt=0, le=10, description="sampling: below 1 sharper, above 1 more random",
+                               json_schema_extra=SAMPLING)
+    top_k: int = Field(50, ge=0, description="sampling: keep only the k likeliest tokens (0: all)",
+                       json_schema_extra=SAMPLING | param_rules(unit="tokens"))
+    top_p: float = Field(1.0, gt=0, le=1, description="sampling: keep the smallest set of tokens with this total probability",
+                         json_schema_extra=SAMPLING)
+    num_beams: int = Field(4, ge=2, le=64, description="beam: beams kept",
+                           json_schema_extra=param_rules(applies_when={"strategy": ["beam"]}))
     repetition_penalty: float = Field(1.0, gt=0, le=10, description="Above 1 discourages repeating tokens")
-    batch_size: int = Field(16, ge=1, le=4096, description="Prompts per batch")
-    seed: int | None = Field(None, description="Seed for sampling (empty: the pipeline's)")
+    batch_size: int = Field(16, ge=1, le=4096, description="Prompts per batch",
+                            json_schema_extra=param_rules(unit="prompts"))
+    seed: int | None = Field(None, description="Seed for sampling (empty: the pipeline's)", json_schema_extra=SAMPLING)
 
 
 def prompt_prefix(template: str, reference_column: str) -> str:

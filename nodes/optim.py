@@ -12,7 +12,10 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from nodeloom.engine import NodeParams, Output, RunContext, node
+from nodeloom.engine.node import param_rules
 from nodeloom.engine.types import OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC
+
+ADAM_FAMILY = param_rules(applies_when={"name": ["adamw", "adam"]})
 
 
 class OptimizerParams(NodeParams):
@@ -20,17 +23,23 @@ class OptimizerParams(NodeParams):
         "adamw", description="adamw (decoupled weight decay), adam (L2 penalty), sgd or adafactor"
     )
     lr: float = Field(5e-5, gt=0, le=10, description="Peak learning rate")
-    beta1: float = Field(0.9, ge=0, lt=1, description="Adam/AdamW: decay of the gradient average")
-    beta2: float = Field(0.999, ge=0, lt=1, description="Adam/AdamW: decay of the squared-gradient average")
-    eps: float = Field(1e-8, gt=0, le=1, description="Adam/AdamW: added to the denominator for stability")
+    beta1: float = Field(0.9, ge=0, lt=1, description="Adam/AdamW: decay of the gradient average",
+                         json_schema_extra=ADAM_FAMILY)
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam/AdamW: decay of the squared-gradient average",
+                         json_schema_extra=ADAM_FAMILY)
+    eps: float = Field(1e-8, gt=0, le=1, description="Adam/AdamW: added to the denominator for stability",
+                       json_schema_extra=ADAM_FAMILY)
     weight_decay: float = Field(0.0, ge=0, le=1, description="Weight decay (see optim.regularization for exclusions)")
-    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum")
-    nesterov: bool = Field(False, description="SGD: use Nesterov momentum (needs momentum > 0)")
-    fused: bool = Field(True, description="Use torch's fused kernel where the device has one (Adam, AdamW, SGD)")
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum",
+                            json_schema_extra=param_rules(applies_when={"name": ["sgd"]}))
+    nesterov: bool = Field(False, description="SGD: use Nesterov momentum (needs momentum > 0)",
+                           json_schema_extra=param_rules(applies_when={"name": ["sgd"]}))
+    fused: bool = Field(True, description="Use torch's fused kernel where the device has one (Adam, AdamW, SGD)",
+                        json_schema_extra=param_rules(applies_when={"name": ["adamw", "adam", "sgd"]}))
 
     @model_validator(mode="after")
     def _nesterov_needs_momentum(self) -> OptimizerParams:
-        if self.nesterov and self.momentum == 0:
+        if self.name == "sgd" and self.nesterov and self.momentum == 0:  # only SGD reads either
             raise ValueError("nesterov needs momentum > 0")
         return self
 
@@ -52,11 +61,15 @@ class ScheduleParams(NodeParams):
     name: Literal["constant", "linear", "cosine", "cosine_with_restarts", "polynomial"] = Field(
         "linear", description="How the learning rate moves after warmup"
     )
-    warmup_steps: int = Field(0, ge=0, description="Steps of linear warmup from 0 (wins over warmup_ratio when > 0)")
+    warmup_steps: int = Field(0, ge=0, description="Steps of linear warmup from 0 (wins over warmup_ratio when > 0)",
+                              json_schema_extra=param_rules(unit="steps"))
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Warmup as a fraction of all training steps")
-    num_cycles: int = Field(1, ge=1, description="cosine_with_restarts: number of hard restarts")
-    power: float = Field(1.0, gt=0, description="polynomial: exponent of the decay")
-    lr_end: float = Field(1e-7, ge=0, description="polynomial: final learning rate")
+    num_cycles: int = Field(1, ge=1, description="cosine_with_restarts: number of hard restarts",
+                            json_schema_extra=param_rules(applies_when={"name": ["cosine_with_restarts"]}))
+    power: float = Field(1.0, gt=0, description="polynomial: exponent of the decay",
+                         json_schema_extra=param_rules(applies_when={"name": ["polynomial"]}))
+    lr_end: float = Field(1e-7, ge=0, description="polynomial: final learning rate",
+                          json_schema_extra=param_rules(applies_when={"name": ["polynomial"]}))
 
 
 @node(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import datasets
 import pytest
+from pydantic import ValidationError
 
 from nodeloom.engine import CancelToken, NodeError, RunContext
 from nodeloom.engine.cache import default_cache
@@ -84,7 +85,8 @@ def test_every_builtin_has_a_data_card_with_its_true_size():
 
 
 def test_builtin_bad_name_and_split():
-    with pytest.raises(NodeError, match="no built-in data set 'chatbot'.*chat_support, reviews_sentiment, support_articles"):
+    # a fixed list of names: refused with the parameters, before anything runs
+    with pytest.raises(ValidationError, match="name must be one of chat_support, reviews_sentiment, support_articles"):
         load(source="builtin", name="chatbot")
     with pytest.raises(NodeError, match="has no split 'test'.*train, all.*data.split"):
         load(source="builtin", name="reviews_sentiment", split="test")
@@ -156,7 +158,7 @@ def test_bad_files_are_reported_with_file_and_line(tmp_path, name, content, mess
 
 
 def test_missing_or_unsupported_files(tmp_path):
-    with pytest.raises(NodeError, match="parameter 'path' is empty"):
+    with pytest.raises(ValidationError, match="path is required when source is file"):
         load(path="")
     with pytest.raises(NodeError, match="'nowhere.csv' does not exist"):
         load(path="nowhere.csv")

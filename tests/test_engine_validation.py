@@ -57,7 +57,7 @@ def test_parameter_errors_name_the_parameter_and_allowed_values():
     ]))
     messages = " | ".join(p.message for p in found)
     assert all(p.node == "s" for p in found) and len(found) == 3
-    assert "parameter 'value'" in messages and "less than or equal to 1000" in messages
+    assert "parameter 'value' must be at most 1000 (got 5000)" in messages
     assert "parameter 'mode'" in messages and "plain|fancy" in messages
     assert "unknown parameter 'valeu'" in messages and "did you mean 'value'" in messages
 

@@ -2,14 +2,18 @@
 selected link's port connections.
 
 The form is generated from the node's pydantic parameter model (through its JSON schema): numbers
-with their bounds, selects for choices, toggles for booleans, text, and JSON for anything
-structured. A change applies to the pipeline at once and is checked by the engine.
+with their bounds, pick lists for choices, toggles for booleans, text, and JSON for anything
+structured. Each field says its rules beside it (bounds, choices, unit, default); parameters that do
+not apply with the other settings (declared with engine.params.param_rules) are hidden; problems,
+those across parameters too, are shown in plain words at the parameters they concern. A change
+applies to the pipeline at once and is checked by the engine.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +21,7 @@ import streamlit as st
 
 from nodeloom.engine.connect import link_options
 from nodeloom.engine.node import NodeType, Registry
-from nodeloom.engine.validation import param_problems
+from nodeloom.engine.params import CHOICES, CHOICES_WHEN, REQUIRED, UNIT, applicable_params, holds, param_errors
 from nodeloom.ui.canvas import links, port_label
 from nodeloom.ui.state import Editor
 
@@ -26,16 +30,47 @@ NOT_SET = "— not set —"
 
 @dataclass(frozen=True)
 class FieldForm:
-    """How one parameter is edited."""
+    """How one parameter is edited, and the rules shown beside it."""
 
     kind: str  # choice, bool, int, float, text, json
     nullable: bool
     choices: tuple[Any, ...] = ()
     minimum: float | None = None
     maximum: float | None = None
+    rules: str = ""  # "≥ 1 and ≤ 8192 · tokens", "one of greedy, sampling, beam"
 
 
-def field_form(prop: dict[str, Any], definitions: dict[str, Any]) -> FieldForm:
+def _number(value: float) -> str:
+    return f"{value:g}"
+
+
+def bounds_text(base: dict[str, Any]) -> str:
+    """A number's bounds as written in its schema: "> 0 and ≤ 10"."""
+    parts = []
+    for key, sign in (("minimum", "≥"), ("exclusiveMinimum", ">"), ("maximum", "≤"), ("exclusiveMaximum", "<")):
+        if key in base:
+            parts.append(f"{sign} {_number(base[key])}")
+    return " and ".join(parts)
+
+
+def rules_text(prop: dict[str, Any], base: dict[str, Any], kind: str, choices: tuple[Any, ...]) -> str:
+    """What a field allows, in a few words: bounds or choices, that it is required, its unit."""
+    parts = []
+    if kind == "choice":
+        parts.append("one of " + ", ".join(str(choice) for choice in choices))
+    elif kind in ("int", "float"):
+        parts.append(bounds_text(base))
+    elif base.get("minLength") or base.get("minItems") or prop.get(REQUIRED):
+        parts.append("required")
+    if prop.get(UNIT):
+        parts.append(str(prop[UNIT]))
+    return " · ".join(part for part in parts if part)
+
+
+def field_form(prop: dict[str, Any], definitions: dict[str, Any], values: Mapping[str, Any] | None = None) -> FieldForm:
+    """The widget for one parameter's schema; `values` (the node's parameters, defaults filled in) decide
+    choices declared for some settings only."""
+
     def resolve(schema: dict[str, Any]) -> dict[str, Any]:
         reference = schema.get("$ref", "")
         return definitions.get(reference.rsplit("/", 1)[-1], schema) if reference else schema
@@ -48,14 +83,18 @@ def field_form(prop: dict[str, Any], definitions: dict[str, Any]) -> FieldForm:
         return FieldForm("json", nullable)
     base = concrete[0]
     if "enum" in base or "const" in base:
-        return FieldForm("choice", nullable, tuple(base.get("enum", [base.get("const")])))
+        choices = tuple(base.get("enum", [base.get("const")]))
+        return FieldForm("choice", nullable, choices, rules=rules_text(prop, base, "choice", choices))
+    if CHOICES in prop and holds(prop.get(CHOICES_WHEN), values or {}):
+        choices = tuple(prop[CHOICES])
+        return FieldForm("choice", nullable, choices, rules=rules_text(prop, base, "choice", choices))
     kind = {"boolean": "bool", "integer": "int", "number": "float", "string": "text"}.get(base.get("type"), "json")
     minimum, maximum = base.get("minimum"), base.get("maximum")
     if minimum is None and "exclusiveMinimum" in base:  # a widget bound is inclusive: step just inside
         minimum = base["exclusiveMinimum"] + (1 if kind == "int" else 0)
     if maximum is None and "exclusiveMaximum" in base:
         maximum = base["exclusiveMaximum"] - (1 if kind == "int" else 0)
-    return FieldForm(kind, nullable, (), minimum, maximum)
+    return FieldForm(kind, nullable, (), minimum, maximum, rules_text(prop, base, kind, ()))
 
 
 def float_step(value: float | None) -> float:
@@ -75,7 +114,9 @@ def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: 
 
     if form.kind == "choice":
         options = ([None] if form.nullable else []) + list(form.choices)
-        index = options.index(current) if current in options else 0
+        if current not in options:  # a value from elsewhere (a file, the CLI) stays visible, and refused
+            options.append(current)
+        index = options.index(current)
         st.selectbox(label, options, index=index, key=key, help=help_text,
                      format_func=lambda option: NOT_SET if option is None else str(option),
                      on_change=lambda: apply(st.session_state[key]))
@@ -111,19 +152,38 @@ def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: 
             st.error(st.session_state[error_key])
 
 
+def default_text(default: Any) -> str:
+    return "default " + ("empty" if default in ("", None, [], {}) else json.dumps(default, ensure_ascii=False))
+
+
 def draw_parameters(editor: Editor, node_type: NodeType, node_id: str) -> None:
     schema = node_type.params.model_json_schema()
     definitions = schema.get("$defs", {})
+    properties = schema.get("properties", {})
     params = editor.pipeline.node(node_id).params
-    problems = param_problems(node_type, params, node_id)
-    for name, prop in schema.get("properties", {}).items():
-        field = node_type.params.model_fields[name]
+    errors = param_errors(node_type, params)
+    for message in errors.get("", []):
+        st.error(message, icon=":material/error:")
+    shown = applicable_params(node_type, params)
+    fields = node_type.params.model_fields
+    values = {name: field.get_default(call_default_factory=True) for name, field in fields.items()
+              if not field.is_required()} | params
+    for name in shown:
+        field = fields[name]
         default = None if field.is_required() else field.get_default(call_default_factory=True)
-        parameter_widget(editor, node_id, name, prop, field_form(prop, definitions), params.get(name, default), default)
-        for problem in problems:
-            if f"parameter '{name}'" in problem.message:
-                st.error(problem.message, icon=":material/error:")
-    unknown = [name for name in params if name not in schema.get("properties", {})]
+        form = field_form(properties[name], definitions, values)
+        parameter_widget(editor, node_id, name, properties[name], form, params.get(name, default), default)
+        about = [form.rules] if form.rules else []
+        if not field.is_required():
+            about.append(default_text(default))
+        if about:
+            st.caption(" · ".join(about))
+        for message in errors.get(name, []):
+            st.error(message, icon=":material/error:")
+    hidden = [name for name in fields if name not in shown]
+    if hidden:
+        st.caption("Not shown, as they do not apply with these settings: " + ", ".join(hidden))
+    unknown = [name for name in params if name not in properties]
     for name in unknown:
         col_text, col_button = st.columns([4, 1])
         col_text.warning(f"unknown parameter '{name}' = {params[name]!r}")
