@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib.util
 import math
 import time
 from pathlib import Path
@@ -48,20 +49,27 @@ MOST_STEPS = 10_000_000
 class TrainerParams(NodeParams):
     epochs: float = Field(1.0, gt=0, le=10_000, description="Passes over the training data (ignored when max_steps > 0)")
     max_steps: int = Field(
-        0, ge=0, le=MOST_STEPS, description="Stop after this many optimizer steps (0: train for `epochs`)"
+        0, ge=0, le=MOST_STEPS, description="Stop after this many optimizer steps (0: train for `epochs`)",
+        json_schema_extra={"unit": "steps"},
     )
-    batch_size: int = Field(8, ge=1, le=65_536, description="Examples per step on each device")
-    gradient_accumulation_steps: int = Field(1, ge=1, le=4096, description="Batches summed into one optimizer step")
+    batch_size: int = Field(8, ge=1, le=65_536, description="Examples per step on each device",
+                            json_schema_extra={"unit": "examples"})
+    gradient_accumulation_steps: int = Field(1, ge=1, le=4096, description="Batches summed into one optimizer step",
+                                             json_schema_extra={"unit": "batches"})
     eval_steps: int = Field(
-        0, ge=0, le=MOST_STEPS, description="Evaluate on the validation data every N steps (0: at each epoch's end)"
+        0, ge=0, le=MOST_STEPS, description="Evaluate on the validation data every N steps (0: at each epoch's end)",
+        json_schema_extra={"unit": "steps"},
     )
     eval_batch_size: int | None = Field(
-        None, ge=1, le=65_536, description="Examples per evaluation batch (empty: batch_size)"
+        None, ge=1, le=65_536, description="Examples per evaluation batch (empty: batch_size)",
+        json_schema_extra={"unit": "examples"},
     )
     logging_steps: int = Field(
-        1, ge=1, le=MOST_STEPS, description="Report loss, learning rate and tokens/s every N steps"
+        1, ge=1, le=MOST_STEPS, description="Report loss, learning rate and tokens/s every N steps",
+        json_schema_extra={"unit": "steps"},
     )
-    save_steps: int = Field(500, ge=0, le=MOST_STEPS, description="Write a checkpoint every N steps (0: none)")
+    save_steps: int = Field(500, ge=0, le=MOST_STEPS, description="Write a checkpoint every N steps (0: none)",
+                            json_schema_extra={"unit": "steps"})
     save_total_limit: int = Field(2, ge=1, le=10_000, description="Keep at most this many checkpoints")
     resume_from: str = Field("", description="A checkpoint folder (checkpoint-N) of an earlier run to continue from")
     mixed_precision: Literal["auto", "bf16", "fp16", "no"] = Field(
@@ -70,10 +78,44 @@ class TrainerParams(NodeParams):
     seed: int | None = Field(
         None, ge=0, le=2**32 - 1, description="Seed for initialisation, shuffling and dropout (empty: the pipeline's)"
     )
+    report_to: Literal["none", "tensorboard", "mlflow", "wandb"] = Field(
+        "none", description="Experiment tracking through the Trainer's integration: tensorboard writes into the "
+        "node's working folder; mlflow and wandb follow their own settings (MLFLOW_TRACKING_URI, WANDB_PROJECT…)",
+    )
+    run_name: str = Field("", max_length=256, description="The run's name in the tracker (empty: nodeloom-RUN-NODE)",
+                          json_schema_extra={"applies_when": {"report_to": ["tensorboard", "mlflow", "wandb"]}})
 
 
 def _resume_files(params: TrainerParams) -> list[str]:
     return [params.resume_from] if params.resume_from else []
+
+
+# What each tracker needs installed: the module transformers' integration imports, and how to get it.
+TRACKER_PACKAGES = {
+    "tensorboard": ("tensorboard", "pip install 'nodeloom[tracking]'"),
+    "mlflow": ("mlflow", "pip install mlflow"),
+    "wandb": ("wandb", "pip install wandb"),
+}
+
+
+def check_tracker(report_to: str) -> None:
+    """A tracker whose package is missing is the user's to install: one line saying how, before training starts."""
+    if report_to == "none":
+        return
+    module, install = TRACKER_PACKAGES[report_to]
+    if importlib.util.find_spec(module) is None:
+        raise NodeError(f"train.trainer: parameter 'report_to': {report_to} is not installed; {install}, "
+                        "or set report_to to none")
+
+
+def point_tensorboard_at(hf_trainer: Any, folder: Path) -> None:
+    """TensorBoard logs into `folder` (the node's own) instead of under the checkpoints: transformers 5 has no
+    logging_dir argument; its TensorBoardCallback takes the folder it is given before training begins."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in hf_trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = str(folder)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -331,6 +373,7 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         if not (resume_from / "trainer_state.json").is_file():
             raise NodeError(f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder (no trainer_state.json); pick a checkpoint-N folder")
 
+    check_tracker(params.report_to)
     precision = precision_flags(params.mixed_precision, device_kind(ctx.device))
     check_training_fits(inputs["model"], train_data, params, optimizer, precision, ctx.device)
     seed = ctx.seed if params.seed is None else params.seed
@@ -366,7 +409,8 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         remove_unused_columns=False,  # model_inputs already kept only what the model reads
         use_cpu=ctx.device == "cpu",
         seed=seed,
-        report_to="none",
+        report_to=params.report_to,
+        run_name=params.run_name or f"nodeloom-{ctx.run_id}-{ctx.node_id}",
         disable_tqdm=True,
         **precision,
         **schedule_arguments(schedule),
@@ -389,6 +433,12 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         decay_bias_and_norm=not regularization.exclude_bias_and_norm_from_decay,
     )
     hf_trainer.remove_callback(PrinterCallback)  # progress goes out as events, not printed logs
+    if params.report_to == "tensorboard":
+        point_tensorboard_at(hf_trainer, ctx.workdir / "tensorboard")
+        ctx.log(f"TensorBoard logs in {ctx.workdir / 'tensorboard'}; watch with: "
+                f"tensorboard --logdir {ctx.workdir / 'tensorboard'}")
+    elif params.report_to != "none":
+        ctx.log(f"reporting to {params.report_to} as run '{args.run_name}'")
     result = hf_trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     eval_loss = hf_trainer.evaluate()["eval_loss"] if eval_data is not None else None
     ctx.check_cancelled()
