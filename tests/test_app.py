@@ -367,6 +367,19 @@ def test_the_examples_cards_do_not_overlap_at_the_canvas_card_size():
         assert not layout.overlapping(pipeline), path.name
 
 
+def test_cards_list_the_key_parameters_that_apply():
+    editor, load_type = small_editor(), discover().get("data.load_dataset")
+
+    def shown() -> dict[str, str]:
+        return dict(canvas.card(editor.pipeline.node("load"), load_type, None, [])["params"])
+
+    editor.set_param("load", "path", "/data/rows.jsonl", "")
+    assert shown() == {"source": "file", "path": "rows.jsonl"}  # a file's path by its name; no built-in split
+    editor.set_param("load", "source", "hub", "file")
+    editor.set_param("load", "name", "stanfordnlp/imdb", "chat_support")
+    assert shown() == {"source": "hub", "name": "stanfordnlp/imdb", "split": "train"}
+
+
 def test_cards_show_status_progress_and_error():
     editor = small_editor()
     failed = canvas.NodeStatus("failed", seconds=0.2, error="parameter 'path': file 'x' does not exist")

@@ -19,7 +19,7 @@ from typing import Any
 import streamlit as st
 
 from nodeloom.engine.events import RunStatus
-from nodeloom.engine.node import NodeType, Registry
+from nodeloom.engine.node import NodeType, Registry, applicable_params
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.validation import Problem
 from nodeloom.ui.canvas_component import canvas, take_action
@@ -92,8 +92,8 @@ def clip(text: str, width: int) -> str:
 
 def short(value: Any, width: int = 26) -> str:
     """A parameter value as a card shows it."""
-    if isinstance(value, str):
-        text = value.rstrip("/").rsplit("/", 1)[-1] or value  # paths: the file name says enough
+    if isinstance(value, str) and value.startswith(("/", "~", "./", "../")):
+        text = value.rstrip("/").rsplit("/", 1)[-1] or value  # a file's path: its name says enough
     elif isinstance(value, float):
         text = f"{value:g}"
     elif isinstance(value, (list, dict)):
@@ -104,10 +104,12 @@ def short(value: Any, width: int = 26) -> str:
 
 
 def card_params(spec: NodeSpec, node_type: NodeType) -> list[list[str]]:
-    """The node type's key parameters with the values the node runs with, as [name, text] pairs."""
+    """The node type's key parameters that apply with the node's settings (a file loader's path, not
+    its built-in data set's name), with the values the node runs with, as [name, text] pairs."""
     defaults = {name: field.default for name, field in node_type.params.model_fields.items()}
+    applying = set(applicable_params(node_type, spec.params))
     shown = []
-    for name in node_type.key_params:
+    for name in (name for name in node_type.key_params if name in applying):
         value = spec.params.get(name, defaults.get(name))
         if value not in (None, ""):
             shown.append([name, short(value)])
