@@ -17,15 +17,20 @@ from nodeloom.nodes.text.prompt import template_columns
 class TokenizeParams(NodeParams):
     task: Literal["causal_lm", "classification"] = Field("causal_lm", description="causal_lm: packed blocks for language modelling; classification: one row per text, with labels")
     text_column: str = Field("text", min_length=1, description="Column with the text (causal_lm: used when prompt_template is empty)")
-    prompt_template: str = Field("", description="causal_lm: joins columns into one text, e.g. 'Question: {question}\\nAnswer: {answer}' (empty: use text_column)")
-    block_size: int = Field(128, ge=4, le=65_536, description="causal_lm: tokens per packed block (unpacked: longest example kept)")
+    prompt_template: str = Field("", description="causal_lm: joins columns into one text, e.g. 'Question: {question}\\nAnswer: {answer}' (empty: use text_column)",
+                                 json_schema_extra={"applies_when": {"task": ["causal_lm"]}})
+    block_size: int = Field(128, ge=4, le=65_536, description="causal_lm: tokens per packed block (unpacked: longest example kept)",
+                            json_schema_extra={"applies_when": {"task": ["causal_lm"]}, "unit": "tokens"})
     packing: bool = Field(
         True,
         description="causal_lm: concatenate examples into full blocks (fastest); off: one row per example, cut at block_size, "
         "so a short Q/A pair is never split across blocks",
+        json_schema_extra={"applies_when": {"task": ["causal_lm"]}},
     )
-    label_column: str = Field("label", min_length=1, description="classification: column with the class (ids, or names that get ids in sorted order)")
-    max_length: int = Field(128, ge=2, le=65_536, description="classification: truncate longer texts to this many tokens")
+    label_column: str = Field("label", min_length=1, description="classification: column with the class (ids, or names that get ids in sorted order)",
+                              json_schema_extra={"applies_when": {"task": ["classification"]}})
+    max_length: int = Field(128, ge=2, le=65_536, description="classification: truncate longer texts to this many tokens",
+                            json_schema_extra={"applies_when": {"task": ["classification"]}, "unit": "tokens"})
 
 
 def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizeParams) -> tuple[Any, dict]:
