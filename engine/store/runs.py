@@ -78,6 +78,7 @@ class RunStore(StoreConnection):
         with self.write() as db:
             if db.execute("SELECT 1 FROM runs WHERE id = ?", [run_id]).fetchone():
                 raise StoreError(f"run id '{run_id}' is already taken; choose another")
+            version_id: int | None
             if version is not None:
                 version_id, name, content = self._saved_pipeline(
                     version.id if isinstance(version, PipelineVersion) else int(version))
@@ -109,7 +110,8 @@ class RunStore(StoreConnection):
     def _draft_pipeline(self, data: dict[str, Any]) -> tuple[int | None, str, str]:
         """(id of the saved version with this content or None, pipeline name, JSON) of a pipeline to run.
         Its name is the JSON's `name` ("untitled" without one), as a save would set it."""
-        name = data.get("name") if isinstance(data.get("name"), str) and data["name"].strip() else "untitled"
+        given = data.get("name")
+        name = given if isinstance(given, str) and given.strip() else "untitled"
         data = {**data, "name": name}
         try:
             content = json.dumps(data, ensure_ascii=False, indent=2, allow_nan=False)
