@@ -236,3 +236,29 @@ def test_bad_references_and_bodies_are_refused_in_one_line(server):
     assert client.post("/runs", content=b"{" * (3 * 1024 * 1024),
                        headers={"content-type": "application/json"}).status_code == 413
     assert client.get("/runs/no-such-run").status_code == 404
+
+
+def test_the_token_comes_from_the_environment_else_from_a_private_file(tmp_path):
+    from nodeloom.serve import api_token
+
+    assert api_token({"NODELOOM_API_TOKEN": " s3cret "}, tmp_path) == ("s3cret", "from NODELOOM_API_TOKEN")
+    assert not (tmp_path / "api-token").exists()
+    token, where = api_token({}, tmp_path)
+    assert where == f"in {tmp_path / 'api-token'} (new)" and len(token) >= 32
+    assert stat.S_IMODE((tmp_path / "api-token").stat().st_mode) == 0o600
+    assert api_token({}, tmp_path) == (token, f"in {tmp_path / 'api-token'}")  # the same token on every start
+    (tmp_path / "api-token").chmod(0o644)
+    assert api_token({}, tmp_path)[0] == token
+    assert stat.S_IMODE((tmp_path / "api-token").stat().st_mode) == 0o600  # tightened, not served as it was
+
+
+def test_a_taken_port_is_refused_in_one_line():
+    import socket
+
+    from nodeloom.output import UsageError
+    from nodeloom.serve import listening_socket
+
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(UsageError, match=rf"cannot listen on localhost:{port}: .*; pick another --port"):
+            listening_socket("localhost", port)
