@@ -90,9 +90,10 @@ def _save_model(value: Any, folder: Path) -> dict[str, Any]:
 def _load_model(folder: Path, meta: dict[str, Any]) -> Any:
     import transformers
 
-    model_class = getattr(transformers, str(meta.get("class")), None)
-    if not (isinstance(model_class, type) and issubclass(model_class, transformers.PreTrainedModel)):
+    found = getattr(transformers, str(meta.get("class")), None)
+    if not (isinstance(found, type) and issubclass(found, transformers.PreTrainedModel)):
         raise NotStorable(f"cached model class {meta.get('class')!r} is not a transformers model")
+    model_class: Any = found  # a PreTrainedModel subclass, checked above; transformers' own types are not analysed
     if meta.get("peft"):
         from peft import PeftModel
 

@@ -67,6 +67,13 @@ class Edge:
             "target_port": self.target_port,
         }
 
+    @property
+    def ports(self) -> tuple[str, str]:
+        """(source port, target port) of an edge whose ports validation has resolved."""
+        if self.source_port is None or self.target_port is None:
+            raise ValueError(f"edge {self.label()} has unresolved ports")
+        return self.source_port, self.target_port
+
     def label(self) -> str:
         source = f"{self.source}.{self.source_port}" if self.source_port else self.source
         target = f"{self.target}.{self.target_port}" if self.target_port else self.target

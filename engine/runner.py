@@ -197,7 +197,7 @@ def _run_node(run: _Run, node_id: str) -> NodeResult:
         return NodeResult(status=RunStatus.SKIPPED)
     node_type, params = _typed(run, node_id)
     input_keys = {
-        edge.target_port: f"{run.results[edge.source].key}:{edge.source_port}" for edge in run.incoming[node_id]
+        edge.ports[1]: f"{run.results[edge.source].key}:{edge.ports[0]}" for edge in run.incoming[node_id]
     }
     try:
         key = node_key(node_type, params.model_dump(mode="json"), input_keys, run.plan.pipeline.settings.seed)
@@ -274,7 +274,7 @@ def _upstream_outputs(run: _Run, node_id: str) -> dict[str, Any]:
 
 def _execute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
     """The node's own work: gather its inputs from the cache, call it, check what it returned."""
-    inputs = {edge.target_port: _upstream_outputs(run, edge.source)[edge.source_port] for edge in run.incoming[node_id]}
+    inputs = {edge.ports[1]: _upstream_outputs(run, edge.source)[edge.ports[0]] for edge in run.incoming[node_id]}
     try:
         workdir = node_workdir(run.run_id, node_id)
     except InvalidNodeId as exc:  # validation refuses such ids; this guards callers that skipped it

@@ -236,7 +236,7 @@ def _read_edges(raw_edges: Any, nodes: dict[str, NodeSpec], problems: list[Probl
             ):
                 problems.append(Problem("edges", f"edges[{index}]: 'source' and 'target' must be node ids (strings), ports strings or omitted", edge=index))
             else:
-                edge = Edge(**values)
+                edge = Edge(str(values["source"]), str(values["target"]), values["source_port"], values["target_port"])
                 for end in ("source", "target"):
                     if getattr(edge, end) not in nodes:
                         problems.append(

@@ -80,6 +80,7 @@ class PipelineStore(StoreConnection):
     @serialised
     def get_version(self, name: str, version: int | None = None) -> PipelineVersion:
         """One version of a pipeline (default: the latest). Raises NotFound."""
+        params: list[str | int]
         if version is None:
             sql, params = " WHERE p.name = ? ORDER BY v.version DESC LIMIT 1", [name]
         else:
