@@ -33,15 +33,22 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
 def fifty_nodes() -> dict:
     """A load node feeding 49 cleaning steps in 7 parallel chains: 50 cards, 49 links."""
-    nodes = [{"id": "load", "type": "data.load_dataset", "params": {"path": "texts.jsonl"},
-              "position": {"x": 0, "y": 0}}]
+    nodes = [
+        {"id": "load", "type": "data.load_dataset", "params": {"path": "texts.jsonl"}, "position": {"x": 0, "y": 0}}
+    ]
     edges = []
     for chain in range(7):
         previous = "load"
         for step in range(7):
             node_id = f"clean_{chain}_{step}"
-            nodes.append({"id": node_id, "type": "text.clean", "params": {"lowercase": step % 2 == 0},
-                          "position": {"x": 290.0 * (step + 1), "y": 170.0 * chain}})
+            nodes.append(
+                {
+                    "id": node_id,
+                    "type": "text.clean",
+                    "params": {"lowercase": step % 2 == 0},
+                    "position": {"x": 290.0 * (step + 1), "y": 170.0 * chain},
+                }
+            )
             edges.append({"source": previous, "target": node_id, "source_port": "dataset", "target_port": "dataset"})
             previous = node_id
     return {"schema_version": 1, "name": "fifty", "nodes": nodes, "edges": edges}
@@ -57,8 +64,11 @@ def training_pipeline(texts: Path) -> dict:
             {"id": "load", "type": "data.load_dataset", "params": {"path": str(texts)}},
             {"id": "tokenizer", "type": "text.train_tokenizer", "params": {"vocab_size": 300, "min_frequency": 1}},
             {"id": "tokenize", "type": "text.tokenize", "params": {"block_size": 32}},
-            {"id": "model", "type": "model.from_config",
-             "params": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 64}},
+            {
+                "id": "model",
+                "type": "model.from_config",
+                "params": {"n_layer": 2, "n_head": 2, "n_embd": 64, "n_positions": 64},
+            },
             {"id": "train", "type": "train.trainer", "params": {"max_steps": 5000, "batch_size": 4, "save_steps": 0}},
         ],
         "edges": [
@@ -103,8 +113,11 @@ def time_canvas_actions(app, count: int) -> list[float]:
     seconds = []
     for index in range(count):
         place = {"x": 290.0 * 4 + 10 + (index % 2) * 25, "y": 170.0 * 3}  # never where it was
-        app.session_state[key] = {"seq": 1000 + index, "revision": editor.revision,
-                                  "action": {"kind": "move", "positions": {"clean_3_3": place}}}
+        app.session_state[key] = {
+            "seq": 1000 + index,
+            "revision": editor.revision,
+            "action": {"kind": "move", "positions": {"clean_3_3": place}},
+        }
         revision = editor.revision
         started = time.perf_counter()
         app.run()
@@ -149,16 +162,19 @@ def main() -> None:
     print(describe("idle", idle))
     print(describe("after an edit", edited))
     print(describe("canvas action (move)", gestures))
-    print(f"  goal: a rerun and a canvas action under 300 ms (median canvas action: "
-          f"{statistics.median(gestures) * 1000:.0f} ms)")
+    print(
+        f"  goal: a rerun and a canvas action under 300 ms (median canvas action: "
+        f"{statistics.median(gestures) * 1000:.0f} ms)"
+    )
     if args.no_training:
         return
 
     pipeline_file = home / "training.json"
     pipeline_file.write_text(json.dumps(training_pipeline(texts)))
     command = [sys.executable, "-m", "nodeloom", "run", str(pipeline_file), "--run-id", "bench-training"]
-    worker = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     try:
         deadline = time.time() + 300
         while time.time() < deadline:  # wait until the trainer itself is running

@@ -33,13 +33,28 @@ def step(value: str, increment: int) -> str:
     return str(int(value) + increment)
 
 
-@node("bench.start", title="Start", category="bench", outputs=[Output("value", TEXT)], params=StepParams, registry=REGISTRY)
+@node(
+    "bench.start",
+    title="Start",
+    category="bench",
+    outputs=[Output("value", TEXT)],
+    params=StepParams,
+    registry=REGISTRY,
+)
 def start(ctx, inputs, params):
     """Emit the first number."""
     return {"value": str(params.increment)}
 
 
-@node("bench.step", title="Step", category="bench", inputs=[Input("value", TEXT)], outputs=[Output("value", TEXT)], params=StepParams, registry=REGISTRY)
+@node(
+    "bench.step",
+    title="Step",
+    category="bench",
+    inputs=[Input("value", TEXT)],
+    outputs=[Output("value", TEXT)],
+    params=StepParams,
+    registry=REGISTRY,
+)
 def step_node(ctx, inputs, params):
     """Add the increment."""
     return {"value": step(inputs["value"], params.increment)}
@@ -88,8 +103,12 @@ def main() -> None:
     print(f"chain of {length} trivial nodes")
     print(f"  direct function calls            {direct_seconds * 1000:9.2f} ms")
     print(f"  load + validate                  {validate_seconds * 1000:9.2f} ms")
-    print(f"  engine, first run (disk writes)  {first_seconds * 1000:9.2f} ms   overhead {per_node(first_seconds):.3f} ms/node   ratio {first_seconds / direct_seconds:,.0f}x")
-    print(f"  engine, --no-cache run           {nocache_seconds * 1000:9.2f} ms   overhead {per_node(nocache_seconds):.3f} ms/node")
+    print(
+        f"  engine, first run (disk writes)  {first_seconds * 1000:9.2f} ms   overhead {per_node(first_seconds):.3f} ms/node   ratio {first_seconds / direct_seconds:,.0f}x"
+    )
+    print(
+        f"  engine, --no-cache run           {nocache_seconds * 1000:9.2f} ms   overhead {per_node(nocache_seconds):.3f} ms/node"
+    )
     print(f"  fully cached rerun, memory       {memory_seconds * 1000:9.2f} ms   (goal < 500 ms)")
     print(f"  fully cached rerun, disk         {disk_seconds * 1000:9.2f} ms   (goal < 500 ms)")
     print(f"goal overhead < 1 ms/node: {'met' if per_node(first_seconds) < 1 else 'NOT met'}")

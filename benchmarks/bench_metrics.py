@@ -101,7 +101,6 @@ def main() -> None:
     from sklearn.metrics import accuracy_score, precision_recall_fscore_support
     from transformers import GPT2Config, GPT2LMHeadModel
 
-
     from nodeloom.engine.node import discover
 
     discover()  # load every node module now, so that no import is timed
@@ -114,29 +113,64 @@ def main() -> None:
 
     def rouge_direct():
         scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"])
-        rows = [scorer.score(r, p) for p, r in zip(predictions, references)]
+        rows = [scorer.score(r, p) for p, r in zip(predictions, references, strict=False)]
         return {t: statistics.fmean(row[t].fmeasure for row in rows) for t in rows[0]}
 
     def exact_match_direct():
-        return sum(" ".join(p.lower().split()) == " ".join(r.lower().split()) for p, r in zip(predictions, references)) / len(predictions)
+        return sum(
+            " ".join(p.lower().split()) == " ".join(r.lower().split()) for p, r in zip(predictions, references, strict=False)
+        ) / len(predictions)
 
     cases = [
         # (node, its parameters, node inputs, direct library call, what the direct call is, evaluate name and inputs)
-        ("metric.sacrebleu", {}, text, lambda: sacrebleu.corpus_bleu(predictions, [references]), "sacrebleu.corpus_bleu",
-         ("sacrebleu", {"predictions": predictions, "references": references})),
-        ("metric.bleu", {}, text, lambda: sacrebleu.corpus_bleu(predictions, [references]),
-         "sacrebleu.corpus_bleu (no library has evaluate's definition; same 13a tokenizing and n-gram counting)",
-         ("bleu", {"predictions": predictions, "references": references})),
-        ("metric.rouge", {}, text, rouge_direct, "rouge_score RougeScorer.score per row + mean",
-         ("rouge", {"predictions": predictions, "references": references, "use_aggregator": False})),
-        ("metric.exact_match", {"lowercase": True, "collapse_whitespace": True}, text, exact_match_direct,
-         "plain Python comparison (no library call needed)",
-         ("exact_match", {"predictions": predictions, "references": references, "ignore_case": True})),
-        ("metric.accuracy", {}, labels, lambda: accuracy_score(true_labels, predicted_labels), "sklearn accuracy_score",
-         ("accuracy", {"predictions": predicted_labels, "references": true_labels})),
-        ("metric.precision_recall_f1", {"average": "macro"}, labels,
-         lambda: precision_recall_fscore_support(true_labels, predicted_labels, average="macro"),
-         "sklearn precision_recall_fscore_support", ("f1", {"predictions": predicted_labels, "references": true_labels, "average": "macro"})),
+        (
+            "metric.sacrebleu",
+            {},
+            text,
+            lambda: sacrebleu.corpus_bleu(predictions, [references]),
+            "sacrebleu.corpus_bleu",
+            ("sacrebleu", {"predictions": predictions, "references": references}),
+        ),
+        (
+            "metric.bleu",
+            {},
+            text,
+            lambda: sacrebleu.corpus_bleu(predictions, [references]),
+            "sacrebleu.corpus_bleu (no library has evaluate's definition; same 13a tokenizing and n-gram counting)",
+            ("bleu", {"predictions": predictions, "references": references}),
+        ),
+        (
+            "metric.rouge",
+            {},
+            text,
+            rouge_direct,
+            "rouge_score RougeScorer.score per row + mean",
+            ("rouge", {"predictions": predictions, "references": references, "use_aggregator": False}),
+        ),
+        (
+            "metric.exact_match",
+            {"lowercase": True, "collapse_whitespace": True},
+            text,
+            exact_match_direct,
+            "plain Python comparison (no library call needed)",
+            ("exact_match", {"predictions": predictions, "references": references, "ignore_case": True}),
+        ),
+        (
+            "metric.accuracy",
+            {},
+            labels,
+            lambda: accuracy_score(true_labels, predicted_labels),
+            "sklearn accuracy_score",
+            ("accuracy", {"predictions": predicted_labels, "references": true_labels}),
+        ),
+        (
+            "metric.precision_recall_f1",
+            {"average": "macro"},
+            labels,
+            lambda: precision_recall_fscore_support(true_labels, predicted_labels, average="macro"),
+            "sklearn precision_recall_fscore_support",
+            ("f1", {"predictions": predicted_labels, "references": true_labels, "average": "macro"}),
+        ),
     ]
 
     print(f"{args.rows} pairs, CPU seconds, best of {args.repeats}; ratio = node / direct library\n")
@@ -144,14 +178,18 @@ def main() -> None:
     for type_id, params, inputs, direct, direct_name, (evaluate_name, evaluate_inputs) in cases:
         node_seconds, direct_seconds, _, _ = race(args.repeats, lambda: run_node(type_id, inputs, **params), direct)
         evaluate_result = try_evaluate(evaluate_name, 1, **evaluate_inputs)
-        print(f"{type_id:28} {node_seconds:8.3f} s {direct_seconds:8.3f} s {node_seconds / direct_seconds:6.2f}x  {evaluate_result}")
+        print(
+            f"{type_id:28} {node_seconds:8.3f} s {direct_seconds:8.3f} s {node_seconds / direct_seconds:6.2f}x  {evaluate_result}"
+        )
         print(f"{'':28} direct = {direct_name}")
 
     # perplexity: a tiny GPT-2 on 1,000 rows of 64 tokens (the CPU-sized equivalent), on one thread:
     # idle threads spin, which CPU time would count as work
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64, pad_token_id=0)).eval()
+    model = GPT2LMHeadModel(
+        GPT2Config(n_layer=2, n_head=2, n_embd=32, vocab_size=100, n_positions=64, pad_token_id=0)
+    ).eval()
     ids = np.random.default_rng(0).integers(1, 100, size=(1000, 64)).tolist()
     blocks = datasets.Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * 64] * len(ids), "labels": ids})
     batch_size = 32
@@ -167,10 +205,14 @@ def main() -> None:
         return float(np.exp(total / tokens))
 
     node_seconds, direct_seconds, metrics, direct_value = race(
-        args.repeats, lambda: run_node("metric.perplexity", {"model": model, "dataset": blocks}, batch_size=batch_size), perplexity_direct
+        args.repeats,
+        lambda: run_node("metric.perplexity", {"model": model, "dataset": blocks}, batch_size=batch_size),
+        perplexity_direct,
     )
-    print(f"{'metric.perplexity':28} {node_seconds:8.3f} s {direct_seconds:8.3f} s {node_seconds / direct_seconds:6.2f}x  "
-          f"(1,000 rows x 64 tokens, tiny GPT-2, 1 thread; perplexity {metrics['perplexity']:.4f} vs {direct_value:.4f})")
+    print(
+        f"{'metric.perplexity':28} {node_seconds:8.3f} s {direct_seconds:8.3f} s {node_seconds / direct_seconds:6.2f}x  "
+        f"(1,000 rows x 64 tokens, tiny GPT-2, 1 thread; perplexity {metrics['perplexity']:.4f} vs {direct_value:.4f})"
+    )
     print(f"{'':28} direct = model(input_ids, attention_mask, labels=input_ids).loss per batch, token-weighted")
 
 

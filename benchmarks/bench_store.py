@@ -51,28 +51,51 @@ def train_loop(steps: int, seed: int, report) -> float:
     tokens = torch.randint(0, 256, (64, 32))
     loss = torch.tensor(0.0)
     for step in range(1, steps + 1):
-        batch = tokens[(step * 8) % 64:(step * 8) % 64 + 8]
+        batch = tokens[(step * 8) % 64 : (step * 8) % 64 + 8]
         loss = model(input_ids=batch, labels=batch).loss
         loss.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         schedule.step()
         optimizer.zero_grad()
-        report(step, {"step": step, "loss": loss.item(), "learning_rate": schedule.get_last_lr()[0],
-                      "grad_norm": grad_norm.item(), "epoch": step * 8 / 64})
+        report(
+            step,
+            {
+                "step": step,
+                "loss": loss.item(),
+                "learning_rate": schedule.get_last_lr()[0],
+                "grad_norm": grad_norm.item(),
+                "epoch": step * 8 / 64,
+            },
+        )
     return loss.item()
 
 
-@node("bench.source", title="Source", category="bench", outputs=[Output("value", TEXT)], params=NoParams, registry=REGISTRY)
+@node(
+    "bench.source",
+    title="Source",
+    category="bench",
+    outputs=[Output("value", TEXT)],
+    params=NoParams,
+    registry=REGISTRY,
+)
 def source(ctx, inputs, params):
     """Start."""
     return {"value": "go"}
 
 
-@node("bench.train", title="Train", category="bench", inputs=[Input("value", TEXT)], outputs=[Output("metrics", METRICS)],
-      params=TrainParams, registry=REGISTRY)
+@node(
+    "bench.train",
+    title="Train",
+    category="bench",
+    inputs=[Input("value", TEXT)],
+    outputs=[Output("metrics", METRICS)],
+    params=TrainParams,
+    registry=REGISTRY,
+)
 def train(ctx, inputs, params):
     """Train, reporting every step."""
+
     def report(step: int, values: dict) -> None:
         ctx.check_cancelled()
         ctx.progress(step / params.steps, f"step {step}", **values)
@@ -82,8 +105,13 @@ def train(ctx, inputs, params):
 
 def pipeline_data(steps: int) -> dict:
     return {
-        "schema_version": 1, "name": "bench-train", "settings": {"seed": 0, "device": "cpu"},
-        "nodes": [{"id": "data", "type": "bench.source"}, {"id": "train", "type": "bench.train", "params": {"steps": steps}}],
+        "schema_version": 1,
+        "name": "bench-train",
+        "settings": {"seed": 0, "device": "cpu"},
+        "nodes": [
+            {"id": "data", "type": "bench.source"},
+            {"id": "train", "type": "bench.train", "params": {"steps": steps}},
+        ],
         "edges": [{"source": "data", "target": "train"}],
     }
 
@@ -159,12 +187,20 @@ def main() -> None:
     size = Path(store.path).stat().st_size + Path(str(store.path) + "-wal").stat().st_size
 
     median = statistics.median
-    print(f"{args.steps} training steps, {points} metric points recorded per run ({run.status}), {args.repeats} repeats, medians:")
+    print(
+        f"{args.steps} training steps, {points} metric points recorded per run ({run.status}), {args.repeats} repeats, medians:"
+    )
     print(f"  plain PyTorch loop            {median(plain):8.3f} s")
-    print(f"  engine, no recording          {median(engine_only):8.3f} s   ratio to plain {median(engine_only) / median(plain):.3f}")
-    print(f"  engine + store recording      {median(recorded):8.3f} s   ratio to plain {median(recorded) / median(plain):.3f}")
-    print(f"  time inside the recorder      {median(shares) * 100:8.3f} %   of the recorded run (goal < 2 %)"
-          f"  [max {max(shares) * 100:.3f} %]")
+    print(
+        f"  engine, no recording          {median(engine_only):8.3f} s   ratio to plain {median(engine_only) / median(plain):.3f}"
+    )
+    print(
+        f"  engine + store recording      {median(recorded):8.3f} s   ratio to plain {median(recorded) / median(plain):.3f}"
+    )
+    print(
+        f"  time inside the recorder      {median(shares) * 100:8.3f} %   of the recorded run (goal < 2 %)"
+        f"  [max {max(shares) * 100:.3f} %]"
+    )
     print(f"  reading one run's curves      {read_series * 1000:8.2f} ms;  listing 100 runs {list_runs * 1000:.2f} ms")
     print(f"  database size                 {size / 1024:8.0f} KiB")
 

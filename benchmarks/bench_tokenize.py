@@ -42,7 +42,9 @@ def texts(count: int) -> list[str]:
     """`count` distinct support-style texts built from the shipped sample data."""
     import json
 
-    rows = [json.loads(line) for line in (SAMPLE_DATA / "chat_support.train.jsonl").read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(line) for line in (SAMPLE_DATA / "chat_support.train.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
     base = [f"{row['question']} {row['answer']}" for row in rows]
     return [f"{base[i % len(base)]} (ticket {i})" for i in range(count)]
 
@@ -76,10 +78,18 @@ def main() -> None:
         return fresh().map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=MAX_LENGTH), batched=True)
 
     def node_classification():
-        return tokenize(context(), {"dataset": fresh(), "tokenizer": tokenizer}, TokenizeParams(task="classification", max_length=MAX_LENGTH))
+        return tokenize(
+            context(),
+            {"dataset": fresh(), "tokenizer": tokenizer},
+            TokenizeParams(task="classification", max_length=MAX_LENGTH),
+        )
 
     def direct_tokenize_only():
-        return fresh().map(lambda batch: tokenizer(batch["text"], add_special_tokens=False), batched=True, remove_columns=["text", "label"])
+        return fresh().map(
+            lambda batch: tokenizer(batch["text"], add_special_tokens=False),
+            batched=True,
+            remove_columns=["text", "label"],
+        )
 
     def direct_run_clm():
         eos = tokenizer.eos_token_id
@@ -97,7 +107,9 @@ def main() -> None:
         return fresh().map(encode, batched=True, remove_columns=["text", "label"]).map(group_texts, batched=True)
 
     def node_causal_lm():
-        return tokenize(context(), {"dataset": fresh(), "tokenizer": tokenizer}, TokenizeParams(task="causal_lm", block_size=BLOCK))
+        return tokenize(
+            context(), {"dataset": fresh(), "tokenizer": tokenizer}, TokenizeParams(task="causal_lm", block_size=BLOCK)
+        )
 
     variants = {
         "direct map, classification": direct_classification,
@@ -115,7 +127,9 @@ def main() -> None:
 
     print(f"{options.texts:,} texts, tokenizer {type(tokenizer).__name__} (bundled:minilm), best of {options.repeats}")
     for name in variants:
-        print(f"  {name:32s} wall {wall[name]:7.3f} s ({options.texts / wall[name]:8,.0f} texts/s)   cpu {cpu[name]:7.3f} s")
+        print(
+            f"  {name:32s} wall {wall[name]:7.3f} s ({options.texts / wall[name]:8,.0f} texts/s)   cpu {cpu[name]:7.3f} s"
+        )
     comparisons = [
         ("classification: node vs direct map", "text.tokenize, classification", "direct map, classification"),
         ("causal_lm: node vs run_clm recipe", "text.tokenize, causal_lm", "direct map, run_clm recipe"),

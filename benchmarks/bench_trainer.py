@@ -47,7 +47,9 @@ def random_blocks(setup: Setup, seed: int = 0):
     import torch
 
     rows = setup.batch_size * setup.steps
-    ids = torch.randint(0, setup.vocab_size, (rows, setup.seq_len), generator=torch.Generator().manual_seed(seed)).tolist()
+    ids = torch.randint(
+        0, setup.vocab_size, (rows, setup.seq_len), generator=torch.Generator().manual_seed(seed)
+    ).tolist()
     return datasets.Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * setup.seq_len] * rows, "labels": ids})
 
 
@@ -57,8 +59,13 @@ def fresh_model(setup: Setup, seed: int = 0):
     set_seed(seed)
     last_token = setup.vocab_size - 1  # GPT-2's end-of-text id, wherever the vocabulary ends
     config = GPT2Config(
-        vocab_size=setup.vocab_size, n_layer=setup.n_layer, n_head=setup.n_head, n_embd=setup.n_embd,
-        n_positions=setup.seq_len, bos_token_id=last_token, eos_token_id=last_token,
+        vocab_size=setup.vocab_size,
+        n_layer=setup.n_layer,
+        n_head=setup.n_head,
+        n_embd=setup.n_embd,
+        n_positions=setup.seq_len,
+        bos_token_id=last_token,
+        eos_token_id=last_token,
     )
     return GPT2LMHeadModel(config)
 
@@ -122,7 +129,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="optimizer steps per run (default: the size's)")
     parser.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
     parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    parser.add_argument("--peak-tflops", type=float, default=989.0, help="the accelerator's dense bf16 peak, for MFU (H100/H200 SXM: 989)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=989.0,
+        help="the accelerator's dense bf16 peak, for MFU (H100/H200 SXM: 989)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -156,12 +168,16 @@ def main() -> None:
     node_cpu, plain_cpu = (tokens_per_run(setup) / min(run["cpu"] for run in runs) for runs in (node_runs, plain_runs))
     print(f"train.trainer  {best_node:,.0f} tokens/s   {node_cpu:,.0f} tokens per CPU-second")
     print(f"plain Trainer  {best_plain:,.0f} tokens/s   {plain_cpu:,.0f} tokens per CPU-second")
-    print(f"ratio          {best_node / best_plain:.3f}x tokens/s, {node_cpu / plain_cpu:.3f}x per CPU-second  (goal >= 0.95x)")
+    print(
+        f"ratio          {best_node / best_plain:.3f}x tokens/s, {node_cpu / plain_cpu:.3f}x per CPU-second  (goal >= 0.95x)"
+    )
     if device.startswith("cuda"):
         parameters = fresh_model(setup).num_parameters()
         peak = args.peak_tflops * 1e12
         for name, speed in (("train.trainer", best_node), ("plain Trainer", best_plain)):
-            print(f"MFU {name}: {speed * flops_per_token(setup, parameters) / peak:.1%} of {args.peak_tflops:.0f} TFLOP/s")
+            print(
+                f"MFU {name}: {speed * flops_per_token(setup, parameters) / peak:.1%} of {args.peak_tflops:.0f} TFLOP/s"
+            )
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Nothing here imports a user interface; the CLI and the Streamlit app are both clients.
 """
 
-from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
+from nodeloom.engine.context import Cancelled, CancelToken, NodeError, RunContext
 from nodeloom.engine.node import REGISTRY, Input, NodeParams, NodeType, Output, discover, node
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.runner import RunResult, run_pipeline

@@ -148,8 +148,12 @@ class OutputCache:
         staging = self.root / STAGING / f"{key}-{uuid.uuid4().hex[:8]}"
         try:
             staging.mkdir(parents=True)
-            manifest: dict[str, Any] = {"format": MANIFEST_FORMAT, "key": key, "node_type": node_type.type_id,
-                                        "outputs": {}}
+            manifest: dict[str, Any] = {
+                "format": MANIFEST_FORMAT,
+                "key": key,
+                "node_type": node_type.type_id,
+                "outputs": {},
+            }
             for port in node_type.outputs:
                 codec = codec_for(port.type)
                 if codec is None:
@@ -159,7 +163,8 @@ class OutputCache:
                 manifest["outputs"][port.name] = {"type": port.type.name, "codec": codec.name, "meta": meta}
             manifest["files"] = {
                 path.relative_to(staging).as_posix(): {"size": path.stat().st_size, "sha256": sha256_of(path)}
-                for path in sorted(staging.rglob("*")) if path.is_file()
+                for path in sorted(staging.rglob("*"))
+                if path.is_file()
             }
             (staging / MANIFEST).write_text(json.dumps(manifest), encoding="utf-8")
             self._move_into_place(staging, final)
@@ -216,8 +221,9 @@ class OutputCache:
         if isinstance(manifest, dict) and manifest.get("format") != MANIFEST_FORMAT:
             log.debug("cache entry %s (%s) was written by an older NodeLoom; it will be recomputed", key, node_type)
         else:
-            log.warning("damaged cache entry for %s (%s): %s; moved aside, it will be recomputed",
-                        node_type, key, reason)
+            log.warning(
+                "damaged cache entry for %s (%s): %s; moved aside, it will be recomputed", node_type, key, reason
+            )
         self._memory.pop(key, None)
         aside = self.root / STAGING / f"damaged-{key}-{uuid.uuid4().hex[:8]}"
         try:

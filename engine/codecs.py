@@ -135,11 +135,7 @@ def describe_value(value: Any) -> dict[str, Any]:
     if hasattr(value, "vocab_size") and hasattr(value, "save_pretrained"):
         return {"class": type(value).__name__, "vocab_size": len(value)}
     if isinstance(value, dict):
-        return {
-            key: item
-            for key, item in value.items()
-            if isinstance(item, (int, float, str, bool)) or item is None
-        }
+        return {key: item for key, item in value.items() if isinstance(item, (int, float, str, bool)) or item is None}
     if isinstance(value, (int, float, str, bool)):
         return {"value": value if not isinstance(value, str) else value[:200]}
     return {"type": type(value).__name__}

@@ -33,10 +33,14 @@ def resolve_device(requested: str = "auto") -> str:
         return "cpu"
     if requested.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise DeviceUnavailable(f"device '{requested}' was requested but no CUDA device is available; use --device auto or cpu")
+            raise DeviceUnavailable(
+                f"device '{requested}' was requested but no CUDA device is available; use --device auto or cpu"
+            )
         index = int(requested.partition(":")[2] or 0)
         if index >= torch.cuda.device_count():
-            raise DeviceUnavailable(f"device '{requested}' does not exist: {torch.cuda.device_count()} CUDA device(s) found")
+            raise DeviceUnavailable(
+                f"device '{requested}' does not exist: {torch.cuda.device_count()} CUDA device(s) found"
+            )
         return requested
     if requested == "mps":
         if not torch.backends.mps.is_available():

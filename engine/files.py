@@ -16,7 +16,9 @@ from pathlib import Path
 PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 MAX_FOLDER_FILES = 10_000  # a folder a node reads (a model, a checkpoint) holds a few dozen
 KIND_NAMES = {
-    stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device", stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFIFO: "a named pipe (FIFO)",
     stat.S_IFSOCK: "a socket",
 }
 

@@ -32,8 +32,18 @@ from nodeloom.engine.context import RunContext
 from nodeloom.engine.params import NodeParams, applicable_params, param_rules
 from nodeloom.engine.types import PortType
 
-__all__ = ["Input", "NodeParams", "NodeType", "Output", "Registry", "applicable_params", "discover", "node",
-           "param_defaults", "param_rules"]
+__all__ = [
+    "Input",
+    "NodeParams",
+    "NodeType",
+    "Output",
+    "Registry",
+    "applicable_params",
+    "discover",
+    "node",
+    "param_defaults",
+    "param_rules",
+]
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +110,7 @@ class NodeType:
                 {"name": p.name, "type": p.type.name, "required": p.required, "description": p.description}
                 for p in self.inputs
             ],
-            "outputs": [
-                {"name": p.name, "type": p.type.name, "description": p.description} for p in self.outputs
-            ],
+            "outputs": [{"name": p.name, "type": p.type.name, "description": p.description} for p in self.outputs],
             "params": self.params.model_json_schema(),
             "key_params": list(self.key_params),
         }
@@ -187,7 +195,8 @@ def param_defaults(type_id: str, registry: Registry | None = None) -> dict[str, 
         return None
     return {
         name: field.get_default(call_default_factory=True)
-        for name, field in node_type.params.model_fields.items() if not field.is_required()
+        for name, field in node_type.params.model_fields.items()
+        if not field.is_required()
     }
 
 

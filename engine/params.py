@@ -58,8 +58,9 @@ def rules_of(model: type[BaseModel], name: str) -> dict[str, Any]:
 
 def condition_text(condition: Mapping[str, Iterable[Any]]) -> str:
     """{"source": ["builtin", "hub"]} -> "source is builtin or hub"."""
-    return " and ".join(f"{name} is {' or '.join(str(value) for value in values)}"
-                        for name, values in condition.items())
+    return " and ".join(
+        f"{name} is {' or '.join(str(value) for value in values)}" for name, values in condition.items()
+    )
 
 
 def holds(condition: Mapping[str, Iterable[Any]] | None, values: Mapping[str, Any]) -> bool:
@@ -67,8 +68,9 @@ def holds(condition: Mapping[str, Iterable[Any]] | None, values: Mapping[str, An
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str)
-                                                                           else value))
+    return value is None or (
+        isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value)
+    )
 
 
 class NodeParams(BaseModel):
@@ -106,8 +108,11 @@ class ParamsConflict(ValueError):
 
 
 def defaults_of(model: type[BaseModel]) -> dict[str, Any]:
-    return {name: field.get_default(call_default_factory=True)
-            for name, field in model.model_fields.items() if not field.is_required()}
+    return {
+        name: field.get_default(call_default_factory=True)
+        for name, field in model.model_fields.items()
+        if not field.is_required()
+    }
 
 
 def applies(model: type[BaseModel], name: str, params: Mapping[str, Any]) -> bool:

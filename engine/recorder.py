@@ -205,8 +205,14 @@ def run_recorded(
     # mistakes, refused without leaving a run behind.
     run_plan = plan_run(pipeline, targets, device)
     store.create_run(
-        version, run_id=run_id, pipeline=pipeline_data, requested_device=run_plan.requested_device,
-        overrides=list(overrides), targets=run_plan.targets, use_cache=use_cache, rerun_of=rerun_of,
+        version,
+        run_id=run_id,
+        pipeline=pipeline_data,
+        requested_device=run_plan.requested_device,
+        overrides=list(overrides),
+        targets=run_plan.targets,
+        use_cache=use_cache,
+        rerun_of=rerun_of,
     )
     recorder = RunRecorder(store, run_id, {spec.id: spec.type for spec in pipeline.nodes})
     try:

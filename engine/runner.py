@@ -11,7 +11,7 @@ from typing import Any
 from nodeloom.engine import types as T
 from nodeloom.engine.cache import OutputCache, default_cache, first_line, node_key
 from nodeloom.engine.codecs import describe_value
-from nodeloom.engine.context import CancelToken, Cancelled, NodeError, RunContext
+from nodeloom.engine.context import Cancelled, CancelToken, NodeError, RunContext
 from nodeloom.engine.events import (
     Event,
     NodeCached,
@@ -111,7 +111,12 @@ def run_pipeline(
     """
     return run_planned(
         plan_run(pipeline, targets, device),
-        use_cache=use_cache, listeners=listeners, cancel=cancel, cache=cache, run_id=run_id, registry=registry,
+        use_cache=use_cache,
+        listeners=listeners,
+        cancel=cancel,
+        cache=cache,
+        run_id=run_id,
+        registry=registry,
     )
 
 
@@ -196,9 +201,7 @@ def _run_node(run: _Run, node_id: str) -> NodeResult:
         run.emit(NodeSkipped(run.run_id, node_id, f"upstream node '{blocked[0]}' {run.results[blocked[0]].status}"))
         return NodeResult(status=RunStatus.SKIPPED)
     node_type, params = _typed(run, node_id)
-    input_keys = {
-        edge.ports[1]: f"{run.results[edge.source].key}:{edge.ports[0]}" for edge in run.incoming[node_id]
-    }
+    input_keys = {edge.ports[1]: f"{run.results[edge.source].key}:{edge.ports[0]}" for edge in run.incoming[node_id]}
     try:
         key = node_key(node_type, params.model_dump(mode="json"), input_keys, run.plan.pipeline.settings.seed)
     except Exception as exc:  # a file it reads became unreadable (or a FIFO) after validation: the node's failure

@@ -28,8 +28,25 @@ from nodeloom.engine.planner import plan
 
 INDENT = "    "
 # Names the script itself defines or imports: node variables never take them.
-SCRIPT_NAMES = {"json", "logging", "sys", "contextlib", "Path", "Any", "CancelToken", "RunContext", "resolve_device",
-                "SEED", "DEVICE", "WORKDIR", "context", "record", "run", "main", "metrics"}
+SCRIPT_NAMES = {
+    "json",
+    "logging",
+    "sys",
+    "contextlib",
+    "Path",
+    "Any",
+    "CancelToken",
+    "RunContext",
+    "resolve_device",
+    "SEED",
+    "DEVICE",
+    "WORKDIR",
+    "context",
+    "record",
+    "run",
+    "main",
+    "metrics",
+}
 
 
 class NotExportable(ValueError):
@@ -74,8 +91,9 @@ class Names:
     def imported(self, obj: Any) -> str:
         module, name = obj.__module__, obj.__qualname__
         if "." in name or name.startswith("<") or module == "__main__":
-            raise NotExportable(f"{module}.{name} cannot be imported by a script (defined inside a function "
-                                "or in a script of its own)")
+            raise NotExportable(
+                f"{module}.{name} cannot be imported by a script (defined inside a function or in a script of its own)"
+            )
         if (module, name) not in self.imports:
             local = name if name not in self.taken else self.fresh(f"{module.rpartition('.')[2]}_{name}")
             self.taken.add(local)
@@ -177,9 +195,13 @@ def python_script(
     when = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     script = TEMPLATE.format(
         headline=_comment(f"{pipeline.name or 'untitled'}: {provenance}, exported by NodeLoom on {when}."),
-        description=_comment(pipeline.description, "#   "), stem=stem, file_name=file_name or f"{stem}.py",
+        description=_comment(pipeline.description, "#   "),
+        stem=stem,
+        file_name=file_name or f"{stem}.py",
         imports="\n".join(names.import_lines()),
-        seed=pipeline.settings.seed, device=json.dumps(pipeline.settings.device), body="\n".join(body).rstrip(),
+        seed=pipeline.settings.seed,
+        device=json.dumps(pipeline.settings.device),
+        body="\n".join(body).rstrip(),
     )
     compile(script, file_name or f"{stem}.py", "exec")  # a generator bug shows here, not in the user's hands
     return script

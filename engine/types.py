@@ -31,9 +31,7 @@ class PortType:
 
 ANY = PortType("any", "Any value; accepts every type")
 DATASET = PortType("dataset", "A table of examples (datasets.Dataset)", ANY)
-TOKENIZED_DATASET = PortType(
-    "tokenized_dataset", "A dataset of token ids ready for a model", DATASET
-)
+TOKENIZED_DATASET = PortType("tokenized_dataset", "A dataset of token ids ready for a model", DATASET)
 EMBEDDINGS = PortType("embeddings", "A dataset with an embedding vector per row", DATASET)
 TOKENIZER = PortType("tokenizer", "A transformers fast tokenizer", ANY)
 MODEL = PortType("model", "A transformers model (PyTorch)", ANY)
@@ -64,6 +62,4 @@ VOCABULARY: tuple[PortType, ...] = (
 )
 
 # Types whose values are plain JSON (dicts, lists, strings, numbers).
-JSON_TYPES = frozenset(
-    {OPTIMIZER_SPEC, SCHEDULE_SPEC, REGULARIZATION_SPEC, METRICS, HISTORY, REPORT, TEXT}
-)
+JSON_TYPES = frozenset({OPTIMIZER_SPEC, SCHEDULE_SPEC, REGULARIZATION_SPEC, METRICS, HISTORY, REPORT, TEXT})

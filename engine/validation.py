@@ -186,10 +186,14 @@ def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> 
             continue
         seen.add(node_id)
         if not is_node_id(node_id):  # kept below all the same, so its edges do not read as dangling
-            problems.append(Problem(
-                "node_id", f"nodes[{index}]: node id {shown(node_id)} is not allowed: use {NODE_ID_RULE} "
-                "(an id is a name, never a path: it names the node's working folder)", node_id,
-            ))
+            problems.append(
+                Problem(
+                    "node_id",
+                    f"nodes[{index}]: node id {shown(node_id)} is not allowed: use {NODE_ID_RULE} "
+                    "(an id is a name, never a path: it names the node's working folder)",
+                    node_id,
+                )
+            )
         if not isinstance(type_id, str):
             problems.append(Problem("unknown_type", f"node '{node_id}': 'type' must be a string", node_id))
             continue
@@ -199,7 +203,9 @@ def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> 
             isinstance(position.get(axis), (int, float)) and not isinstance(position.get(axis), bool)
             for axis in ("x", "y")
         ):
-            problems.append(Problem("position", f"node '{node_id}': 'position' must be {{\"x\": number, \"y\": number}}", node_id))
+            problems.append(
+                Problem("position", f"node '{node_id}': 'position' must be {{\"x\": number, \"y\": number}}", node_id)
+            )
             position = {"x": 0.0, "y": 0.0}
         node_type = registry.get(type_id)
         if node_type is None:
@@ -228,19 +234,31 @@ def _read_edges(raw_edges: Any, nodes: dict[str, NodeSpec], problems: list[Probl
     for index, raw in enumerate(raw_edges):
         edge = None
         if not isinstance(raw, dict):
-            problems.append(Problem("edges", f"edges[{index}] must be an object with 'source' and 'target'", edge=index))
+            problems.append(
+                Problem("edges", f"edges[{index}] must be an object with 'source' and 'target'", edge=index)
+            )
         else:
             values = {key: raw.get(key) for key in ("source", "target", "source_port", "target_port")}
             if not all(isinstance(values[key], str) for key in ("source", "target")) or not all(
                 values[key] is None or isinstance(values[key], str) for key in ("source_port", "target_port")
             ):
-                problems.append(Problem("edges", f"edges[{index}]: 'source' and 'target' must be node ids (strings), ports strings or omitted", edge=index))
+                problems.append(
+                    Problem(
+                        "edges",
+                        f"edges[{index}]: 'source' and 'target' must be node ids (strings), ports strings or omitted",
+                        edge=index,
+                    )
+                )
             else:
                 edge = Edge(str(values["source"]), str(values["target"]), values["source_port"], values["target_port"])
                 for end in ("source", "target"):
                     if getattr(edge, end) not in nodes:
                         problems.append(
-                            Problem("missing_node", f"edge {index} ({edge.label()}): {end} node '{getattr(edge, end)}' does not exist", edge=index)
+                            Problem(
+                                "missing_node",
+                                f"edge {index} ({edge.label()}): {end} node '{getattr(edge, end)}' does not exist",
+                                edge=index,
+                            )
                         )
                         edge = None
                         break
@@ -298,7 +316,13 @@ def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
             continue
         for port in node_type.inputs:
             if port.required and (spec.id, port.name) not in connected:
-                problems.append(Problem("unconnected", f"{describe_node(spec.id, spec.type)}: required input '{port.name}' ({port.type}) is not connected", spec.id))
+                problems.append(
+                    Problem(
+                        "unconnected",
+                        f"{describe_node(spec.id, spec.type)}: required input '{port.name}' ({port.type}) is not connected",
+                        spec.id,
+                    )
+                )
     return problems
 
 
@@ -346,7 +370,12 @@ def _read_pipeline(source: Any, registry: Registry) -> Loaded:
     if version is None:
         problems.append(Problem("schema_version", f"missing 'schema_version' (this NodeLoom writes {SCHEMA_VERSION})"))
     elif version != SCHEMA_VERSION or isinstance(version, bool):
-        problems.append(Problem("schema_version", f"unsupported schema_version {version!r}; this NodeLoom reads version {SCHEMA_VERSION}"))
+        problems.append(
+            Problem(
+                "schema_version",
+                f"unsupported schema_version {version!r}; this NodeLoom reads version {SCHEMA_VERSION}",
+            )
+        )
     name, description = data.get("name", "untitled"), data.get("description", "")
     for key, value in (("name", name), ("description", description)):
         if not isinstance(value, str):
@@ -399,7 +428,9 @@ def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Proble
         if node_id not in nodes:
             close = difflib.get_close_matches(node_id, [str(key) for key in nodes], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
-            problems.append(Problem("set", f"--set {assignment!r}: no node '{node_id}' in this pipeline{hint}", node_id))
+            problems.append(
+                Problem("set", f"--set {assignment!r}: no node '{node_id}' in this pipeline{hint}", node_id)
+            )
             continue
         params = nodes[node_id].setdefault("params", {})
         if isinstance(params, dict):
@@ -423,4 +454,3 @@ def read_pipeline_json(source: Any) -> Any:
     if problems:
         raise PipelineInvalid(problems)
     return data
-

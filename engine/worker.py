@@ -80,8 +80,13 @@ def start_worker(
     output = output_folder / f"{run_id}.log"
     with open(output, "wb") as log:
         process = subprocess.Popen(
-            worker_command(command, run_id, arguments), stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, cwd=cwd, env=os.environ.copy(),
+            worker_command(command, run_id, arguments),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            cwd=cwd,
+            env=os.environ.copy(),
         )
     reap_when_done(process)
     return Worker(run_id, process, output)

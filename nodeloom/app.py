@@ -13,8 +13,16 @@ from nodeloom.output import UsageError, say
 
 # headless: no browser opened on a server; no usage statistics sent; no "Deploy" button in the toolbar;
 # uploads up to 20 MB, the limit of a pipeline file.
-FIXED_OPTIONS = ["--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
-                 "--server.maxUploadSize", "20"]
+FIXED_OPTIONS = [
+    "--server.headless",
+    "true",
+    "--browser.gatherUsageStats",
+    "false",
+    "--client.toolbarMode",
+    "minimal",
+    "--server.maxUploadSize",
+    "20",
+]
 OWN_OPTIONS = {"--server.address": "--host", "--server.port": "--port"}
 
 
@@ -32,8 +40,10 @@ def passed_on(options: list[str]) -> list[str]:
         if not option.startswith("--"):
             continue  # a value
         if "." not in name:
-            raise UsageError(f"unrecognized option '{name}'; `nodeloom app` passes on only Streamlit's "
-                             "--section.option settings (see `streamlit run --help`)")
+            raise UsageError(
+                f"unrecognized option '{name}'; `nodeloom app` passes on only Streamlit's "
+                "--section.option settings (see `streamlit run --help`)"
+            )
         if name in OWN_OPTIONS:
             raise UsageError(f"use {OWN_OPTIONS[name]} instead of {name}: `nodeloom app` prints the address it sets")
     return options
@@ -42,9 +52,17 @@ def passed_on(options: list[str]) -> list[str]:
 def streamlit_command(args: argparse.Namespace) -> list[str]:
     # The user's options come last: Streamlit takes the last value given, so they may override FIXED_OPTIONS.
     return [
-        sys.executable, "-m", "streamlit", "run", str(app_script()),
-        "--server.address", args.host, "--server.port", str(args.port),
-        *FIXED_OPTIONS, *passed_on(args.streamlit_options),
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_script()),
+        "--server.address",
+        args.host,
+        "--server.port",
+        str(args.port),
+        *FIXED_OPTIONS,
+        *passed_on(args.streamlit_options),
     ]
 
 

@@ -73,8 +73,10 @@ def cmd_examples(args: argparse.Namespace) -> int:
         written = copy_examples(Path(args.copy), args.force)
         for path in written:
             print(path)
-        say(f"wrote {plural(len(written), 'example')} into {args.copy}; "
-            f"run one with: nodeloom run {Path(args.copy) / 'NAME.json'}")
+        say(
+            f"wrote {plural(len(written), 'example')} into {args.copy}; "
+            f"run one with: nodeloom run {Path(args.copy) / 'NAME.json'}"
+        )
         return EXIT_OK
     examples = [(path.stem, summary(path)) for path in example_files()]
     if args.json:

@@ -90,38 +90,73 @@ def verbosity_options(subcommand: bool) -> argparse.ArgumentParser:
     """-v / -q, before or after the command. After it they must not reset what was given before: no default there."""
     options = argparse.ArgumentParser(add_help=False)
     chatter = options.add_mutually_exclusive_group()
-    chatter.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS if subcommand else 0,
-                         help=f"log debug messages and library warnings (default: warnings; or set {LEVEL_VARIABLE})")
-    chatter.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS if subcommand else False,
-                         help="log errors only")
+    chatter.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS if subcommand else 0,
+        help=f"log debug messages and library warnings (default: warnings; or set {LEVEL_VARIABLE})",
+    )
+    chatter.add_argument(
+        "-q", "--quiet", action="store_true", default=argparse.SUPPRESS if subcommand else False, help="log errors only"
+    )
     return options
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                        help="override a parameter, or a setting as settings.seed=N / settings.device=D (repeatable); "
-                             "VALUE is JSON where it parses, else a string")
-    parser.add_argument("--seed", type=int, default=None, metavar="N",
-                        help="the pipeline's seed for this run (same as --set settings.seed=N)")
-    parser.add_argument("--device", type=device_argument, default=None, metavar="DEVICE",
-                        help="auto, cpu, cuda, cuda:N or mps (default: the pipeline's setting, else auto)")
-    parser.add_argument("--until", action="append", default=[], metavar="NODE",
-                        help="run only this node and what it needs (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="override a parameter, or a setting as settings.seed=N / settings.device=D (repeatable); "
+        "VALUE is JSON where it parses, else a string",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        metavar="N",
+        help="the pipeline's seed for this run (same as --set settings.seed=N)",
+    )
+    parser.add_argument(
+        "--device",
+        type=device_argument,
+        default=None,
+        metavar="DEVICE",
+        help="auto, cpu, cuda, cuda:N or mps (default: the pipeline's setting, else auto)",
+    )
+    parser.add_argument(
+        "--until", action="append", default=[], metavar="NODE", help="run only this node and what it needs (repeatable)"
+    )
     parser.add_argument("--no-cache", action="store_true", help="recompute every node")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
-    parser.add_argument("--run-id", type=run_id_argument, default=None, metavar="ID",
-                        help="record the run under this id (for a program that polls the store for it)")
+    parser.add_argument(
+        "--run-id",
+        type=run_id_argument,
+        default=None,
+        metavar="ID",
+        help="record the run under this id (for a program that polls the store for it)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(
-        prog="nodeloom", description="Visual pipelines for language models.", epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter, parents=[verbosity_options(subcommand=False)],
+        prog="nodeloom",
+        description="Visual pipelines for language models.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[verbosity_options(subcommand=False)],
     )
-    parser.add_argument("--version", action="version", version=f"nodeloom {installed_version('nodeloom')}",
-                        help="print the version and exit")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
-                                     help="one of these; `nodeloom COMMAND --help` for its options")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"nodeloom {installed_version('nodeloom')}",
+        help="print the version and exit",
+    )
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="one of these; `nodeloom COMMAND --help` for its options"
+    )
     common = [verbosity_options(subcommand=True)]
 
     def command(name: str, about: str, handler) -> argparse.ArgumentParser:
@@ -132,8 +167,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = command("run", "run a pipeline (file, example:NAME, or saved NAME or NAME@VERSION), recording it", cmd_run)
     run.add_argument("pipeline", help="pipeline file, example:NAME (see `nodeloom examples`), NAME or NAME@VERSION")
     add_run_options(run)
-    run.add_argument("--no-version", action="store_true",
-                     help="record a FILE's pipeline with the run only, saving no version (what the app's Run does)")
+    run.add_argument(
+        "--no-version",
+        action="store_true",
+        help="record a FILE's pipeline with the run only, saving no version (what the app's Run does)",
+    )
 
     rerun = command("rerun", "run a recorded run's exact pipeline and overrides again", cmd_rerun)
     rerun.add_argument("run", help="run id (or a unique prefix)")
@@ -141,8 +179,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     runs = command("runs", "run history, newest first", cmd_runs)
     runs.add_argument("pipeline", nargs="?", help="only this pipeline's runs")
-    runs.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
-                      help="only runs with this status")
+    runs.add_argument(
+        "--status",
+        choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
+        help="only runs with this status",
+    )
     runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
     runs.add_argument("--json", action="store_true", help='print {"runs": [...]}')
 
@@ -153,22 +194,30 @@ def build_parser() -> argparse.ArgumentParser:
     pipelines = command("pipelines", "saved pipelines; with NAME its versions, a diff or an export", cmd_pipelines)
     pipelines.add_argument("name", nargs="?", help="a saved pipeline: list its versions")
     what = pipelines.add_mutually_exclusive_group()
-    what.add_argument("--diff", type=int, nargs="+", metavar="VERSION",
-                      help="changes from VERSION to VERSION2 (default: latest)")
-    what.add_argument("--export", type=int, nargs="?", const=0, metavar="VERSION",
-                      help="print a version's JSON (default: latest)")
+    what.add_argument(
+        "--diff", type=int, nargs="+", metavar="VERSION", help="changes from VERSION to VERSION2 (default: latest)"
+    )
+    what.add_argument(
+        "--export", type=int, nargs="?", const=0, metavar="VERSION", help="print a version's JSON (default: latest)"
+    )
     pipelines.add_argument("--json", action="store_true", help="print the list, versions or diff as JSON")
 
     gc = command("gc", "delete caches and run folders of old runs (see docs/store.md)", cmd_gc)
-    gc.add_argument("--keep", type=int, default=5,
-                    help="runs kept per pipeline (default 5; the latest success is always kept)")
+    gc.add_argument(
+        "--keep", type=int, default=5, help="runs kept per pipeline (default 5; the latest success is always kept)"
+    )
     gc.add_argument("--dry-run", action="store_true", help="only report what would be freed")
     gc.add_argument("--json", action="store_true", help="print the report as JSON")
 
     validate = command("validate", "check pipelines (files, example:NAME, saved) and list every problem", cmd_validate)
     validate.add_argument("pipeline", nargs="+", help="pipeline file, example:NAME, NAME or NAME@VERSION")
-    validate.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                          help="check with this override applied (one pipeline only; repeatable)")
+    validate.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="check with this override applied (one pipeline only; repeatable)",
+    )
 
     nodes = command("nodes", "the node catalog", cmd_nodes)
     shape = nodes.add_mutually_exclusive_group()
@@ -185,21 +234,39 @@ def build_parser() -> argparse.ArgumentParser:
     app.add_argument("--port", type=int, default=8501, help="port to serve on (default 8501)")
     app.add_argument("--host", default="localhost", help="address to bind (default localhost)")
 
-    serve = command("serve", "the HTTP API: run pipelines and read run history from other programs (see "
-                    "docs/serve.md; OpenAPI docs at /docs)", cmd_serve)
+    serve = command(
+        "serve",
+        "the HTTP API: run pipelines and read run history from other programs (see "
+        "docs/serve.md; OpenAPI docs at /docs)",
+        cmd_serve,
+    )
     serve.add_argument("--host", default="localhost", help="address to bind (default localhost)")
     serve.add_argument("--port", type=int, default=8765, help="port to serve on (default 8765; 0: any free port)")
-    serve.add_argument("--max-runs", type=positive_count, default=1, metavar="N",
-                       help="runs executing at once; the others wait in a queue (default 1)")
+    serve.add_argument(
+        "--max-runs",
+        type=positive_count,
+        default=1,
+        metavar="N",
+        help="runs executing at once; the others wait in a queue (default 1)",
+    )
 
-    export = command("export", "write a pipeline as a standalone Python script that calls the node functions",
-                     cmd_export)
+    export = command(
+        "export", "write a pipeline as a standalone Python script that calls the node functions", cmd_export
+    )
     export.add_argument("pipeline", help="pipeline file, example:NAME, NAME or NAME@VERSION")
     export_format = export.add_mutually_exclusive_group(required=True)
-    export_format.add_argument("--python", action="store_true",
-                               help="a Python script: every parameter written out, no cache, metrics as JSON last")
-    export.add_argument("--set", action="append", default=[], metavar="NODE.PARAM=VALUE",
-                        help="export with this override applied (repeatable), as `run --set`")
+    export_format.add_argument(
+        "--python",
+        action="store_true",
+        help="a Python script: every parameter written out, no cache, metrics as JSON last",
+    )
+    export.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NODE.PARAM=VALUE",
+        help="export with this override applied (repeatable), as `run --set`",
+    )
     export.add_argument("--seed", type=int, default=None, metavar="N", help="the pipeline's seed in the script")
     export.add_argument("-o", "--output", metavar="FILE", help="write the script here (default: stdout)")
     export.add_argument("--force", action="store_true", help="with -o: overwrite a file that exists")

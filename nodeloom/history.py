@@ -29,17 +29,27 @@ def timestamp(text: str) -> str:
 def run_summary(run: Any) -> dict[str, Any]:
     """A run as `nodeloom runs --json` and the HTTP API's run list show it."""
     return {
-        "id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status,
-        "started": run.started, "finished": run.finished, "seconds": run.seconds, "device": run.device,
-        "rerun_of": run.rerun_of, "error": run.error, "metrics": run.metrics,
+        "id": run.id,
+        "pipeline": run.pipeline,
+        "version": run.version,
+        "status": run.status,
+        "started": run.started,
+        "finished": run.finished,
+        "seconds": run.seconds,
+        "device": run.device,
+        "rerun_of": run.rerun_of,
+        "error": run.error,
+        "metrics": run.metrics,
     }
 
 
 def run_document(run: Any, series: dict[str, dict[str, Any]], logs: list[Any]) -> dict[str, Any]:
     """A run with its curves and log, as `nodeloom show --json` and the HTTP API show it."""
     return run.to_dict() | {
-        "series": {node: {name: {"steps": s.steps, "values": s.values} for name, s in metrics.items()}
-                   for node, metrics in series.items()},
+        "series": {
+            node: {name: {"steps": s.steps, "values": s.values} for name, s in metrics.items()}
+            for node, metrics in series.items()
+        },
         "logs": [entry.to_dict() for entry in logs],
     }
 
@@ -55,9 +65,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for run in runs:
         table.add_row(
-            run.id, Text(f"{run.pipeline} {run.version_label}"), status_markup(run.status),
+            run.id,
+            Text(f"{run.pipeline} {run.version_label}"),
+            status_markup(run.status),
             timestamp(run.started or run.created),
-            "" if run.seconds is None else f"{run.seconds:.2f}", metrics_text(run.metrics),
+            "" if run.seconds is None else f"{run.seconds:.2f}",
+            metrics_text(run.metrics),
         )
     stdout_console().print(table)
     return EXIT_OK
@@ -95,9 +108,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         numbers = run.metrics.get(node.node_id, {})
         detail = ", ".join(f"{name}={value:.4g}" for name, value in numbers.items()) or (node.error or "")
         table.add_row(
-            node.node_id, node.type or "", status_markup(node.status),
+            node.node_id,
+            node.type or "",
+            status_markup(node.status),
             "" if node.seconds is None else f"{node.seconds:.2f}",
-            "yes" if node.cached else "", Text(detail),
+            "yes" if node.cached else "",
+            Text(detail),
         )
     console.print(table)
     facts = [f"created {run.created}"]
@@ -110,8 +126,11 @@ def cmd_show(args: argparse.Namespace) -> int:
         for name, points in metrics.items():
             last = points.values[-1]
             shown = last if last is None else f"{last:.4g}"
-            console.print(f"  {node}.{name}: {len(points.steps)} points, last {shown} at step {points.steps[-1]}",
-                          highlight=False, markup=False)
+            console.print(
+                f"  {node}.{name}: {len(points.steps)} points, last {shown} at step {points.steps[-1]}",
+                highlight=False,
+                markup=False,
+            )
     if logs:
         console.print("log:", highlight=False, markup=False)
         for line in log_lines(logs):
@@ -177,7 +196,8 @@ def cmd_gc(args: argparse.Namespace) -> int:
     console.print(
         f"{verb} {human_bytes(report.bytes_freed)}: {entries} cache entr{'y' if entries == 1 else 'ies'}, "
         f"{plural(folders, 'run folder')}; kept the files of {plural(kept, 'run')}",
-        highlight=False, soft_wrap=True,
+        highlight=False,
+        soft_wrap=True,
     )
     if report.cache_skipped:
         console.print(f"cache left alone: {report.cache_skipped}", highlight=False, markup=False)

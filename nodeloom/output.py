@@ -17,8 +17,13 @@ EXIT_CLOSED_PIPE = 141  # 128 + SIGPIPE: what a shell reports for `cat`, `grep`â
 err = Console(stderr=True)
 
 STATUS_COLOURS = {
-    "succeeded": "green", "failed": "red", "skipped": "yellow", "cancelled": "yellow",
-    "interrupted": "magenta", "running": "cyan", "queued": "white",
+    "succeeded": "green",
+    "failed": "red",
+    "skipped": "yellow",
+    "cancelled": "yellow",
+    "interrupted": "magenta",
+    "running": "cyan",
+    "queued": "white",
 }
 
 

@@ -144,7 +144,9 @@ class TerminalProgress:
         elif kind == "progress" and node_id in self.tasks:
             completed = None if event.fraction is None else event.fraction * 100
             self.progress.update(
-                self.tasks[node_id], total=None if completed is None else 100, completed=completed or 0,
+                self.tasks[node_id],
+                total=None if completed is None else 100,
+                completed=completed or 0,
                 description=f"{event.message} {values_text(event.values)}".strip(),
             )
         elif kind in ("finished", "failed", "cancelled") and node_id in self.tasks:
@@ -178,8 +180,10 @@ class PlainProgress:
             if event.kind == "failed":
                 announce_failure(event)
             elif event.kind == "progress" and any(name.startswith("eval_") for name in event.values):
-                say(f"[{clock_text(self.tracker.elapsed())}] {self.tracker.position(event.node_id)} {event.node_id}: "
-                    f"{event.message} {values_text(event.values)}".rstrip())
+                say(
+                    f"[{clock_text(self.tracker.elapsed())}] {self.tracker.position(event.node_id)} {event.node_id}: "
+                    f"{event.message} {values_text(event.values)}".rstrip()
+                )
 
     def _beat(self) -> None:
         while not self._stop.wait(self.interval):

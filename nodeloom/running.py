@@ -136,8 +136,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
         targets = args.until or original.targets
         device = args.device or original.requested_device
         version = None if original.version_id is None else store.version_by_id(original.version_id)
-        return execute(pipeline, args, store, version, overrides, targets, device, rerun_of=original.id,
-                       pipeline_data=data)
+        return execute(
+            pipeline, args, store, version, overrides, targets, device, rerun_of=original.id, pipeline_data=data
+        )
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -155,4 +156,3 @@ def cmd_validate(args: argparse.Namespace) -> int:
             continue
         say(("✓", "green"), f" {source}: {len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges — valid")
     return status
-

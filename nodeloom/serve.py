@@ -43,8 +43,9 @@ def api_token(environ: Mapping[str, str], home: Path) -> tuple[str, str]:
     except FileExistsError:  # another server wrote it meanwhile: use that one
         return read_token_file(path), f"in {path}"
     except OSError as exc:
-        raise UsageError(f"cannot write the API token file {path}: {exc.strerror or exc}; "
-                         f"set {TOKEN_VARIABLE} instead") from None
+        raise UsageError(
+            f"cannot write the API token file {path}: {exc.strerror or exc}; set {TOKEN_VARIABLE} instead"
+        ) from None
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(token + "\n")
     return token, f"in {path} (new)"
@@ -80,8 +81,9 @@ def listening_socket(host: str, port: int) -> socket.socket:
     try:
         return socket.create_server((host.strip("[]"), port), family=family, backlog=128)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; "
-                         "pick another --port (or --host)") from None
+        raise UsageError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; pick another --port (or --host)"
+        ) from None
 
 
 def url_host(host: str) -> str:
@@ -112,11 +114,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
     queue = RunQueue(store, args.max_runs, nodeloom_home() / "api-runs")
     app = create_app(store, queue, token)
     base = f"http://{url_host(args.host)}:{server_socket.getsockname()[1]}"
-    say(f"NodeLoom API on {base}/api/v1 (docs: {base}/docs); bearer token {token_source}; "
-        f"at most {args.max_runs} run{'s' * (args.max_runs != 1)} at once")
+    say(
+        f"NodeLoom API on {base}/api/v1 (docs: {base}/docs); bearer token {token_source}; "
+        f"at most {args.max_runs} run{'s' * (args.max_runs != 1)} at once"
+    )
     if not is_loopback(args.host):
-        say(("warning: ", "yellow"), f"listening on {args.host}: anyone who can reach it with the token can run "
-            "pipelines, over plain HTTP; put TLS in front of it")
+        say(
+            ("warning: ", "yellow"),
+            f"listening on {args.host}: anyone who can reach it with the token can run "
+            "pipelines, over plain HTTP; put TLS in front of it",
+        )
     try:
         # uvicorn owns SIGINT and SIGTERM while serving: it stops gracefully (open event streams get a few
         # seconds), then raises the signal again, so the exit status says what stopped the server.

@@ -49,12 +49,14 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pipeline: str | dict[str, Any] = Field(
-        ..., description="A saved pipeline (NAME or NAME@VERSION), a shipped example (example:NAME) or a pipeline "
-                         "object (the JSON `nodeloom pipelines NAME --export` prints), saved as a version when run",
+        ...,
+        description="A saved pipeline (NAME or NAME@VERSION), a shipped example (example:NAME) or a pipeline "
+        "object (the JSON `nodeloom pipelines NAME --export` prints), saved as a version when run",
         examples=["example:word_vectors"],
     )
     set: dict[str, Any] = Field(
-        default_factory=dict, description="Overrides, as `--set`: {\"node.param\": value, \"settings.seed\": 3}",
+        default_factory=dict,
+        description='Overrides, as `--set`: {"node.param": value, "settings.seed": 3}',
     )
     seed: int | None = Field(None, ge=0, description="The pipeline's seed for this run (as `nodeloom run --seed`)")
 
@@ -98,10 +100,13 @@ class BodyLimit:
 
 def invalid_pipeline(source: str, exc: PipelineInvalid) -> JSONResponse:
     """422 with the CLI's wording: the headline `nodeloom run` prints, and each problem."""
-    return JSONResponse(status_code=422, content={
-        "detail": f"{source} is not a valid pipeline ({plural(len(exc.problems), 'problem')})",
-        "problems": [{"code": p.code, "message": p.message, "node": p.node, "edge": p.edge} for p in exc.problems],
-    })
+    return JSONResponse(
+        status_code=422,
+        content={
+            "detail": f"{source} is not a valid pipeline ({plural(len(exc.problems), 'problem')})",
+            "problems": [{"code": p.code, "message": p.message, "node": p.node, "edge": p.edge} for p in exc.problems],
+        },
+    )
 
 
 def create_app(store: Store, queue: RunQueue, token: str) -> FastAPI:
@@ -114,15 +119,19 @@ def create_app(store: Store, queue: RunQueue, token: str) -> FastAPI:
         if dropped:
             say(("warning: ", "yellow"), f"{plural(dropped, 'waiting run')} never started (the server stopped)")
 
-    app = FastAPI(title="NodeLoom API", version=installed_version("nodeloom"), description=DESCRIPTION,
-                  lifespan=lifespan)
+    app = FastAPI(
+        title="NodeLoom API", version=installed_version("nodeloom"), description=DESCRIPTION, lifespan=lifespan
+    )
     app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
 
     def authorized(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> None:
         given = credentials.credentials.encode() if credentials else b""
         if not secrets.compare_digest(given, token.encode()):
-            raise HTTPException(401, "a valid bearer token is required (Authorization: Bearer TOKEN)",
-                                headers={"WWW-Authenticate": "Bearer"})
+            raise HTTPException(
+                401,
+                "a valid bearer token is required (Authorization: Bearer TOKEN)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     @app.get(f"{API}/health", tags=["server"])
     def health() -> dict[str, str]:
@@ -155,11 +164,17 @@ def create_app(store: Store, queue: RunQueue, token: str) -> FastAPI:
         ]
         return {"pipelines": saved, "examples": [PREFIX + name for name in example_names()]}
 
-    @api.post("/runs", status_code=202, response_model=RunAccepted, tags=["runs"], responses={
-        400: {"description": "A malformed pipeline reference"},
-        404: {"description": "No such saved pipeline or version"},
-        422: {"description": "The pipeline or an override is invalid: `problems` lists each, naming its node"},
-    })
+    @api.post(
+        "/runs",
+        status_code=202,
+        response_model=RunAccepted,
+        tags=["runs"],
+        responses={
+            400: {"description": "A malformed pipeline reference"},
+            404: {"description": "No such saved pipeline or version"},
+            422: {"description": "The pipeline or an override is invalid: `problems` lists each, naming its node"},
+        },
+    )
     def start_run(request: RunRequest) -> Any:
         """Check a pipeline with its overrides and queue a run of it; the run starts when a slot is free."""
         source = request.pipeline if isinstance(request.pipeline, str) else "the posted pipeline"
@@ -186,7 +201,8 @@ def create_app(store: Store, queue: RunQueue, token: str) -> FastAPI:
         recorded = store.list_runs(pipeline, status=status, limit=limit)
         seen = {run.id for run in recorded}
         waiting = [
-            run.detail() for run in queue.unrecorded()
+            run.detail()
+            for run in queue.unrecorded()
             if run.id not in seen and pipeline in (None, run.version.pipeline) and status in (None, run.status)
         ]
         return {"runs": [run_summary(run) for run in [*waiting, *recorded][:limit]]}
@@ -213,17 +229,27 @@ def create_app(store: Store, queue: RunQueue, token: str) -> FastAPI:
         interrupt_process(run.pid)  # a run of the app or of a terminal: stopped as the app's Stop does
         return {"run_id": run.id, "status": "cancelling"}
 
-    @api.get("/runs/{run_id}/events", tags=["runs"], response_class=StreamingResponse, responses={
-        200: {"content": {"text/event-stream": {}},
-              "description": "Server-sent events, each `event: KIND` and `data: {JSON}`: run, node, metric, log, "
-                             "then end (the run as in GET /runs) when it has ended"},
-    })
+    @api.get(
+        "/runs/{run_id}/events",
+        tags=["runs"],
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "content": {"text/event-stream": {}},
+                "description": "Server-sent events, each `event: KIND` and `data: {JSON}`: run, node, metric, log, "
+                "then end (the run as in GET /runs) when it has ended",
+            },
+        },
+    )
     async def run_events(run_id: str) -> StreamingResponse:
         """Follow a run as it goes. The run does not depend on this stream: closing it changes nothing."""
         run = await run_in_threadpool(find_run, run_id)
         watcher = RunWatcher(store, queue, run.id)
-        return StreamingResponse(event_stream(watcher), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            event_stream(watcher),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
 
     app.include_router(api)
     return app

@@ -102,10 +102,25 @@ class PendingRun:
     def detail(self) -> RunDetail:
         """The run in the store's shape, so the API answers with the same objects either way."""
         return RunDetail(
-            id=self.id, pipeline=self.version.pipeline, version=self.version.version, version_id=self.version.id,
-            status=self.status, created=self.created, started=None, finished=None, seconds=None, device=None,
-            requested_device=None, overrides=list(self.overrides), targets=[], use_cache=True, error=self.error,
-            pid=None, host=None, rerun_of=None, metrics={},
+            id=self.id,
+            pipeline=self.version.pipeline,
+            version=self.version.version,
+            version_id=self.version.id,
+            status=self.status,
+            created=self.created,
+            started=None,
+            finished=None,
+            seconds=None,
+            device=None,
+            requested_device=None,
+            overrides=list(self.overrides),
+            targets=[],
+            use_cache=True,
+            error=self.error,
+            pid=None,
+            host=None,
+            rerun_of=None,
+            metrics={},
         )
 
 
@@ -227,8 +242,10 @@ class RunQueue:
         arguments = [f"--set={assignment}" for assignment in run.overrides]  # "=": a value may start with "-"
         try:
             run.worker = start_worker(
-                "run", [*arguments, "--", f"{run.version.pipeline}@{run.version.version}"],
-                self.output_folder, run_id=run.id,
+                "run",
+                [*arguments, "--", f"{run.version.pipeline}@{run.version.version}"],
+                self.output_folder,
+                run_id=run.id,
             )
         except OSError as exc:
             self._end(run, RunStatus.FAILED, f"cannot start the run process: {exc.strerror or exc}")
@@ -285,8 +302,19 @@ class RunWatcher:
         if run.status == self._status:
             return []
         self._status = run.status
-        return [("run", {"id": run.id, "pipeline": run.pipeline, "version": run.version, "status": run.status,
-                         "device": run.device, "error": run.error})]
+        return [
+            (
+                "run",
+                {
+                    "id": run.id,
+                    "pipeline": run.pipeline,
+                    "version": run.version,
+                    "status": run.status,
+                    "device": run.device,
+                    "error": run.error,
+                },
+            )
+        ]
 
     def _node_events(self, run: RunDetail) -> list[tuple[str, dict[str, Any]]]:
         events = []
@@ -294,9 +322,21 @@ class RunWatcher:
             state = (node.status, node.cached, node.progress, node.message, node.seconds, node.error)
             if self._nodes.get(node_id) != state:
                 self._nodes[node_id] = state
-                events.append(("node", {"node_id": node_id, "type": node.type, "status": node.status,
-                                        "cached": node.cached, "progress": node.progress, "message": node.message,
-                                        "seconds": node.seconds, "error": node.error}))
+                events.append(
+                    (
+                        "node",
+                        {
+                            "node_id": node_id,
+                            "type": node.type,
+                            "status": node.status,
+                            "cached": node.cached,
+                            "progress": node.progress,
+                            "message": node.message,
+                            "seconds": node.seconds,
+                            "error": node.error,
+                        },
+                    )
+                )
         return events
 
     def _metric_events(self) -> list[tuple[str, dict[str, Any]]]:

@@ -67,7 +67,9 @@ def require_columns(dataset: Any, columns: list[str], where: str) -> None:
     """Stop with a message naming the first missing column and listing the ones there are."""
     for column in columns:
         if column not in dataset.column_names:
-            raise NodeError(f"{where}: column '{column}' is not in the dataset; its columns are: {', '.join(dataset.column_names) or 'none'}")
+            raise NodeError(
+                f"{where}: column '{column}' is not in the dataset; its columns are: {', '.join(dataset.column_names) or 'none'}"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,29 +77,57 @@ def require_columns(dataset: Any, columns: list[str], where: str) -> None:
 
 
 class LoadDatasetParams(NodeParams):
-    source: Literal["file", "builtin", "hub"] = Field("file", description="file (a local file), builtin (NodeLoom's sample data) or hub (a Hugging Face dataset)")
-    path: str = Field("", description="file: the file to read (csv, tsv, json, jsonl, txt or parquet)",
-                      json_schema_extra=param_rules(applies_when={"source": ["file"]}, required=True))
-    header: bool = Field(True, description="file (csv/tsv): the first line holds column names; off: columns are named column_1, column_2, …",
-                         json_schema_extra=param_rules(applies_when={"source": ["file"]}))
-    name: str = Field("chat_support", description="builtin: chat_support, reviews_sentiment or support_articles; hub: the dataset name, e.g. stanfordnlp/imdb",
-                      json_schema_extra=param_rules(applies_when={"source": ["builtin", "hub"]},
-                                                    choices=BUILTIN_LABEL_NAMES, choices_when={"source": ["builtin"]}))
-    config: str = Field("", description="hub: the dataset configuration (empty: the default one)",
-                        json_schema_extra=param_rules(applies_when={"source": ["hub"]}))
-    split: str = Field("train", min_length=1, description="builtin: train, test or all; hub: any split expression, e.g. train or test[:10%], or all",
-                       json_schema_extra=param_rules(applies_when={"source": ["builtin", "hub"]}))
-    columns: list[str] = Field([], description="Keep only these columns, in this order (names as loaded; empty: keep all)")
+    source: Literal["file", "builtin", "hub"] = Field(
+        "file", description="file (a local file), builtin (NodeLoom's sample data) or hub (a Hugging Face dataset)"
+    )
+    path: str = Field(
+        "",
+        description="file: the file to read (csv, tsv, json, jsonl, txt or parquet)",
+        json_schema_extra=param_rules(applies_when={"source": ["file"]}, required=True),
+    )
+    header: bool = Field(
+        True,
+        description="file (csv/tsv): the first line holds column names; off: columns are named column_1, column_2, …",
+        json_schema_extra=param_rules(applies_when={"source": ["file"]}),
+    )
+    name: str = Field(
+        "chat_support",
+        description="builtin: chat_support, reviews_sentiment or support_articles; hub: the dataset name, e.g. stanfordnlp/imdb",
+        json_schema_extra=param_rules(
+            applies_when={"source": ["builtin", "hub"]},
+            choices=BUILTIN_LABEL_NAMES,
+            choices_when={"source": ["builtin"]},
+        ),
+    )
+    config: str = Field(
+        "",
+        description="hub: the dataset configuration (empty: the default one)",
+        json_schema_extra=param_rules(applies_when={"source": ["hub"]}),
+    )
+    split: str = Field(
+        "train",
+        min_length=1,
+        description="builtin: train, test or all; hub: any split expression, e.g. train or test[:10%], or all",
+        json_schema_extra=param_rules(applies_when={"source": ["builtin", "hub"]}),
+    )
+    columns: list[str] = Field(
+        [], description="Keep only these columns, in this order (names as loaded; empty: keep all)"
+    )
     rename: dict[str, str] = Field({}, description="Rename columns after selecting them: {old name: new name}")
     shuffle: bool = Field(False, description="Shuffle the rows (before max_rows, so max_rows takes a random sample)")
     seed: int | None = Field(None, ge=0, description="Shuffle seed (empty: the pipeline's seed)")
-    max_rows: int | None = Field(None, ge=1, description="Keep at most this many rows",
-                                 json_schema_extra=param_rules(unit="rows"))
+    max_rows: int | None = Field(
+        None, ge=1, description="Keep at most this many rows", json_schema_extra=param_rules(unit="rows")
+    )
 
 
 def builtin_files(name: str) -> dict[str, Path]:
     """The split files of built-in data set `name`, by split name."""
-    return {path.name.split(".")[1]: path for path in sorted(SAMPLE_DATA.glob(f"{name}.*.*")) if path.suffix in (".jsonl", ".txt")}
+    return {
+        path.name.split(".")[1]: path
+        for path in sorted(SAMPLE_DATA.glob(f"{name}.*.*"))
+        if path.suffix in (".jsonl", ".txt")
+    }
 
 
 def _files(params: LoadDatasetParams) -> list[str]:
@@ -133,7 +163,9 @@ def _check_utf8(path: Path) -> None:
         try:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
-            raise NodeError(f"data.load_dataset: file '{path}' is not UTF-8 text (it ends inside a character, line {line}); save it as UTF-8") from exc
+            raise NodeError(
+                f"data.load_dataset: file '{path}' is not UTF-8 text (it ends inside a character, line {line}); save it as UTF-8"
+            ) from exc
 
 
 def _json_problem(path: Path) -> str | None:
@@ -166,20 +198,28 @@ def _read_file(path_text: str, header: bool, max_rows: int | None) -> Any:
 
     path = Path(path_text).expanduser()
     if not path_text:
-        raise NodeError("data.load_dataset: parameter 'path' is empty; give the path of a csv, tsv, json, jsonl, txt or parquet file")
+        raise NodeError(
+            "data.load_dataset: parameter 'path' is empty; give the path of a csv, tsv, json, jsonl, txt or parquet file"
+        )
     if not path.is_file():
-        raise NodeError(f"data.load_dataset: parameter 'path': file '{path_text}' does not exist; give the path of a csv, tsv, json, jsonl, txt or parquet file")
+        raise NodeError(
+            f"data.load_dataset: parameter 'path': file '{path_text}' does not exist; give the path of a csv, tsv, json, jsonl, txt or parquet file"
+        )
     suffix = path.suffix.lower()
     builder = FILE_FORMATS.get(suffix)
     if builder is None:
-        raise NodeError(f"data.load_dataset: parameter 'path': cannot read '{path.name}'; supported extensions: {', '.join(FILE_FORMATS)}")
+        raise NodeError(
+            f"data.load_dataset: parameter 'path': cannot read '{path.name}'; supported extensions: {', '.join(FILE_FORMATS)}"
+        )
     if path.stat().st_size == 0:
         raise NodeError(f"data.load_dataset: file '{path}' is empty")
     options: dict[str, Any] = {}
     if builder == "parquet":
         with path.open("rb") as handle:
             if handle.read(4) != b"PAR1":
-                raise NodeError(f"data.load_dataset: file '{path}' is not a Parquet file (it does not start with PAR1); if it holds text, give it the extension that matches (csv, json, …)")
+                raise NodeError(
+                    f"data.load_dataset: file '{path}' is not a Parquet file (it does not start with PAR1); if it holds text, give it the extension that matches (csv, json, …)"
+                )
     delimiter = "\t" if suffix == ".tsv" else ","
     head = first_rows(path, builder, max_rows, delimiter, header) if max_rows is not None else None
     if head is not None:
@@ -193,14 +233,20 @@ def _read_file(path_text: str, header: bool, max_rows: int | None) -> Any:
                 width = len(next(csv.reader(handle, delimiter=delimiter), []))
             options |= {"header": None, "column_names": [f"column_{index + 1}" for index in range(width)]}
     try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train", cache_dir=datasets_cache(), **options)
+        return datasets.load_dataset(
+            builder, data_files=str(path), split="train", cache_dir=datasets_cache(), **options
+        )
     except Exception as exc:
         where = f"data.load_dataset: file '{path}'"
         if builder == "json":
             problem = _json_problem(path)
             if problem:
-                raise NodeError(f"{where} is not valid JSON ({problem}); give .json one JSON document or .jsonl one object per line") from exc
-            raise NodeError(f"{where} is JSON but not a table ({_error_chain_text(exc)}); give a list of objects or one object per line") from exc
+                raise NodeError(
+                    f"{where} is not valid JSON ({problem}); give .json one JSON document or .jsonl one object per line"
+                ) from exc
+            raise NodeError(
+                f"{where} is JSON but not a table ({_error_chain_text(exc)}); give a list of objects or one object per line"
+            ) from exc
         raise NodeError(f"{where} could not be read as {suffix[1:]}: {_error_chain_text(exc)}") from exc
 
 
@@ -208,7 +254,9 @@ def _read_builtin(name: str, split: str) -> Any:
     import datasets
 
     if name not in BUILTIN_LABEL_NAMES:
-        raise NodeError(f"data.load_dataset: parameter 'name': there is no built-in data set '{name}'; built-in: {', '.join(BUILTIN_LABEL_NAMES)}")
+        raise NodeError(
+            f"data.load_dataset: parameter 'name': there is no built-in data set '{name}'; built-in: {', '.join(BUILTIN_LABEL_NAMES)}"
+        )
     files = builtin_files(name)
     if split == "all":
         chosen = list(files.values())
@@ -216,10 +264,13 @@ def _read_builtin(name: str, split: str) -> Any:
         chosen = [files[split]]
     else:
         hint = "" if "test" in files else "; split it with a data.split node"
-        raise NodeError(f"data.load_dataset: parameter 'split': built-in data set '{name}' has no split '{split}'; choose {', '.join([*files, 'all'])}{hint}")
+        raise NodeError(
+            f"data.load_dataset: parameter 'split': built-in data set '{name}' has no split '{split}'; choose {', '.join([*files, 'all'])}{hint}"
+        )
     builder = FILE_FORMATS[chosen[0].suffix]
-    dataset = datasets.load_dataset(builder, data_files=[str(path) for path in chosen], split="train",
-                                    cache_dir=datasets_cache())
+    dataset = datasets.load_dataset(
+        builder, data_files=[str(path) for path in chosen], split="train", cache_dir=datasets_cache()
+    )
     for column, names in BUILTIN_LABEL_NAMES[name].items():
         dataset = dataset.cast_column(column, datasets.ClassLabel(names=names))
     return dataset
@@ -229,7 +280,9 @@ def _read_hub(name: str, config: str, split: str) -> Any:
     import datasets
 
     if not name:
-        raise NodeError("data.load_dataset: parameter 'name' is empty; give a Hugging Face dataset name such as stanfordnlp/imdb")
+        raise NodeError(
+            "data.load_dataset: parameter 'name' is empty; give a Hugging Face dataset name such as stanfordnlp/imdb"
+        )
     try:
         if split == "all":
             parts = datasets.load_dataset(name, config or None, cache_dir=datasets_cache())
@@ -242,7 +295,9 @@ def _read_hub(name: str, config: str, split: str) -> Any:
                 "cannot be downloaded and is not cached; download it where the Hub is reachable and use source 'file', "
                 "or use source 'builtin'"
             ) from exc
-        raise NodeError(f"data.load_dataset: could not load Hub dataset '{name}' (config '{config}', split '{split}'): {_error_chain_text(exc)}") from exc
+        raise NodeError(
+            f"data.load_dataset: could not load Hub dataset '{name}' (config '{config}', split '{split}'): {_error_chain_text(exc)}"
+        ) from exc
 
 
 def dataset_summary(outputs: dict) -> dict:
@@ -306,7 +361,10 @@ class SplitParams(NodeParams):
     train_fraction: float = Field(0.8, gt=0, le=1, description="Share of rows for training")
     validation_fraction: float = Field(0.1, ge=0, lt=1, description="Share of rows for validation")
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of rows for testing")
-    stratify_column: str = Field("label", description="Keep this column's class proportions in every part when the column is there (empty: never stratify)")
+    stratify_column: str = Field(
+        "label",
+        description="Keep this column's class proportions in every part when the column is there (empty: never stratify)",
+    )
     seed: int | None = Field(None, ge=0, description="Seed of the random split (empty: the pipeline's seed)")
 
     @model_validator(mode="after")
@@ -326,7 +384,9 @@ def _split_off(indices: Any, count: int, labels: Any, seed: int) -> tuple[Any, A
         return indices, np.array([], dtype=indices.dtype)
     if count >= len(indices):
         return np.array([], dtype=indices.dtype), indices
-    kept, taken = train_test_split(indices, test_size=count, random_state=seed, stratify=None if labels is None else labels[indices])
+    kept, taken = train_test_split(
+        indices, test_size=count, random_state=seed, stratify=None if labels is None else labels[indices]
+    )
     return kept, taken
 
 
@@ -371,7 +431,9 @@ def split_dataset(ctx: RunContext, inputs: dict, params: SplitParams) -> dict:
     test_count = round(dataset.num_rows * params.test_fraction)
     validation_count = round(dataset.num_rows * params.validation_fraction)
     if dataset.num_rows - test_count - validation_count < 1:
-        raise NodeError(f"data.split: {dataset.num_rows} rows leave none for training with these fractions; raise 'train_fraction' or load more rows")
+        raise NodeError(
+            f"data.split: {dataset.num_rows} rows leave none for training with these fractions; raise 'train_fraction' or load more rows"
+        )
     try:
         rest, test = _split_off(np.arange(dataset.num_rows), test_count, labels, seed)
         train, validation = _split_off(rest, validation_count, labels, seed)
@@ -380,7 +442,12 @@ def split_dataset(ctx: RunContext, inputs: dict, params: SplitParams) -> dict:
             f"data.split: cannot stratify by column '{params.stratify_column}': {exc}; "
             "load more rows, change the fractions, or set 'stratify_column' to empty"
         ) from exc
-    ctx.log(f"split {dataset.num_rows} rows into {len(train)} train, {len(validation)} validation, {len(test)} test"
-            + (f", stratified by '{params.stratify_column}'" if labels is not None else ""))
+    ctx.log(
+        f"split {dataset.num_rows} rows into {len(train)} train, {len(validation)} validation, {len(test)} test"
+        + (f", stratified by '{params.stratify_column}'" if labels is not None else "")
+    )
     # in memory: datasets would otherwise write index files beside an input from NodeLoom's cache
-    return {part: dataset.select(indices, keep_in_memory=True) for part, indices in (("train", train), ("validation", validation), ("test", test))}
+    return {
+        part: dataset.select(indices, keep_in_memory=True)
+        for part, indices in (("train", train), ("validation", validation), ("test", test))
+    }

@@ -45,7 +45,7 @@ def _json_lines_head(path: Path, rows: int, *_: Any) -> Any:
     with path.open("rb") as handle:
         for line in handle:
             if not lines and line.startswith(codecs.BOM_UTF8):
-                line = line[len(codecs.BOM_UTF8):]
+                line = line[len(codecs.BOM_UTF8) :]
             if not lines and line.lstrip().startswith(b"["):
                 return None  # one JSON array: its first rows are only known once the whole document is parsed
             if line.strip():

@@ -40,26 +40,45 @@ SAMPLING = param_rules(applies_when={"strategy": ["sampling"]})
 
 class GenerateParams(NodeParams):
     prompt_column: str = Field("question", min_length=1, description="Column holding the prompts")
-    reference_column: str = Field("answer", description="Column with the expected answers, copied to `reference` (empty: none)")
+    reference_column: str = Field(
+        "answer", description="Column with the expected answers, copied to `reference` (empty: none)"
+    )
     prompt_template: str = Field(
         "",
         description="Template used in training, e.g. 'Question: {question}\\nAnswer: {answer}'; "
         "it is cut where {reference_column} starts (empty: the prompt column as is)",
     )
     strategy: Literal["greedy", "sampling", "beam"] = Field("greedy", description="How the next tokens are chosen")
-    max_new_tokens: int = Field(64, ge=1, le=8192, description="Longest answer, in tokens",
-                                json_schema_extra=param_rules(unit="tokens"))
-    temperature: float = Field(1.0, gt=0, le=10, description="sampling: below 1 sharper, above 1 more random",
-                               json_schema_extra=SAMPLING)
-    top_k: int = Field(50, ge=0, description="sampling: keep only the k likeliest tokens (0: all)",
-                       json_schema_extra=SAMPLING | param_rules(unit="tokens"))
-    top_p: float = Field(1.0, gt=0, le=1, description="sampling: keep the smallest set of tokens with this total probability",
-                         json_schema_extra=SAMPLING)
-    num_beams: int = Field(4, ge=2, le=64, description="beam: beams kept",
-                           json_schema_extra=param_rules(applies_when={"strategy": ["beam"]}))
+    max_new_tokens: int = Field(
+        64, ge=1, le=8192, description="Longest answer, in tokens", json_schema_extra=param_rules(unit="tokens")
+    )
+    temperature: float = Field(
+        1.0, gt=0, le=10, description="sampling: below 1 sharper, above 1 more random", json_schema_extra=SAMPLING
+    )
+    top_k: int = Field(
+        50,
+        ge=0,
+        description="sampling: keep only the k likeliest tokens (0: all)",
+        json_schema_extra=SAMPLING | param_rules(unit="tokens"),
+    )
+    top_p: float = Field(
+        1.0,
+        gt=0,
+        le=1,
+        description="sampling: keep the smallest set of tokens with this total probability",
+        json_schema_extra=SAMPLING,
+    )
+    num_beams: int = Field(
+        4,
+        ge=2,
+        le=64,
+        description="beam: beams kept",
+        json_schema_extra=param_rules(applies_when={"strategy": ["beam"]}),
+    )
     repetition_penalty: float = Field(1.0, gt=0, le=10, description="Above 1 discourages repeating tokens")
-    batch_size: int = Field(16, ge=1, le=4096, description="Prompts per batch",
-                            json_schema_extra=param_rules(unit="prompts"))
+    batch_size: int = Field(
+        16, ge=1, le=4096, description="Prompts per batch", json_schema_extra=param_rules(unit="prompts")
+    )
     seed: int | None = Field(None, description="Seed for sampling (empty: the pipeline's)", json_schema_extra=SAMPLING)
 
 
@@ -83,8 +102,8 @@ def prompts_of(dataset: Any, params: GenerateParams) -> list[str]:
     prefix = prompt_prefix(params.prompt_template, params.reference_column)
     columns = template_columns(prefix, where)  # the same template rules as text.tokenize
     require_columns(dataset, columns, where)
-    rows = zip(*(column_values(dataset, column) for column in columns))
-    return [prefix.format_map(dict(zip(columns, ("" if value is None else value for value in row)))) for row in rows]
+    rows = zip(*(column_values(dataset, column) for column in columns), strict=False)
+    return [prefix.format_map(dict(zip(columns, ("" if value is None else value for value in row), strict=False))) for row in rows]
 
 
 def generation_config(params: GenerateParams, tokenizer: Any):
@@ -112,7 +131,9 @@ def longest_prompt(model: Any, max_new_tokens: int) -> int | None:
     if context is None:
         return None
     if context <= max_new_tokens:
-        raise NodeError(f"infer.generate: parameter 'max_new_tokens' ({max_new_tokens}) leaves no room for a prompt in the model's {context}-token context")
+        raise NodeError(
+            f"infer.generate: parameter 'max_new_tokens' ({max_new_tokens}) leaves no room for a prompt in the model's {context}-token context"
+        )
     return context - max_new_tokens
 
 
@@ -137,7 +158,9 @@ def generate(ctx: RunContext, inputs: dict, params: GenerateParams) -> dict:
 
     model, dataset = inputs["model"], inputs["dataset"]
     if not model.can_generate():
-        raise NodeError(f"infer.generate: input 'model' is a {type(model).__name__}, which cannot generate text; use a causal_lm model (GPT-2)")
+        raise NodeError(
+            f"infer.generate: input 'model' is a {type(model).__name__}, which cannot generate text; use a causal_lm model (GPT-2)"
+        )
     tokenizer = copy.deepcopy(inputs["tokenizer"])  # the input may be a cached value: change a copy
     tokenizer.padding_side = tokenizer.truncation_side = "left"  # answers continue the prompt's right end
     if tokenizer.pad_token_id is None:
@@ -167,7 +190,11 @@ def generate(ctx: RunContext, inputs: dict, params: GenerateParams) -> dict:
         ctx.progress(len(predictions) / len(prompts), f"{len(predictions)}/{len(prompts)} prompts")
 
     dataset = with_column(dataset, "prediction", predictions)
-    if params.reference_column and params.reference_column in dataset.column_names and params.reference_column != "reference":
+    if (
+        params.reference_column
+        and params.reference_column in dataset.column_names
+        and params.reference_column != "reference"
+    ):
         dataset = with_column(dataset, "reference", column_values(dataset, params.reference_column))
     return {"dataset": dataset}
 
@@ -186,7 +213,9 @@ class ClassifyParams(NodeParams):
     category="infer",
     inputs=[
         Input("model", MODEL, description="A sequence-classification model"),
-        Input("dataset", TOKENIZED_DATASET, description="Tokenized rows (input_ids, attention_mask; labels when known)"),
+        Input(
+            "dataset", TOKENIZED_DATASET, description="Tokenized rows (input_ids, attention_mask; labels when known)"
+        ),
     ],
     outputs=[Output("dataset", DATASET, "The rows with `prediction`, `probabilities` and (from labels) `reference`")],
     params=ClassifyParams,
@@ -199,9 +228,13 @@ def classify(ctx: RunContext, inputs: dict, params: ClassifyParams) -> dict:
 
     model, dataset = inputs["model"], inputs["dataset"]
     if "input_ids" not in dataset.column_names:
-        raise NodeError(f"infer.classify: input 'dataset' has no 'input_ids' column; connect text.tokenize (columns: {', '.join(dataset.column_names)})")
+        raise NodeError(
+            f"infer.classify: input 'dataset' has no 'input_ids' column; connect text.tokenize (columns: {', '.join(dataset.column_names)})"
+        )
     if not type(model).__name__.endswith("ForSequenceClassification"):  # peft's wrapper is named alike
-        raise NodeError(f"infer.classify: input 'model' is a {type(model).__name__}, not a classifier; load it with task 'classification'")
+        raise NodeError(
+            f"infer.classify: input 'model' is a {type(model).__name__}, not a classifier; load it with task 'classification'"
+        )
     features = dataset.select_columns([c for c in MODEL_COLUMNS if c in dataset.column_names and c != "labels"])
     pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model.to(ctx.device).eval()

@@ -29,7 +29,9 @@ MARKER = ".nodeloom-saved"
 
 class SaveModelParams(NodeParams):
     path: str = Field("", description="Folder to write the model, tokenizer and README.md model card into")
-    merge_lora: bool = Field(True, description="LoRA models: merge the adapter into the weights (off: save the adapter alone)")
+    merge_lora: bool = Field(
+        True, description="LoRA models: merge the adapter into the weights (off: save the adapter alone)"
+    )
     overwrite: bool = Field(
         False,
         description="Replace a folder that holds files NodeLoom did not write (they are deleted); "
@@ -158,8 +160,13 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
     is_lora = hasattr(model, "peft_config")
     if is_lora and params.merge_lora:
         # merging changes the model: merge a copy
-        model = within_memory("io.save_model", "merging the LoRA adapter", "cpu", "save with merge_lora off",
-                              lambda: copy.deepcopy(model).merge_and_unload())
+        model = within_memory(
+            "io.save_model",
+            "merging the LoRA adapter",
+            "cpu",
+            "save with merge_lora off",
+            lambda: copy.deepcopy(model).merge_and_unload(),
+        )
     card = model_card(model, folder, inputs.get("metrics"), ctx, adapter_only=is_lora and not params.merge_lora)
 
     def write(staging: Path) -> None:
@@ -171,8 +178,10 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
     try:
         write_then_swap(folder, write)
     except OSError as exc:
-        raise NodeError(f"io.save_model: parameter 'path': cannot write folder '{params.path}': "
-                        f"{exc.strerror or exc}; pick a folder you can write to") from exc
+        raise NodeError(
+            f"io.save_model: parameter 'path': cannot write folder '{params.path}': "
+            f"{exc.strerror or exc}; pick a folder you can write to"
+        ) from exc
     ctx.log(f"saved {type(model).__name__} to {folder}")
     return {"path": str(folder)}
 
@@ -237,13 +246,17 @@ def save_dataset(ctx: RunContext, inputs: dict, params: SaveDatasetParams) -> di
     if target.is_dir():
         raise NodeError(f"io.save_dataset: parameter 'path': '{params.path}' is a folder; give a file name in it")
     if target.exists() and not params.overwrite:
-        raise NodeError(f"io.save_dataset: parameter 'path': file '{params.path}' exists; switch on 'overwrite' "
-                        "to replace it, or pick another file")
+        raise NodeError(
+            f"io.save_dataset: parameter 'path': file '{params.path}' exists; switch on 'overwrite' "
+            "to replace it, or pick another file"
+        )
     dataset = inputs["dataset"]
     try:
         write_then_swap(target, lambda staging: write_dataset(dataset, staging, file_format), single_file=True)
     except OSError as exc:
-        raise NodeError(f"io.save_dataset: parameter 'path': cannot write '{params.path}': {exc.strerror or exc}; "
-                        "pick a file you can write to") from exc
+        raise NodeError(
+            f"io.save_dataset: parameter 'path': cannot write '{params.path}': {exc.strerror or exc}; "
+            "pick a file you can write to"
+        ) from exc
     ctx.log(f"saved {dataset.num_rows} rows ({', '.join(dataset.column_names)}) as {file_format} to {target}")
     return {"path": str(target)}

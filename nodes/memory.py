@@ -57,8 +57,12 @@ class MemoryNeed:
 
     def parts(self) -> str:
         """'weights 1.2 GiB, gradients …' for the parts that are not zero."""
-        named = (("weights", self.weights), ("gradients", self.gradients), ("optimizer state", self.optimizer),
-                 ("activations", self.activations))
+        named = (
+            ("weights", self.weights),
+            ("gradients", self.gradients),
+            ("optimizer state", self.optimizer),
+            ("activations", self.activations),
+        )
         return ", ".join(f"{name} {format_bytes(size)}" for name, size in named if size)
 
 
@@ -88,8 +92,9 @@ def parameter_count(model_class: Any, config: Any, **from_config: Any) -> int:
     return sum(parameter.numel() for parameter in skeleton.parameters())  # tied weights are counted once
 
 
-def training_need(model: Any, optimizer_name: str, batch_size: int, sequence_length: int, activation_bytes: int,
-                  fused_attention: bool) -> MemoryNeed:
+def training_need(
+    model: Any, optimizer_name: str, batch_size: int, sequence_length: int, activation_bytes: int, fused_attention: bool
+) -> MemoryNeed:
     """Memory to train `model` (a copy of it, as train.trainer makes) for one step of `batch_size` sequences."""
     parameters = list(model.parameters())
     trainable = [parameter for parameter in parameters if parameter.requires_grad]
@@ -154,8 +159,9 @@ def within_memory(where: str, doing: str, device: str, advice: str, work: Callab
             raise
     gc.collect()
     release_cached_memory(device)
-    raise NodeError(f"{where}: ran out of memory on {device} while {doing} ({format_bytes(free_memory(device))} "
-                    f"free now); {advice}")
+    raise NodeError(
+        f"{where}: ran out of memory on {device} while {doing} ({format_bytes(free_memory(device))} free now); {advice}"
+    )
 
 
 def release_cached_memory(device: str) -> None:

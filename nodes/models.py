@@ -31,7 +31,9 @@ def class_labels(dataset: Any, num_labels: int | None, node_name: str) -> tuple[
     if num_labels is not None:
         return num_labels, None
     if dataset is None:
-        raise NodeError(f"{node_name}: task 'classification' needs parameter 'num_labels' or a connected 'dataset' with a label column")
+        raise NodeError(
+            f"{node_name}: task 'classification' needs parameter 'num_labels' or a connected 'dataset' with a label column"
+        )
     column = next((name for name in ("labels", "label") if name in dataset.column_names), None)
     if column is None:
         raise NodeError(
@@ -43,7 +45,9 @@ def class_labels(dataset: Any, num_labels: int | None, node_name: str) -> tuple[
         return len(names), dict(enumerate(names))
     values = set(column_values(dataset, column))
     if not values or not all(isinstance(value, int) and not isinstance(value, bool) and value >= 0 for value in values):
-        raise NodeError(f"{node_name}: column '{column}' must hold class ids 0, 1, 2, ...; found {sorted(map(repr, values))[:5]}")
+        raise NodeError(
+            f"{node_name}: column '{column}' must hold class ids 0, 1, 2, ...; found {sorted(map(repr, values))[:5]}"
+        )
     return max(values) + 1, None
 
 
@@ -63,7 +67,14 @@ def set_dropout(model: Any, rate: float) -> None:
     for module in model.modules():
         if isinstance(module, torch.nn.Dropout):
             module.p = rate
-    config_names = ("resid_pdrop", "embd_pdrop", "attn_pdrop", "hidden_dropout_prob", "attention_probs_dropout_prob", "dropout")
+    config_names = (
+        "resid_pdrop",
+        "embd_pdrop",
+        "attn_pdrop",
+        "hidden_dropout_prob",
+        "attention_probs_dropout_prob",
+        "dropout",
+    )
     for name in config_names:
         if hasattr(model.config, name):
             setattr(model.config, name, rate)
@@ -74,11 +85,21 @@ def set_dropout(model: Any, rate: float) -> None:
 
 
 class LoadPretrainedParams(NodeParams):
-    name_or_path: str = Field("bundled:minilm", min_length=1, description="Hub model name, local folder, or bundled:minilm (offline BERT)")
-    task: Literal["causal_lm", "classification"] = Field("classification", description="causal_lm (generation) or classification")
-    num_labels: int | None = Field(None, ge=2, le=10_000, description="classification: number of classes (empty: taken from the connected dataset)")
-    dtype: Literal["float32", "bfloat16", "float16"] = Field("float32", description="Weight precision (train in float32; mixed precision is a trainer setting)")
-    trust_remote_code: bool = Field(False, description="Run Python code shipped with the model (only for sources you trust)")
+    name_or_path: str = Field(
+        "bundled:minilm", min_length=1, description="Hub model name, local folder, or bundled:minilm (offline BERT)"
+    )
+    task: Literal["causal_lm", "classification"] = Field(
+        "classification", description="causal_lm (generation) or classification"
+    )
+    num_labels: int | None = Field(
+        None, ge=2, le=10_000, description="classification: number of classes (empty: taken from the connected dataset)"
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        "float32", description="Weight precision (train in float32; mixed precision is a trainer setting)"
+    )
+    trust_remote_code: bool = Field(
+        False, description="Run Python code shipped with the model (only for sources you trust)"
+    )
     revision: str = Field("main", min_length=1, description="Hub branch, tag or commit")
 
 
@@ -149,8 +170,16 @@ def pretrained_model(
     return model
 
 
-def check_pretrained_fits(where: str, name_or_path: str, source: str, model_class: Any, labels: dict[str, Any],
-                          dtype: str, revision: str, trust_remote_code: bool) -> None:
+def check_pretrained_fits(
+    where: str,
+    name_or_path: str,
+    source: str,
+    model_class: Any,
+    labels: dict[str, Any],
+    dtype: str,
+    revision: str,
+    trust_remote_code: bool,
+) -> None:
     """Refuse a pretrained model whose weights cannot fit in the machine's memory, before loading any of them.
 
     The size comes from the model's config alone; a config that cannot be read is left to from_pretrained,
@@ -172,7 +201,9 @@ def check_pretrained_fits(where: str, name_or_path: str, source: str, model_clas
     "model.load_pretrained",
     title="Pretrained model",
     category="model",
-    inputs=[Input("dataset", DATASET, required=False, description="classification: labelled data to count the classes from")],
+    inputs=[
+        Input("dataset", DATASET, required=False, description="classification: labelled data to count the classes from")
+    ],
     outputs=[Output("model", MODEL, "The pretrained model with a head for the task")],
     params=LoadPretrainedParams,
     key_params=("name_or_path", "task"),
@@ -201,9 +232,15 @@ def load_pretrained(ctx: RunContext, inputs: dict, params: LoadPretrainedParams)
 
 
 class FromConfigParams(NodeParams):
-    architecture: Literal["gpt2", "bert"] = Field("gpt2", description="gpt2 (decoder, generation) or bert (encoder, classification)")
-    task: Literal["causal_lm", "classification"] = Field("causal_lm", description="causal_lm (gpt2 only) or classification")
-    num_labels: int | None = Field(None, ge=2, le=10_000, description="classification: number of classes (empty: taken from the connected dataset)")
+    architecture: Literal["gpt2", "bert"] = Field(
+        "gpt2", description="gpt2 (decoder, generation) or bert (encoder, classification)"
+    )
+    task: Literal["causal_lm", "classification"] = Field(
+        "causal_lm", description="causal_lm (gpt2 only) or classification"
+    )
+    num_labels: int | None = Field(
+        None, ge=2, le=10_000, description="classification: number of classes (empty: taken from the connected dataset)"
+    )
     n_layer: int = Field(4, ge=1, le=96, description="Transformer blocks (BERT: num_hidden_layers)")
     n_head: int = Field(4, ge=1, le=128, description="Attention heads per block (BERT: num_attention_heads)")
     n_embd: int = Field(256, ge=8, le=16_384, description="Hidden size; a multiple of n_head (BERT: hidden_size)")
@@ -225,7 +262,9 @@ class FromConfigParams(NodeParams):
         if self.n_embd % self.n_head:
             raise ValueError(f"n_embd ({self.n_embd}) must be a multiple of n_head ({self.n_head})")
         if self.architecture == "bert" and self.task == "causal_lm":
-            raise ValueError("architecture 'bert' is an encoder: use task 'classification', or architecture 'gpt2' for causal_lm")
+            raise ValueError(
+                "architecture 'bert' is an encoder: use task 'classification', or architecture 'gpt2' for causal_lm"
+            )
         return self
 
 
@@ -235,7 +274,9 @@ def build_config(params: FromConfigParams, tokenizer: Any, labels: dict[str, Any
 
     vocab_size = len(tokenizer) if tokenizer is not None else params.vocab_size
     if vocab_size is None:
-        raise NodeError("model.from_config: connect a tokenizer (or set parameter 'vocab_size') so the model knows its vocabulary")
+        raise NodeError(
+            "model.from_config: connect a tokenizer (or set parameter 'vocab_size') so the model knows its vocabulary"
+        )
     special = {}
     if tokenizer is not None:
         special = {
@@ -276,7 +317,9 @@ def build_config(params: FromConfigParams, tokenizer: Any, labels: dict[str, Any
     category="model",
     inputs=[
         Input("tokenizer", TOKENIZER, required=False, description="Gives the vocabulary size and special token ids"),
-        Input("dataset", DATASET, required=False, description="classification: labelled data to count the classes from"),
+        Input(
+            "dataset", DATASET, required=False, description="classification: labelled data to count the classes from"
+        ),
     ],
     outputs=[Output("model", MODEL, "A randomly initialised model")],
     params=FromConfigParams,
@@ -313,8 +356,9 @@ def from_config(ctx: RunContext, inputs: dict, params: FromConfigParams) -> dict
     what = f"a {params.architecture} model of {format_count(count)} parameters"
     check_fits("model.from_config", what, MemoryNeed(weights=count * 4), "cpu", advice)  # built in float32 on the CPU
     set_seed(ctx.seed)  # the initial weights are part of the cached output: make them reproducible
-    model = within_memory("model.from_config", f"building {what}", "cpu", advice,
-                          lambda: model_class.from_config(config))
+    model = within_memory(
+        "model.from_config", f"building {what}", "cpu", advice, lambda: model_class.from_config(config)
+    )
     ctx.log(f"created {type(model).__name__} with {model.num_parameters():,} parameters")
     return {"model": model}
 
@@ -328,7 +372,8 @@ class LoraParams(NodeParams):
     alpha: float = Field(16, gt=0, description="Scaling of the update (alpha / r)")
     dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the adapter's input")
     target_modules: list[str] = Field(
-        [], description="Module names to adapt, e.g. c_attn or query, value (empty: peft's default for the architecture)"
+        [],
+        description="Module names to adapt, e.g. c_attn or query, value (empty: peft's default for the architecture)",
     )
 
 

@@ -18,7 +18,15 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
-from nodeloom.engine.types import HISTORY, METRICS, MODEL, OPTIMIZER_SPEC, REGULARIZATION_SPEC, SCHEDULE_SPEC, TOKENIZED_DATASET
+from nodeloom.engine.types import (
+    HISTORY,
+    METRICS,
+    MODEL,
+    OPTIMIZER_SPEC,
+    REGULARIZATION_SPEC,
+    SCHEDULE_SPEC,
+    TOKENIZED_DATASET,
+)
 from nodeloom.nodes.memory import check_fits, training_need, within_memory
 from nodeloom.nodes.models import set_dropout
 from nodeloom.nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
@@ -47,29 +55,50 @@ MOST_STEPS = 10_000_000
 
 
 class TrainerParams(NodeParams):
-    epochs: float = Field(1.0, gt=0, le=10_000, description="Passes over the training data (ignored when max_steps > 0)")
+    epochs: float = Field(
+        1.0, gt=0, le=10_000, description="Passes over the training data (ignored when max_steps > 0)"
+    )
     max_steps: int = Field(
-        0, ge=0, le=MOST_STEPS, description="Stop after this many optimizer steps (0: train for `epochs`)",
+        0,
+        ge=0,
+        le=MOST_STEPS,
+        description="Stop after this many optimizer steps (0: train for `epochs`)",
         json_schema_extra={"unit": "steps"},
     )
-    batch_size: int = Field(8, ge=1, le=65_536, description="Examples per step on each device",
-                            json_schema_extra={"unit": "examples"})
-    gradient_accumulation_steps: int = Field(1, ge=1, le=4096, description="Batches summed into one optimizer step",
-                                             json_schema_extra={"unit": "batches"})
+    batch_size: int = Field(
+        8, ge=1, le=65_536, description="Examples per step on each device", json_schema_extra={"unit": "examples"}
+    )
+    gradient_accumulation_steps: int = Field(
+        1, ge=1, le=4096, description="Batches summed into one optimizer step", json_schema_extra={"unit": "batches"}
+    )
     eval_steps: int = Field(
-        0, ge=0, le=MOST_STEPS, description="Evaluate on the validation data every N steps (0: at each epoch's end)",
+        0,
+        ge=0,
+        le=MOST_STEPS,
+        description="Evaluate on the validation data every N steps (0: at each epoch's end)",
         json_schema_extra={"unit": "steps"},
     )
     eval_batch_size: int | None = Field(
-        None, ge=1, le=65_536, description="Examples per evaluation batch (empty: batch_size)",
+        None,
+        ge=1,
+        le=65_536,
+        description="Examples per evaluation batch (empty: batch_size)",
         json_schema_extra={"unit": "examples"},
     )
     logging_steps: int = Field(
-        1, ge=1, le=MOST_STEPS, description="Report loss, learning rate and tokens/s every N steps",
+        1,
+        ge=1,
+        le=MOST_STEPS,
+        description="Report loss, learning rate and tokens/s every N steps",
         json_schema_extra={"unit": "steps"},
     )
-    save_steps: int = Field(500, ge=0, le=MOST_STEPS, description="Write a checkpoint every N steps (0: none)",
-                            json_schema_extra={"unit": "steps"})
+    save_steps: int = Field(
+        500,
+        ge=0,
+        le=MOST_STEPS,
+        description="Write a checkpoint every N steps (0: none)",
+        json_schema_extra={"unit": "steps"},
+    )
     save_total_limit: int = Field(2, ge=1, le=10_000, description="Keep at most this many checkpoints")
     resume_from: str = Field("", description="A checkpoint folder (checkpoint-N) of an earlier run to continue from")
     mixed_precision: Literal["auto", "bf16", "fp16", "no"] = Field(
@@ -79,11 +108,16 @@ class TrainerParams(NodeParams):
         None, ge=0, le=2**32 - 1, description="Seed for initialisation, shuffling and dropout (empty: the pipeline's)"
     )
     report_to: Literal["none", "tensorboard", "mlflow", "wandb"] = Field(
-        "none", description="Experiment tracking through the Trainer's integration: tensorboard writes into the "
+        "none",
+        description="Experiment tracking through the Trainer's integration: tensorboard writes into the "
         "node's working folder; mlflow and wandb follow their own settings (MLFLOW_TRACKING_URI, WANDB_PROJECT…)",
     )
-    run_name: str = Field("", max_length=256, description="The run's name in the tracker (empty: nodeloom-RUN-NODE)",
-                          json_schema_extra={"applies_when": {"report_to": ["tensorboard", "mlflow", "wandb"]}})
+    run_name: str = Field(
+        "",
+        max_length=256,
+        description="The run's name in the tracker (empty: nodeloom-RUN-NODE)",
+        json_schema_extra={"applies_when": {"report_to": ["tensorboard", "mlflow", "wandb"]}},
+    )
 
 
 def _resume_files(params: TrainerParams) -> list[str]:
@@ -104,8 +138,9 @@ def check_tracker(report_to: str) -> None:
         return
     module, install = TRACKER_PACKAGES[report_to]
     if importlib.util.find_spec(module) is None:
-        raise NodeError(f"train.trainer: parameter 'report_to': {report_to} is not installed; {install}, "
-                        "or set report_to to none")
+        raise NodeError(
+            f"train.trainer: parameter 'report_to': {report_to} is not installed; {install}, or set report_to to none"
+        )
 
 
 def point_tensorboard_at(hf_trainer: Any, folder: Path) -> None:
@@ -176,7 +211,9 @@ def precision_flags(choice: str, device_type: str) -> dict[str, bool]:
         bf16 = device_type == "cuda" and torch.cuda.is_bf16_supported()
         return {"bf16": bf16, "fp16": False}
     if choice == "fp16" and device_type != "cuda":
-        raise NodeError(f"train.trainer: parameter 'mixed_precision': fp16 needs a CUDA device, this run is on {device_type}; use auto or bf16")
+        raise NodeError(
+            f"train.trainer: parameter 'mixed_precision': fp16 needs a CUDA device, this run is on {device_type}; use auto or bf16"
+        )
     return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
 
 
@@ -196,7 +233,7 @@ def schedule_arguments(schedule: ScheduleParams) -> dict[str, Any]:
 
 
 def device_kind(device: str) -> str:
-    """"cuda" for "cuda:1" and the like."""
+    """ "cuda" for "cuda:1" and the like."""
     return device.partition(":")[0]
 
 
@@ -210,8 +247,14 @@ def longest_sequence(dataset: Any) -> int:
     return longest
 
 
-def check_training_fits(model: Any, train_data: Any, params: TrainerParams, optimizer: OptimizerParams,
-                        precision: dict[str, bool], device: str) -> None:
+def check_training_fits(
+    model: Any,
+    train_data: Any,
+    params: TrainerParams,
+    optimizer: OptimizerParams,
+    precision: dict[str, bool],
+    device: str,
+) -> None:
     """Refuse a run whose model copy, gradients, optimizer state and activations cannot fit on the device."""
     sequence_length = longest_sequence(train_data)
     fused = device_kind(device) == "cuda" and model.config._attn_implementation in FUSED_ATTENTION
@@ -332,7 +375,12 @@ def trainer_classes():
     inputs=[
         Input("model", MODEL),
         Input("train", TOKENIZED_DATASET, description="Tokenized training data (input_ids, attention_mask, labels)"),
-        Input("validation", TOKENIZED_DATASET, required=False, description="Tokenized validation data for eval_loss and early stopping"),
+        Input(
+            "validation",
+            TOKENIZED_DATASET,
+            required=False,
+            description="Tokenized validation data for eval_loss and early stopping",
+        ),
         Input("optimizer", OPTIMIZER_SPEC, required=False, description="Default: AdamW, lr 5e-5"),
         Input("schedule", SCHEDULE_SPEC, required=False, description="Default: linear decay, no warmup"),
         Input("regularization", REGULARIZATION_SPEC, required=False, description="Default: clip gradients at 1.0"),
@@ -340,7 +388,11 @@ def trainer_classes():
     outputs=[
         Output("model", MODEL, "The trained model"),
         Output("history", HISTORY, "Loss, learning rate and tokens/s per step; evaluations"),
-        Output("metrics", METRICS, "train_loss, eval_loss, eval_perplexity (language models), train_runtime, train_tokens_per_second, steps"),
+        Output(
+            "metrics",
+            METRICS,
+            "train_loss, eval_loss, eval_perplexity (language models), train_runtime, train_tokens_per_second, steps",
+        ),
     ],
     params=TrainerParams,
     version=2,
@@ -351,8 +403,9 @@ def trainer_classes():
 def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     """Train a model with cross-entropy through transformers' Trainer (checkpoints, resume, DDP, bf16)."""
     # All of the run inside: when memory runs out, the model copy, optimizer and batches are let go with its frames.
-    return within_memory("train.trainer", "training", ctx.device, TRAINING_ADVICE,
-                         lambda: run_training(ctx, inputs, params))
+    return within_memory(
+        "train.trainer", "training", ctx.device, TRAINING_ADVICE, lambda: run_training(ctx, inputs, params)
+    )
 
 
 def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
@@ -371,7 +424,9 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     if params.resume_from:
         resume_from = Path(params.resume_from).expanduser()
         if not (resume_from / "trainer_state.json").is_file():
-            raise NodeError(f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder (no trainer_state.json); pick a checkpoint-N folder")
+            raise NodeError(
+                f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder (no trainer_state.json); pick a checkpoint-N folder"
+            )
 
     check_tracker(params.report_to)
     precision = precision_flags(params.mixed_precision, device_kind(ctx.device))
@@ -420,7 +475,9 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     reporter = ProgressReporter(ctx, language_model=not type(model).__name__.endswith("ForSequenceClassification"))
     callbacks: list[Any] = [reporter]
     if early_stopping:
-        callbacks.append(EarlyStoppingCallback(regularization.early_stopping_patience, regularization.early_stopping_threshold))
+        callbacks.append(
+            EarlyStoppingCallback(regularization.early_stopping_patience, regularization.early_stopping_threshold)
+        )
     pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     hf_trainer = NodeLoomTrainer(
         model=model,
@@ -435,8 +492,10 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     hf_trainer.remove_callback(PrinterCallback)  # progress goes out as events, not printed logs
     if params.report_to == "tensorboard":
         point_tensorboard_at(hf_trainer, ctx.workdir / "tensorboard")
-        ctx.log(f"TensorBoard logs in {ctx.workdir / 'tensorboard'}; watch with: "
-                f"tensorboard --logdir {ctx.workdir / 'tensorboard'}")
+        ctx.log(
+            f"TensorBoard logs in {ctx.workdir / 'tensorboard'}; watch with: "
+            f"tensorboard --logdir {ctx.workdir / 'tensorboard'}"
+        )
     elif params.report_to != "none":
         ctx.log(f"reporting to {params.report_to} as run '{args.run_name}'")
     result = hf_trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)

@@ -35,7 +35,14 @@ class SleepParams(NodeParams):
     seconds: float = Field(5.0, ge=0)
 
 
-@node("test.source", title="Source", category="test", outputs=[Output("value", TEXT)], params=ValueParams, registry=REGISTRY)
+@node(
+    "test.source",
+    title="Source",
+    category="test",
+    outputs=[Output("value", TEXT)],
+    params=ValueParams,
+    registry=REGISTRY,
+)
 def source(ctx, inputs, params):
     """Emit a number."""
     CALLS.append(ctx.node_id)
@@ -57,14 +64,30 @@ def add(ctx, inputs, params):
     return {"value": str(float(inputs["a"]) + float(inputs.get("b", 0)) + params.value)}
 
 
-@node("test.score", title="Score", category="test", inputs=[Input("value", TEXT)], outputs=[Output("metrics", METRICS)], params=NoParams, registry=REGISTRY)
+@node(
+    "test.score",
+    title="Score",
+    category="test",
+    inputs=[Input("value", TEXT)],
+    outputs=[Output("metrics", METRICS)],
+    params=NoParams,
+    registry=REGISTRY,
+)
 def score(ctx, inputs, params):
     """Report its input as a metric."""
     CALLS.append(ctx.node_id)
     return {"metrics": {"value": float(inputs["value"]), "label": "not a number", "flag": True}}
 
 
-@node("test.fail", title="Fail", category="test", inputs=[Input("value", TEXT)], outputs=[Output("value", TEXT)], params=FailParams, registry=REGISTRY)
+@node(
+    "test.fail",
+    title="Fail",
+    category="test",
+    inputs=[Input("value", TEXT)],
+    outputs=[Output("value", TEXT)],
+    params=FailParams,
+    registry=REGISTRY,
+)
 def fail(ctx, inputs, params):
     """Always fails."""
     CALLS.append(ctx.node_id)
@@ -73,7 +96,15 @@ def fail(ctx, inputs, params):
     raise NodeError(params.message)
 
 
-@node("test.sleep", title="Sleep", category="test", inputs=[Input("value", TEXT)], outputs=[Output("value", TEXT)], params=SleepParams, registry=REGISTRY)
+@node(
+    "test.sleep",
+    title="Sleep",
+    category="test",
+    inputs=[Input("value", TEXT)],
+    outputs=[Output("value", TEXT)],
+    params=SleepParams,
+    registry=REGISTRY,
+)
 def sleep(ctx, inputs, params):
     """Waits cooperatively, checking for cancellation."""
     CALLS.append(ctx.node_id)
@@ -89,8 +120,13 @@ class WarnParams(NodeParams):
 
 
 @node(
-    "test.warn", title="Warn", category="test", inputs=[Input("value", TEXT)], outputs=[Output("value", TEXT)],
-    params=WarnParams, registry=REGISTRY,
+    "test.warn",
+    title="Warn",
+    category="test",
+    inputs=[Input("value", TEXT)],
+    outputs=[Output("value", TEXT)],
+    params=WarnParams,
+    registry=REGISTRY,
 )
 def warn(ctx, inputs, params):
     """Logs a warning (and a debug and an info line) and passes its input on."""
@@ -105,7 +141,11 @@ def warn(ctx, inputs, params):
     "test.typed",
     title="Typed",
     category="test",
-    inputs=[Input("data", DATASET, required=False), Input("model", MODEL, required=False), Input("tokens", TOKENIZED_DATASET, required=False)],
+    inputs=[
+        Input("data", DATASET, required=False),
+        Input("model", MODEL, required=False),
+        Input("tokens", TOKENIZED_DATASET, required=False),
+    ],
     outputs=[Output("data", DATASET), Output("tokens", TOKENIZED_DATASET)],
     params=NoParams,
     registry=REGISTRY,

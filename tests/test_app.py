@@ -81,8 +81,11 @@ def gesture(test: AppTest, action: dict) -> AppTest:
     """The canvas sending one action, as the browser does (a new seq each time), and the rerun it causes."""
     editor = editor_of(test)
     key = canvas.canvas_key(editor, False)
-    test.session_state[key] = {"seq": test.session_state["next_seq"] if "next_seq" in test.session_state else 1,
-                               "revision": editor.revision, "action": action}
+    test.session_state[key] = {
+        "seq": test.session_state["next_seq"] if "next_seq" in test.session_state else 1,
+        "revision": editor.revision,
+        "action": action,
+    }
     test.session_state["next_seq"] = test.session_state[key]["seq"] + 1
     test.run()
     assert not test.exception, [error.value for error in test.exception]
@@ -97,13 +100,21 @@ def test_opens_the_chatbot_example_first_with_its_nodes_on_the_canvas(app):
     assert editor_of(app).pipeline.name == "chatbot-stand-in"
     props = canvas_props(app)
     assert [node["id"] for node in props["nodes"]] == ["load", "bleu"]
-    assert props["edges"] == [{"id": "load.dataset->bleu.dataset", "source": "load", "source_port": "dataset",
-                               "target": "bleu", "target_port": "dataset"}]
+    assert props["edges"] == [
+        {
+            "id": "load.dataset->bleu.dataset",
+            "source": "load",
+            "source_port": "dataset",
+            "target": "bleu",
+            "target_port": "dataset",
+        }
+    ]
     load = props["nodes"][0]
     assert load["title"] == "Load dataset" and load["outputs"] == [{"name": "dataset", "type": "dataset"}]
     assert props["compatibility"]["optimizer_spec"] == ["optimizer_spec"] and not props["read_only"]
     assert {"type_id": "metric.sacrebleu"}.items() <= next(
-        entry for entry in props["palette"] if entry["type_id"] == "metric.sacrebleu").items()
+        entry for entry in props["palette"] if entry["type_id"] == "metric.sacrebleu"
+    ).items()
 
 
 def test_reopens_the_last_saved_pipeline(examples, nodeloom_home):
@@ -165,10 +176,20 @@ def test_a_node_added_on_the_canvas_lands_where_dropped_with_a_fresh_id(app):
     assert editor_of(app).selected == "sacrebleu"
     assert canvas_card(app, "sacrebleu")["position"] == {"x": 120.5, "y": 340.0}
     # A link dropped on empty canvas: the new node comes connected, by the first input that fits.
-    gesture(app, {"kind": "add", "type_id": "metric.sacrebleu", "position": {"x": 400, "y": 0},
-                  "connect": {"node": "load", "port": "dataset", "direction": "from_output"}})
-    assert [(e.source, e.source_port, e.target, e.target_port) for e in editor_of(app).pipeline.edges
-            if e.target == "sacrebleu_2"] == [("load", "dataset", "sacrebleu_2", "dataset")]
+    gesture(
+        app,
+        {
+            "kind": "add",
+            "type_id": "metric.sacrebleu",
+            "position": {"x": 400, "y": 0},
+            "connect": {"node": "load", "port": "dataset", "direction": "from_output"},
+        },
+    )
+    assert [
+        (e.source, e.source_port, e.target, e.target_port)
+        for e in editor_of(app).pipeline.edges
+        if e.target == "sacrebleu_2"
+    ] == [("load", "dataset", "sacrebleu_2", "dataset")]
     widget(app.button, ":material/undo: Undo").click().run()  # one step takes the node and its link back
     assert not editor_of(app).pipeline.has_node("sacrebleu_2") and len(editor_of(app).pipeline.edges) == 1
 
@@ -255,8 +276,11 @@ def links_into(editor: Editor, node_id: str) -> list[tuple[str, str, str, str]]:
 
 
 def connect(editor: Editor, source: str, source_port: str, target: str, target_port: str) -> None:
-    canvas.apply_action(editor, discover(), {"kind": "connect", "source": source, "source_port": source_port,
-                                             "target": target, "target_port": target_port})
+    canvas.apply_action(
+        editor,
+        discover(),
+        {"kind": "connect", "source": source, "source_port": source_port, "target": target, "target_port": target_port},
+    )
 
 
 def test_a_link_connects_exactly_the_ports_dropped_on():
@@ -313,8 +337,9 @@ def test_delete_takes_nodes_with_their_links_and_undo_restores_them():
 def test_paste_copies_nodes_with_parameters_and_inner_links_under_fresh_ids():
     editor = small_editor()
     connect(editor, "split", "train", "clean", "dataset")
-    canvas.apply_action(editor, discover(), {"kind": "paste", "nodes": ["split", "clean"],
-                                             "offset": {"x": 40, "y": 40}})
+    canvas.apply_action(
+        editor, discover(), {"kind": "paste", "nodes": ["split", "clean"], "offset": {"x": 40, "y": 40}}
+    )
     assert editor.pipeline.node("clean_2").params == {"lowercase": True}
     assert editor.pipeline.node("clean_2").position == {"x": 640.0, "y": 40.0}
     assert links_into(editor, "clean_2") == [("split_2", "train", "clean_2", "dataset")]
@@ -386,8 +411,12 @@ def test_cards_show_status_progress_and_error():
     running = canvas.NodeStatus("running", progress=0.4)
     props = canvas.canvas_props(editor, discover(), {"load": failed, "split": running})
     cards = {node["id"]: node for node in props["nodes"]}
-    assert cards["load"]["status"] == {"state": "failed", "progress": None, "message": "0.2 s",
-                                       "error": "parameter 'path': file 'x' does not exist"}
+    assert cards["load"]["status"] == {
+        "state": "failed",
+        "progress": None,
+        "message": "0.2 s",
+        "error": "parameter 'path': file 'x' does not exist",
+    }
     assert cards["split"]["status"]["progress"] == 0.4
     assert cards["bleu"]["status"] is None and "dataset" in cards["bleu"]["problem"]  # its input is not connected
 

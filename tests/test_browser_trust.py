@@ -63,15 +63,27 @@ def runnable_pipeline(rows_path: Path) -> dict:
         "description": hostile("description"),
         "settings": {"seed": 0, hostile("setting"): hostile("value")},
         "nodes": [
-            {"id": "load", "type": "data.load_dataset", "position": {"x": 0, "y": 0},
-             "params": {"path": str(rows_path), "name": hostile("name"), "config": hostile("config")}},
+            {
+                "id": "load",
+                "type": "data.load_dataset",
+                "position": {"x": 0, "y": 0},
+                "params": {"path": str(rows_path), "name": hostile("name"), "config": hostile("config")},
+            },
             {"id": "match", "type": "metric.exact_match", "params": {}, "position": {"x": 340, "y": 0}},
             {"id": "embed", "type": "text.embed", "params": {}, "position": {"x": 340, "y": 220}},
-            {"id": "missing", "type": "data.load_dataset", "position": {"x": 0, "y": 440},
-             "params": {"path": str(rows_path.parent / (HTML.replace("/", "") + ".jsonl"))}},
+            {
+                "id": "missing",
+                "type": "data.load_dataset",
+                "position": {"x": 0, "y": 440},
+                "params": {"path": str(rows_path.parent / (HTML.replace("/", "") + ".jsonl"))},
+            },
             # Markdown alone, with no HTML before it that could change how a renderer reads it.
-            {"id": "absent", "type": "data.load_dataset", "position": {"x": 340, "y": 440},
-             "params": {"path": f"{rows_path.parent}/absent/{MARKDOWN}.jsonl"}},
+            {
+                "id": "absent",
+                "type": "data.load_dataset",
+                "position": {"x": 340, "y": 440},
+                "params": {"path": f"{rows_path.parent}/absent/{MARKDOWN}.jsonl"},
+            },
         ],
         "edges": [{"source": "load", "target": "match"}, {"source": "load", "target": "embed"}],
     }
@@ -87,12 +99,24 @@ def broken_pipeline() -> dict:
         "description": hostile("description"),
         "settings": {"device": hostile("device")},
         "nodes": [
-            {"id": bad_id, "type": hostile("type"), "params": {hostile("param"): hostile("value")},
-             "position": {"x": 0, "y": 0}},
-            {"id": other_id, "type": "metric.sacrebleu", "position": {"x": 340, "y": 0},
-             "params": {"tokenize": hostile("choice"), "prediction_column": hostile("column"), hostile("extra"): 1}},
-            {"id": "remote", "type": "model.load_pretrained", "position": {"x": 0, "y": 240},
-             "params": {"name_or_path": hostile("model"), "trust_remote_code": True}},
+            {
+                "id": bad_id,
+                "type": hostile("type"),
+                "params": {hostile("param"): hostile("value")},
+                "position": {"x": 0, "y": 0},
+            },
+            {
+                "id": other_id,
+                "type": "metric.sacrebleu",
+                "position": {"x": 340, "y": 0},
+                "params": {"tokenize": hostile("choice"), "prediction_column": hostile("column"), hostile("extra"): 1},
+            },
+            {
+                "id": "remote",
+                "type": "model.load_pretrained",
+                "position": {"x": 0, "y": 240},
+                "params": {"name_or_path": hostile("model"), "trust_remote_code": True},
+            },
             {"id": MARKDOWN, "type": MARKDOWN, "position": {"x": 340, "y": 240}},  # markdown alone
         ],
         "edges": [{"source": bad_id, "target": other_id, "source_port": hostile("out"), "target_port": "dataset"}],
@@ -114,8 +138,13 @@ def home(tmp_path_factory) -> Path:
 def rows_file(home) -> Path:
     path = home / "rows.jsonl"
     rows = [
-        {"text": hostile(f"row {index}"), "prediction": hostile("same" if index % 2 else f"guess {index}"),
-         "reference": hostile("same"), "label": hostile(f"class {index % 2}"), hostile("column"): index}
+        {
+            "text": hostile(f"row {index}"),
+            "prediction": hostile("same" if index % 2 else f"guess {index}"),
+            "reference": hostile("same"),
+            "label": hostile(f"class {index % 2}"),
+            hostile("column"): index,
+        }
         for index in range(6)
     ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
@@ -129,7 +158,11 @@ def server(home):
     log = open(home / "app.log", "wb")
     process = subprocess.Popen(
         [sys.executable, "-m", "nodeloom", "app", "--port", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = f"http://localhost:{port}"
     deadline = time.time() + 60

@@ -40,9 +40,23 @@ def demo(tmp_path_factory):
     log_path = tmp_path_factory.mktemp("canvas-demo") / "demo.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "tools/canvas_demo.py", "--server.headless", "true",
-             "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-            cwd=REPO, env=os.environ | {"HF_HUB_OFFLINE": "1"}, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                "tools/canvas_demo.py",
+                "--server.headless",
+                "true",
+                "--server.port",
+                str(port),
+                "--browser.gatherUsageStats",
+                "false",
+            ],
+            cwd=REPO,
+            env=os.environ | {"HF_HUB_OFFLINE": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     url = f"http://localhost:{port}"
@@ -137,8 +151,13 @@ def test_the_fitted_chatbot_example_has_readable_cards(canvas):
 def test_a_link_from_an_output_to_an_input_connects_exactly_those_ports(canvas):
     canvas.drag(canvas.port("qa", "dataset", "source"), canvas.port("gpt2", "dataset", "target"))
     canvas.wait_for("connected qa.dataset → gpt2.dataset")
-    assert canvas.last_action() == {"kind": "connect", "source": "qa", "source_port": "dataset",
-                                    "target": "gpt2", "target_port": "dataset"}
+    assert canvas.last_action() == {
+        "kind": "connect",
+        "source": "qa",
+        "source_port": "dataset",
+        "target": "gpt2",
+        "target_port": "dataset",
+    }
 
 
 def test_an_incompatible_drop_is_refused_on_the_spot_with_the_reason(canvas):

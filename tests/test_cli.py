@@ -14,16 +14,18 @@ import time
 
 import pytest
 
+from nodeloom.cli import main
 from nodeloom.engine.node import REGISTRY, discover
 from nodeloom.engine.store import Store
-from nodeloom.cli import main
 from tests.conftest import REPO
 from tests.test_store_nodes import REGISTRY as STORE_TEST_NODES
 from tests.test_store_nodes import start_nodeloom_with_test_nodes, train_pipeline, write_pipeline
 
 
 def nodeloom_process(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "nodeloom", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "nodeloom", *args], cwd=REPO, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.fixture
@@ -54,11 +56,14 @@ def one_json_object(stdout: str) -> dict:
 def bleu_file(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text(
-        json.dumps({"prediction": "the cat sat on a mat", "reference": "the cat sat on the mat"}) + "\n"
-        + json.dumps({"prediction": "a b c d", "reference": "a b c d"}) + "\n"
+        json.dumps({"prediction": "the cat sat on a mat", "reference": "the cat sat on the mat"})
+        + "\n"
+        + json.dumps({"prediction": "a b c d", "reference": "a b c d"})
+        + "\n"
     )
     pipeline = {
-        "schema_version": 1, "name": "bleu",
+        "schema_version": 1,
+        "name": "bleu",
         "nodes": [
             {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(data)}},
             {"id": "bleu", "type": "metric.sacrebleu"},

@@ -20,15 +20,15 @@ import urllib.request
 from importlib.metadata import version
 
 import pytest
-from nodeloom.engine.events import NodeProgress, NodeStarted, RunStarted
-from nodeloom.engine.node import REGISTRY
-from nodeloom.engine.store import Store
-from nodeloom.pipelines import example_files, example_names
 
 from nodeloom.app import streamlit_command
 from nodeloom.cli import build_parser, parse
+from nodeloom.engine.events import NodeProgress, NodeStarted, RunStarted
+from nodeloom.engine.node import REGISTRY
+from nodeloom.engine.store import Store
 from nodeloom.logs import configure_logging, quiet_libraries
 from nodeloom.output import err
+from nodeloom.pipelines import example_files, example_names
 from nodeloom.progress import PlainProgress
 from tests.conftest import REPO
 from tests.engine_nodes import REGISTRY as ENGINE_TEST_NODES
@@ -50,10 +50,11 @@ def chain(name: str, *nodes: tuple[str, str, dict]) -> dict:
     """A pipeline: test.source 's', then the given (id, type, params) nodes, each fed by the one before."""
     ids = ["s", *(node_id for node_id, _, _ in nodes)]
     return {
-        "schema_version": 1, "name": name,
+        "schema_version": 1,
+        "name": name,
         "nodes": [{"id": "s", "type": "test.source"}]
         + [{"id": node_id, "type": type_id, "params": params} for node_id, type_id, params in nodes],
-        "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:])],
+        "edges": [{"source": a, "target": b} for a, b in zip(ids, ids[1:], strict=False)],
     }
 
 
@@ -224,8 +225,12 @@ def test_a_running_pipeline_prints_plain_progress_lines_and_writes_nothing_into_
     here = tmp_path / "empty"
     here.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "-c", QUICK_HEARTBEATS, "run", str(path)], cwd=here,
-        env=os.environ | {"PYTHONPATH": str(REPO)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", QUICK_HEARTBEATS, "run", str(path)],
+        cwd=here,
+        env=os.environ | {"PYTHONPATH": str(REPO)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     lines, seen_while_running = [], []
     for line in process.stderr:
@@ -292,7 +297,10 @@ def test_sigterm_stops_the_app_server(tmp_path):
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "nodeloom", "app", "--port", str(port), "--server.fileWatcherType", "none"],
-        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 90

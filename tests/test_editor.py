@@ -108,13 +108,17 @@ def test_a_new_load_node_is_flagged_at_once_not_shown_as_valid():
     load = node_type("data.load_dataset")
     assert param_errors(load, {}) == {"path": ["path is required when source is file"]}
     assert param_errors(load, {"source": "builtin"}) == {}  # the other sources have runnable defaults
-    assert param_errors(load, {"source": "builtin", "name": "imdb"}) == {"name": [
-        "name must be one of chat_support, reviews_sentiment, support_articles when source is builtin, not 'imdb'"]}
+    assert param_errors(load, {"source": "builtin", "name": "imdb"}) == {
+        "name": [
+            "name must be one of chat_support, reviews_sentiment, support_articles when source is builtin, not 'imdb'"
+        ]
+    }
     assert param_errors(load, {"source": "hub", "name": "stanfordnlp/imdb"}) == {}
     with pytest.raises(PipelineInvalid) as raised:
         load_pipeline({"schema_version": 1, "nodes": [{"id": "load", "type": "data.load_dataset"}], "edges": []})
     assert [problem.message for problem in raised.value.problems] == [
-        "node 'load' (data.load_dataset): path is required when source is file"]
+        "node 'load' (data.load_dataset): path is required when source is file"
+    ]
 
 
 def test_a_rule_across_parameters_is_shown_at_each_of_them_in_plain_words():
@@ -126,10 +130,13 @@ def test_a_rule_across_parameters_is_shown_at_each_of_them_in_plain_words():
     message = "train_fraction + validation_fraction + test_fraction must be 1, got 1.1"
     assert found == {name: [message] for name in fractions}
     assert param_errors(node_type("optim.optimizer"), {"name": "sgd", "nesterov": True}) == {
-        "nesterov": ["nesterov needs momentum > 0"], "momentum": ["nesterov needs momentum > 0"]}
+        "nesterov": ["nesterov needs momentum > 0"],
+        "momentum": ["nesterov needs momentum > 0"],
+    }
     assert param_errors(node_type("optim.optimizer"), {"name": "adam", "nesterov": True}) == {}  # SGD's only
     assert param_errors(node_type("infer.generate"), {"max_new_tokens": 0}) == {
-        "max_new_tokens": ["max_new_tokens must be at least 1"]}
+        "max_new_tokens": ["max_new_tokens must be at least 1"]
+    }
     pipeline = {"schema_version": 1, "nodes": [{"id": "split", "type": "data.split", "params": fractions}], "edges": []}
     with pytest.raises(PipelineInvalid) as raised:
         load_pipeline(pipeline)
@@ -149,8 +156,11 @@ def test_each_field_says_its_rules_beside_it():
     assert form("optim.optimizer", "name").rules == "one of adamw, adam, sgd, adafactor"
     assert form("data.load_dataset", "path").rules == "required"
     builtin_name = form("data.load_dataset", "name", {"source": "builtin"})
-    assert builtin_name.kind == "choice" and builtin_name.choices == ("chat_support", "reviews_sentiment",
-                                                                      "support_articles")
+    assert builtin_name.kind == "choice" and builtin_name.choices == (
+        "chat_support",
+        "reviews_sentiment",
+        "support_articles",
+    )
     assert form("data.load_dataset", "name", {"source": "hub"}).kind == "text"  # any Hub name
 
 
@@ -183,12 +193,20 @@ def select(app, node_id: str) -> None:
 
 
 def test_the_inspector_hides_what_does_not_apply_and_shows_rules_and_problems_at_the_fields(monkeypatch, tmp_path):
-    app = inspector_app(monkeypatch, tmp_path, [
-        {"id": "opt", "type": "optim.optimizer", "position": {"x": 0, "y": 0}},
-        {"id": "split", "type": "data.split", "position": {"x": 300, "y": 0},
-         "params": {"train_fraction": 0.8, "validation_fraction": 0.2, "test_fraction": 0.1}},
-        {"id": "load", "type": "data.load_dataset", "position": {"x": 600, "y": 0}},
-    ])
+    app = inspector_app(
+        monkeypatch,
+        tmp_path,
+        [
+            {"id": "opt", "type": "optim.optimizer", "position": {"x": 0, "y": 0}},
+            {
+                "id": "split",
+                "type": "data.split",
+                "position": {"x": 300, "y": 0},
+                "params": {"train_fraction": 0.8, "validation_fraction": 0.2, "test_fraction": 0.1},
+            },
+            {"id": "load", "type": "data.load_dataset", "position": {"x": 600, "y": 0}},
+        ],
+    )
     select(app, "opt")
     numbers = [element.label for element in app.number_input]
     assert "beta1" in numbers and "momentum" not in numbers

@@ -23,7 +23,8 @@ def bleu_file(tmp_path):
     data = tmp_path / "pairs.jsonl"
     data.write_text(json.dumps({"prediction": "a b c d", "reference": "a b c d"}) + "\n")
     pipeline = {
-        "schema_version": 1, "name": "cli",
+        "schema_version": 1,
+        "name": "cli",
         "nodes": [
             {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(data)}},
             {"id": "bleu", "type": "metric.sacrebleu"},
@@ -37,8 +38,18 @@ def bleu_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("3", 3), ("0.5", 0.5), ("true", True), ('["a", "b"]', ["a", "b"]), ('{"k": 1}', {"k": 1}),
-     ("null", None), ("hello", "hello"), ("13a", "13a"), ("", ""), ("a=b", "a=b")],
+    [
+        ("3", 3),
+        ("0.5", 0.5),
+        ("true", True),
+        ('["a", "b"]', ["a", "b"]),
+        ('{"k": 1}', {"k": 1}),
+        ("null", None),
+        ("hello", "hello"),
+        ("13a", "13a"),
+        ("", ""),
+        ("a=b", "a=b"),
+    ],
 )
 def test_set_values_are_json_where_they_parse(text, value):
     assert parse_set_value(text) == value
@@ -46,7 +57,9 @@ def test_set_values_are_json_where_they_parse(text, value):
 
 def test_set_assignments_patch_params_and_report_bad_ones():
     data = {"nodes": [{"id": "clean", "type": "text.clean"}]}
-    patched, problems = apply_overrides(data, ["clean.lowercase=true", "clean.columns=[\"q\"]", "cleen.x=1", "nodot=1", "clean.x"])
+    patched, problems = apply_overrides(
+        data, ["clean.lowercase=true", 'clean.columns=["q"]', "cleen.x=1", "nodot=1", "clean.x"]
+    )
     assert patched["nodes"][0]["params"] == {"lowercase": True, "columns": ["q"]}
     assert [p.message.split(":")[0] for p in problems] == ["--set 'cleen.x=1'", "--set 'nodot=1'", "--set 'clean.x'"]
     assert "did you mean 'clean'" in problems[0].message
@@ -109,7 +122,8 @@ sys.exit(main(["run", sys.argv[1], "--json"]))
 
 def test_ctrl_c_cancels_cooperatively_and_exits_130(tmp_path):
     pipeline = {
-        "schema_version": 1, "name": "slow",
+        "schema_version": 1,
+        "name": "slow",
         "nodes": [{"id": "s", "type": "test.source"}, {"id": "wait", "type": "test.sleep", "params": {"seconds": 120}}],
         "edges": [{"source": "s", "target": "wait"}],
     }

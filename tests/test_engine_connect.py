@@ -64,8 +64,12 @@ def test_resolving_names_what_is_wrong():
 
 
 def test_a_link_is_refused_when_it_would_close_a_cycle():
-    chain = graph(("s", "test.source"), ("a", "test.add"), ("b", "test.add"),
-                  edges=(("s", "a", "value", "a"), ("a", "b", "value", "a")))
+    chain = graph(
+        ("s", "test.source"),
+        ("a", "test.add"),
+        ("b", "test.add"),
+        edges=(("s", "a", "value", "a"), ("a", "b", "value", "a")),
+    )
     assert closes_cycle(chain, "b", "a") and closes_cycle(chain, "a", "a")
     assert not closes_cycle(chain, "s", "b")
     assert "cycle" in link_options(chain, REGISTRY, "b", "a").refusal

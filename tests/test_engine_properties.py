@@ -42,7 +42,13 @@ def random_graphs(draw):
         {
             "id": node_id,
             "type": draw(st.sampled_from(TYPES)),
-            "params": draw(st.one_of(st.just({}), st.dictionaries(st.sampled_from(["value", "mode", "seconds", "x"]), json_values, max_size=2), json_values)),
+            "params": draw(
+                st.one_of(
+                    st.just({}),
+                    st.dictionaries(st.sampled_from(["value", "mode", "seconds", "x"]), json_values, max_size=2),
+                    json_values,
+                )
+            ),
             **({"position": draw(json_values)} if draw(st.booleans()) else {}),
         }
         for node_id in ids

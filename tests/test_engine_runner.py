@@ -100,13 +100,20 @@ def test_failure_stops_descendants_only():
             {"id": "after", "type": "test.score"},
             {"id": "ok", "type": "test.score"},
         ],
-        "edges": [{"source": "s", "target": "bad"}, {"source": "bad", "target": "after"}, {"source": "s", "target": "ok"}],
+        "edges": [
+            {"source": "s", "target": "bad"},
+            {"source": "bad", "target": "after"},
+            {"source": "s", "target": "ok"},
+        ],
     }
     events = []
     result = run(data, listeners=[events.append])
     assert result.status == "failed"
     assert {n: r.status for n, r in result.nodes.items()} == {
-        "s": "succeeded", "bad": "failed", "after": "skipped", "ok": "succeeded"
+        "s": "succeeded",
+        "bad": "failed",
+        "after": "skipped",
+        "ok": "succeeded",
     }
     assert result.nodes["bad"].error == "column 'x' is missing"
     failed = next(e for e in events if e.kind == "failed")
@@ -118,8 +125,12 @@ def test_failure_stops_descendants_only():
 
 def test_an_unexpected_exception_is_one_line_with_the_traceback_in_the_event():
     data = {
-        "schema_version": 1, "name": "f",
-        "nodes": [{"id": "s", "type": "test.source"}, {"id": "bad", "type": "test.fail", "params": {"crash": True, "message": "x\ny"}}],
+        "schema_version": 1,
+        "name": "f",
+        "nodes": [
+            {"id": "s", "type": "test.source"},
+            {"id": "bad", "type": "test.fail", "params": {"crash": True, "message": "x\ny"}},
+        ],
         "edges": [{"source": "s", "target": "bad"}],
     }
     events = []
@@ -131,7 +142,8 @@ def test_an_unexpected_exception_is_one_line_with_the_traceback_in_the_event():
 
 def test_cancellation_is_prompt_and_marks_the_rest_cancelled():
     data = {
-        "schema_version": 1, "name": "c",
+        "schema_version": 1,
+        "name": "c",
         "nodes": [
             {"id": "s", "type": "test.source"},
             {"id": "wait", "type": "test.sleep", "params": {"seconds": 30}},
@@ -155,8 +167,14 @@ def test_event_stream_for_a_run():
     events = []
     run(CHAIN, targets=["a"], listeners=[events.append])
     assert [(e.kind, getattr(e, "node_id", None)) for e in events] == [
-        ("run_started", None), ("queued", "s"), ("queued", "a"),
-        ("started", "s"), ("finished", "s"), ("started", "a"), ("finished", "a"), ("run_finished", None),
+        ("run_started", None),
+        ("queued", "s"),
+        ("queued", "a"),
+        ("started", "s"),
+        ("finished", "s"),
+        ("started", "a"),
+        ("finished", "a"),
+        ("run_finished", None),
     ]
     assert all(json.dumps(e.to_dict()) for e in events)
 
@@ -164,15 +182,18 @@ def test_event_stream_for_a_run():
 @pytest.fixture
 def pairs_file(tmp_path):
     path = tmp_path / "pairs.jsonl"
-    rows = [{"prediction": "the cat sat on the mat", "reference": "the cat sat on the mat"},
-            {"prediction": "a dog ran far", "reference": ["a dog ran far", "the dog ran"]}]
+    rows = [
+        {"prediction": "the cat sat on the mat", "reference": "the cat sat on the mat"},
+        {"prediction": "a dog ran far", "reference": ["a dog ran far", "the dog ran"]},
+    ]
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
 
 
 def bleu_pipeline(path) -> dict:
     return {
-        "schema_version": 1, "name": "bleu",
+        "schema_version": 1,
+        "name": "bleu",
         "nodes": [
             {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(path)}},
             {"id": "clean", "type": "text.clean", "params": {"columns": ["prediction"]}},
@@ -185,7 +206,9 @@ def bleu_pipeline(path) -> dict:
 def cli_run(pipeline_file, *extra):
     completed = subprocess.run(
         [sys.executable, "-m", "nodeloom", "run", str(pipeline_file), "--json", *extra],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     return completed.returncode, json.loads(completed.stdout)
 
@@ -212,4 +235,3 @@ def test_disk_cache_serves_a_fresh_process_without_rerunning(pairs_file):
     assert all(node.cached for node in second.nodes.values())
     assert second.metrics == first.metrics
     assert fresh.get(second.nodes["clean"].key)["dataset"].num_rows == 2
-

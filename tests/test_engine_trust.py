@@ -42,12 +42,15 @@ def test_regular_files_and_folders_are_readable_and_a_missing_path_is_missing(tm
     assert readable("~")[1] == Path.home()
 
 
-@pytest.mark.parametrize(("path", "reason"), [
-    ("/dev/zero", "not a regular file but a character device"),
-    ("/proc/self/environ", "under /proc"),
-    ("bad\x00name.csv", "NUL byte"),
-    ("~nosuchuser/data.csv", "'~nosuchuser', which names no user"),
-])
+@pytest.mark.parametrize(
+    ("path", "reason"),
+    [
+        ("/dev/zero", "not a regular file but a character device"),
+        ("/proc/self/environ", "under /proc"),
+        ("bad\x00name.csv", "NUL byte"),
+        ("~nosuchuser/data.csv", "'~nosuchuser', which names no user"),
+    ],
+)
 def test_devices_pseudo_files_nul_bytes_and_unknown_users_are_refused(path, reason):
     with pytest.raises(RefusedPath, match=reason):
         readable(path)
@@ -83,8 +86,15 @@ class ReadParams(NodeParams):
     path: str = ""
 
 
-@node("test.reads", title="Reads", category="test", outputs=[Output("value", TEXT)], params=ReadParams,
-      external_files=lambda params: [params.path], registry=READS)
+@node(
+    "test.reads",
+    title="Reads",
+    category="test",
+    outputs=[Output("value", TEXT)],
+    params=ReadParams,
+    external_files=lambda params: [params.path],
+    registry=READS,
+)
 def reads(ctx, inputs, params):
     """Reads the file at `path` (and returns its text)."""
     return {"value": Path(params.path).read_text()}

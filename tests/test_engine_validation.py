@@ -41,20 +41,28 @@ def test_schema_version_missing_or_unsupported():
 
 
 def test_duplicate_ids_and_unknown_type_with_suggestion():
-    found = problems_of(pipeline([
-        {"id": "a", "type": "test.source"},
-        {"id": "a", "type": "test.source"},
-        {"id": "b", "type": "test.sourse"},
-    ]))
+    found = problems_of(
+        pipeline(
+            [
+                {"id": "a", "type": "test.source"},
+                {"id": "a", "type": "test.source"},
+                {"id": "b", "type": "test.sourse"},
+            ]
+        )
+    )
     assert [p.code for p in found] == ["duplicate_id", "unknown_type"]
     assert found[0].node == "a"
     assert "did you mean 'test.source'" in found[1].message and found[1].node == "b"
 
 
 def test_parameter_errors_name_the_parameter_and_allowed_values():
-    found = problems_of(pipeline([
-        {"id": "s", "type": "test.source", "params": {"value": 5000, "mode": "odd", "valeu": 1}},
-    ]))
+    found = problems_of(
+        pipeline(
+            [
+                {"id": "s", "type": "test.source", "params": {"value": 5000, "mode": "odd", "valeu": 1}},
+            ]
+        )
+    )
     messages = " | ".join(p.message for p in found)
     assert all(p.node == "s" for p in found) and len(found) == 3
     assert "parameter 'value' must be at most 1000 (got 5000)" in messages
@@ -63,18 +71,20 @@ def test_parameter_errors_name_the_parameter_and_allowed_values():
 
 
 def test_edges_to_missing_nodes_cycles_and_unconnected_inputs_all_reported_together():
-    found = problems_of(pipeline(
-        [
-            {"id": "x", "type": "test.add"},
-            {"id": "y", "type": "test.add"},
-            {"id": "z", "type": "test.score"},
-        ],
-        [
-            {"source": "x", "target": "y"},
-            {"source": "y", "target": "x"},
-            {"source": "ghost", "target": "z"},
-        ],
-    ))
+    found = problems_of(
+        pipeline(
+            [
+                {"id": "x", "type": "test.add"},
+                {"id": "y", "type": "test.add"},
+                {"id": "z", "type": "test.score"},
+            ],
+            [
+                {"source": "x", "target": "y"},
+                {"source": "y", "target": "x"},
+                {"source": "ghost", "target": "z"},
+            ],
+        )
+    )
     by_code = {p.code: p for p in found}
     assert set(by_code) == {"missing_node", "cycle", "unconnected"}
     assert "'ghost' does not exist" in by_code["missing_node"].message and by_code["missing_node"].edge == 2
@@ -83,18 +93,20 @@ def test_edges_to_missing_nodes_cycles_and_unconnected_inputs_all_reported_toget
 
 
 def test_incompatible_types_and_no_free_input():
-    found = problems_of(pipeline(
-        [
-            {"id": "s", "type": "test.source"},
-            {"id": "t", "type": "test.typed"},
-            {"id": "u", "type": "test.typed"},
-            {"id": "a", "type": "test.add"},
-        ],
-        [
-            {"source": "s", "target": "t", "target_port": "model"},
-            {"source": "s", "target": "u"},
-        ],
-    ))
+    found = problems_of(
+        pipeline(
+            [
+                {"id": "s", "type": "test.source"},
+                {"id": "t", "type": "test.typed"},
+                {"id": "u", "type": "test.typed"},
+                {"id": "a", "type": "test.add"},
+            ],
+            [
+                {"source": "s", "target": "t", "target_port": "model"},
+                {"source": "s", "target": "u"},
+            ],
+        )
+    )
     by_code = {p.code: p for p in found if p.code in ("type", "no_free_input")}
     assert "expects model" in by_code["type"].message and "'value' (text)" in by_code["type"].message
     assert by_code["type"].edge == 0
@@ -102,30 +114,43 @@ def test_incompatible_types_and_no_free_input():
 
 
 def test_ports_resolve_in_declaration_order_and_subtypes_fit():
-    result = load_pipeline(pipeline(
-        [
-            {"id": "s1", "type": "test.source"},
-            {"id": "s2", "type": "test.source"},
-            {"id": "a", "type": "test.add"},
-        ],
-        [{"source": "s1", "target": "a"}, {"source": "s2", "target": "a"}],
-    ), REGISTRY)
-    assert [(e.source, e.source_port, e.target_port) for e in result.edges] == [("s1", "value", "a"), ("s2", "value", "b")]
+    result = load_pipeline(
+        pipeline(
+            [
+                {"id": "s1", "type": "test.source"},
+                {"id": "s2", "type": "test.source"},
+                {"id": "a", "type": "test.add"},
+            ],
+            [{"source": "s1", "target": "a"}, {"source": "s2", "target": "a"}],
+        ),
+        REGISTRY,
+    )
+    assert [(e.source, e.source_port, e.target_port) for e in result.edges] == [
+        ("s1", "value", "a"),
+        ("s2", "value", "b"),
+    ]
 
 
 def test_named_target_port_is_claimed_before_auto_edges():
-    result = load_pipeline(pipeline(
-        [{"id": "s1", "type": "test.source"}, {"id": "s2", "type": "test.source"}, {"id": "a", "type": "test.add"}],
-        [{"source": "s1", "target": "a"}, {"source": "s2", "target": "a", "target_port": "a"}],
-    ), REGISTRY)
+    result = load_pipeline(
+        pipeline(
+            [{"id": "s1", "type": "test.source"}, {"id": "s2", "type": "test.source"}, {"id": "a", "type": "test.add"}],
+            [{"source": "s1", "target": "a"}, {"source": "s2", "target": "a", "target_port": "a"}],
+        ),
+        REGISTRY,
+    )
     assert {(e.source, e.target_port) for e in result.edges} == {("s1", "b"), ("s2", "a")}
 
 
 def test_a_tokenized_dataset_fits_a_dataset_input_but_not_the_reverse():
     typed = [{"id": "t1", "type": "test.typed"}, {"id": "t2", "type": "test.typed"}]
-    ok = load_pipeline(pipeline(typed, [{"source": "t1", "target": "t2", "source_port": "tokens", "target_port": "data"}]), REGISTRY)
+    ok = load_pipeline(
+        pipeline(typed, [{"source": "t1", "target": "t2", "source_port": "tokens", "target_port": "data"}]), REGISTRY
+    )
     assert ok.edges[0].target_port == "data"
-    found = problems_of(pipeline(typed, [{"source": "t1", "target": "t2", "source_port": "data", "target_port": "tokens"}]))
+    found = problems_of(
+        pipeline(typed, [{"source": "t1", "target": "t2", "source_port": "data", "target_port": "tokens"}])
+    )
     assert any(p.code == "type" for p in found)
 
 

@@ -13,7 +13,6 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -28,7 +27,9 @@ def run_example(name: str, overrides: list[str] = ()):
     from nodeloom.engine.runner import run_pipeline
     from nodeloom.engine.validation import apply_overrides, load_pipeline, read_pipeline_json
 
-    data, problems = apply_overrides(read_pipeline_json((REPO / "pipelines" / f"{name}.json").read_text()), list(overrides))
+    data, problems = apply_overrides(
+        read_pipeline_json((REPO / "pipelines" / f"{name}.json").read_text()), list(overrides)
+    )
     assert not problems, problems
     result = run_pipeline(load_pipeline(json.dumps(data)))
     failed = {node_id: node.error for node_id, node in result.nodes.items() if node.status != "succeeded"}
@@ -50,7 +51,9 @@ def test_every_example_is_there_and_nodeloom_validate_accepts_it():
     assert completed.stderr.count("valid") == len(EXAMPLES)
     for path in EXAMPLES:
         data = json.loads(path.read_text())
-        assert data["name"] == path.stem and len(data["description"]) > 80, f"{path.name} needs a name and a real description"
+        assert data["name"] == path.stem and len(data["description"]) > 80, (
+            f"{path.name} needs a name and a real description"
+        )
 
 
 @pytest.mark.slow
@@ -90,12 +93,17 @@ def test_bert_sentiment_is_well_above_chance():
 
 @pytest.mark.slow
 def test_bert_sentiment_reads_any_csv_with_text_and_label_columns(tmp_path):
-    reviews = [json.loads(line) for line in (REPO / "nodes" / "sample_data" / "reviews_sentiment.train.jsonl").read_text().splitlines()]
+    reviews = [
+        json.loads(line)
+        for line in (REPO / "nodes" / "sample_data" / "reviews_sentiment.train.jsonl").read_text().splitlines()
+    ]
     path = tmp_path / "my_reviews.csv"
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["id", "text", "label"])
         writer.writeheader()
-        writer.writerows({"id": index, "text": row["text"], "label": row["label"]} for index, row in enumerate(reviews[:120]))
+        writer.writerows(
+            {"id": index, "text": row["text"], "label": row["label"]} for index, row in enumerate(reviews[:120])
+        )
     result = run_example("bert_sentiment", ["reviews.source=file", f"reviews.path={path}", "train.max_steps=2"])
     assert result.outputs("reviews")["dataset"].num_rows == 120
     assert result.metrics["accuracy"]["total"] == 24  # the 20% test split of 120 rows
@@ -125,20 +133,39 @@ def test_word_vectors_projects_sentences_and_words():
 
 def test_the_pretrained_switch_fails_offline_with_a_clear_message():
     completed = subprocess.run(
-        [sys.executable, "-m", "nodeloom", "run", "pipelines/gpt2_chatbot.json", "--until", "gpt2",
-         "--set", "tokenizer.pretrained=gpt2", "--set", "gpt2.pretrained=gpt2"],
-        capture_output=True, text=True, cwd=REPO,
+        [
+            sys.executable,
+            "-m",
+            "nodeloom",
+            "run",
+            "pipelines/gpt2_chatbot.json",
+            "--until",
+            "gpt2",
+            "--set",
+            "tokenizer.pretrained=gpt2",
+            "--set",
+            "gpt2.pretrained=gpt2",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
     )
     assert completed.returncode == 1
     assert "Traceback" not in completed.stderr
-    assert "tokenizer" in completed.stderr and "'gpt2'" in completed.stderr and "Hub" in completed.stderr, completed.stderr
+    assert "tokenizer" in completed.stderr and "'gpt2'" in completed.stderr and "Hub" in completed.stderr, (
+        completed.stderr
+    )
 
 
 def test_the_readme_node_catalog_is_the_registry_s():
-    completed = subprocess.run([sys.executable, "-m", "nodeloom", "nodes", "--markdown"], capture_output=True, text=True, cwd=REPO, check=True)
+    completed = subprocess.run(
+        [sys.executable, "-m", "nodeloom", "nodes", "--markdown"], capture_output=True, text=True, cwd=REPO, check=True
+    )
     readme = (REPO / "README.md").read_text()
     catalog = readme.split("<!-- node-catalog:start -->\n")[1].split("\n<!-- node-catalog:end -->")[0]
-    assert catalog == completed.stdout.strip(), "README's node catalog is stale: paste `nodeloom nodes --markdown` between its markers"
+    assert catalog == completed.stdout.strip(), (
+        "README's node catalog is stale: paste `nodeloom nodes --markdown` between its markers"
+    )
 
 
 def test_every_file_the_readme_links_to_exists():

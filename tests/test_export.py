@@ -20,8 +20,14 @@ from tests.test_serve import metrics_pipeline
 
 
 def nodeloom(*args: str, cwd: Path, home: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nodeloom", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=600, env=environment(home))
+    return subprocess.run(
+        [sys.executable, "-m", "nodeloom", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=environment(home),
+    )
 
 
 def environment(home: Path) -> dict[str, str]:
@@ -33,8 +39,9 @@ def environment(home: Path) -> dict[str, str]:
 def run_script(script: Path, folder: Path, home: Path) -> subprocess.CompletedProcess:
     """`python SCRIPT` from `folder`, with a NODELOOM_HOME of its own that must stay empty."""
     folder.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, str(script)], cwd=folder, capture_output=True, text=True, timeout=600,
-                          env=environment(home))
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=folder, capture_output=True, text=True, timeout=600, env=environment(home)
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert not (home / "nodeloom.db").exists() and not (home / "cache").exists(), "the script used the store or cache"
     return done
@@ -47,8 +54,9 @@ def last_line_json(output: str) -> dict:
 def test_an_exported_pipeline_reproduces_its_metrics_from_an_empty_folder(tmp_path):
     (tmp_path / "metrics_demo.json").write_text(json.dumps(metrics_pipeline()))
     options = ["--seed", "5", "--set", "clean.lowercase=true"]
-    exported = nodeloom("export", "metrics_demo.json", "--python", "-o", "demo.py", *options,
-                        cwd=tmp_path, home=tmp_path / "home")
+    exported = nodeloom(
+        "export", "metrics_demo.json", "--python", "-o", "demo.py", *options, cwd=tmp_path, home=tmp_path / "home"
+    )
     assert exported.returncode == 0, exported.stderr
     script = tmp_path / "demo.py"
     assert "python demo.py" in script.read_text()
@@ -68,10 +76,17 @@ def test_files_the_pipeline_reads_are_found_from_any_folder(tmp_path):
     pairs = [("a cat", "a cat"), ("a dog", "the dog"), ("Hi", "hi"), ("yes", "yes")]
     (tmp_path / "pairs.jsonl").write_text("".join(json.dumps({"p": p, "r": r}) + "\n" for p, r in pairs))
     pipeline = {
-        "schema_version": 1, "name": "pairs", "settings": {"device": "cpu"},
-        "nodes": [{"id": "data", "type": "data.load_dataset", "params": {"source": "file", "path": "pairs.jsonl"}},
-                  {"id": "match", "type": "metric.exact_match",
-                   "params": {"prediction_column": "p", "reference_column": "r"}}],
+        "schema_version": 1,
+        "name": "pairs",
+        "settings": {"device": "cpu"},
+        "nodes": [
+            {"id": "data", "type": "data.load_dataset", "params": {"source": "file", "path": "pairs.jsonl"}},
+            {
+                "id": "match",
+                "type": "metric.exact_match",
+                "params": {"prediction_column": "p", "reference_column": "r"},
+            },
+        ],
         "edges": [{"source": "data", "target": "match"}],
     }
     (tmp_path / "pairs.json").write_text(json.dumps(pipeline))
@@ -84,8 +99,9 @@ def test_files_the_pipeline_reads_are_found_from_any_folder(tmp_path):
 
 @pytest.mark.slow
 def test_the_word_vectors_example_exports_and_runs_as_the_cli_runs_it(tmp_path):
-    exported = nodeloom("export", "example:word_vectors", "--python", "-o", "wv.py", cwd=tmp_path,
-                        home=tmp_path / "home")
+    exported = nodeloom(
+        "export", "example:word_vectors", "--python", "-o", "wv.py", cwd=tmp_path, home=tmp_path / "home"
+    )
     assert exported.returncode == 0, exported.stderr
     ran = run_script(tmp_path / "wv.py", tmp_path / "elsewhere", tmp_path / "script-home")
     expected = nodeloom("run", "example:word_vectors", "--json", cwd=tmp_path, home=tmp_path / "home")
@@ -107,7 +123,9 @@ def test_every_example_exports_with_every_parameter_written_out():
         written = {  # node id -> the keywords of its parameter model's call
             call.args[0].args[0].value: {keyword.arg for keyword in call.args[2].keywords}
             for call in ast.walk(ast.parse(script))
-            if isinstance(call, ast.Call) and len(call.args) == 3 and isinstance(call.args[0], ast.Call)
+            if isinstance(call, ast.Call)
+            and len(call.args) == 3
+            and isinstance(call.args[0], ast.Call)
             and getattr(call.args[0].func, "id", None) == "context"
         }
         assert set(written) == {spec.id for spec in pipeline.nodes}, path.name
@@ -153,4 +171,3 @@ def test_the_app_offers_the_same_script():
     editor.pipeline.node("rouge").type = "metric.rogue"
     script, _, why_not = python_export(editor)
     assert script is None and "problem" in why_not
-

@@ -102,7 +102,7 @@ def test_sacrebleu_equals_corpus_bleu_and_sentence_bleu(options):
     assert (metrics["bp"], metrics["sys_len"], metrics["ref_len"]) == (direct.bp, direct.sys_len, direct.ref_len)
     per_row = [
         sacrebleu.sentence_bleu(prediction, refs, **options).score
-        for prediction, refs in zip(VARIED_PREDICTIONS, VARIED_REFERENCES)
+        for prediction, refs in zip(VARIED_PREDICTIONS, VARIED_REFERENCES, strict=False)
     ]
     assert metrics["example_scores"] == pytest.approx(per_row, rel=1e-12)
     worst = metrics["worst_examples"][0]
@@ -152,17 +152,30 @@ def test_bleu_13a_tokenization_brevity_penalty_and_max_order():
 
 
 def test_bleu_evaluate_docstring_example_and_empty_predictions():
-    example = pairs(["hello there general kenobi", "foo bar foobar"], [["hello there general kenobi", "hello there!"], ["foo bar foobar"]])
+    example = pairs(
+        ["hello there general kenobi", "foo bar foobar"],
+        [["hello there general kenobi", "hello there!"], ["foo bar foobar"]],
+    )
     assert run_metric("metric.bleu", example)["bleu"] == 1.0
 
     # the empty prediction counts: half the reference length is missing
     half = run_metric("metric.bleu", pairs(["", "the cat sat on the mat"], ["the cat sat on the mat"] * 2))
     assert (half["translation_length"], half["reference_length"]) == (6, 12)
     assert half["bleu"] == pytest.approx(math.exp(1 - 2)) and half["precisions"] == [1.0] * 4
-    assert half["worst_examples"][0] == {"row": 0, "prediction": "", "reference": "the cat sat on the mat", "score": 0.0}
+    assert half["worst_examples"][0] == {
+        "row": 0,
+        "prediction": "",
+        "reference": "the cat sat on the mat",
+        "score": 0.0,
+    }
 
     nothing = run_metric("metric.bleu", pairs(["", ""], ["a b", "c"]))
-    assert (nothing["bleu"], nothing["brevity_penalty"], nothing["length_ratio"], nothing["translation_length"]) == (0.0, 0.0, 0.0, 0)
+    assert (nothing["bleu"], nothing["brevity_penalty"], nothing["length_ratio"], nothing["translation_length"]) == (
+        0.0,
+        0.0,
+        0.0,
+        0,
+    )
 
 
 def test_bleu_unicode_and_sacrebleu_agree_when_there_is_one_reference_of_equal_length():
@@ -181,8 +194,10 @@ def test_bleu_unicode_and_sacrebleu_agree_when_there_is_one_reference_of_equal_l
 
 def rouge_direct(predictions, references, types, **options):
     scorer = rouge_scorer.RougeScorer(types, **options)
-    rows = [scorer.score_multi(refs, prediction) for prediction, refs in zip(predictions, references)]
-    return {t: sum(row[t].fmeasure for row in rows) / len(rows) for t in types}, [row[types[0]].fmeasure for row in rows]
+    rows = [scorer.score_multi(refs, prediction) for prediction, refs in zip(predictions, references, strict=False)]
+    return {t: sum(row[t].fmeasure for row in rows) / len(rows) for t in types}, [
+        row[types[0]].fmeasure for row in rows
+    ]
 
 
 @pytest.mark.parametrize("use_stemmer", [False, True])
@@ -219,10 +234,20 @@ def test_exact_match_normalization_options():
     plain = run_metric("metric.exact_match", data)
     assert plain["example_scores"] == [1, 0, 0, 0, 0, 0, 1]
     assert plain["exact_match"] == pytest.approx(2 / 7) and (plain["matches"], plain["total"]) == (2, 7)
-    everything = run_metric("metric.exact_match", data, lowercase=True, strip_punctuation=True, collapse_whitespace=True)
+    everything = run_metric(
+        "metric.exact_match", data, lowercase=True, strip_punctuation=True, collapse_whitespace=True
+    )
     assert everything["example_scores"] == [1] * 7
     assert run_metric("metric.exact_match", data, collapse_whitespace=True)["example_scores"] == [1, 0, 0, 0, 0, 0, 1]
-    assert run_metric("metric.exact_match", data, lowercase=True, collapse_whitespace=True)["example_scores"] == [1, 1, 0, 1, 0, 1, 1]
+    assert run_metric("metric.exact_match", data, lowercase=True, collapse_whitespace=True)["example_scores"] == [
+        1,
+        1,
+        0,
+        1,
+        0,
+        1,
+        1,
+    ]
     assert [row["row"] for row in plain["worst_examples"]] == [1, 2, 3, 4, 5]  # the misses only
 
 
@@ -239,7 +264,7 @@ def test_accuracy_equals_scikit_learn_and_lists_misclassified_rows():
     predictions, references = random_labels(0, [0, 1, 2])
     metrics = run_metric("metric.accuracy", pairs(predictions, references))
     assert metrics["accuracy"] == accuracy_score(references, predictions)
-    assert metrics["correct"] == sum(p == r for p, r in zip(predictions, references)) and metrics["total"] == 200
+    assert metrics["correct"] == sum(p == r for p, r in zip(predictions, references, strict=False)) and metrics["total"] == 200
     wrong = [row for row in range(200) if predictions[row] != references[row]][:10]
     assert [row["row"] for row in metrics["worst_examples"]] == wrong
     assert run_metric("metric.accuracy", pairs(["cat", "dog"], ["cat", "cat"]))["accuracy"] == 0.5
@@ -251,9 +276,13 @@ def test_accuracy_equals_scikit_learn_and_lists_misclassified_rows():
 def test_precision_recall_f1_equal_scikit_learn(average):
     predictions, references = random_labels(1, ["bird", "cat", "dog", "fish"])
     metrics = run_metric("metric.precision_recall_f1", pairs(predictions, references), average=average)
-    precision, recall, f1, _ = precision_recall_fscore_support(references, predictions, average=average, zero_division=0.0)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        references, predictions, average=average, zero_division=0.0
+    )
     assert (metrics["precision"], metrics["recall"], metrics["f1"]) == pytest.approx((precision, recall, f1), rel=1e-12)
-    table = precision_recall_fscore_support(references, predictions, average=None, labels=["bird", "cat", "dog", "fish"])
+    table = precision_recall_fscore_support(
+        references, predictions, average=None, labels=["bird", "cat", "dog", "fish"]
+    )
     assert [row["label"] for row in metrics["per_class"]] == ["bird", "cat", "dog", "fish"]
     assert [row["f1"] for row in metrics["per_class"]] == pytest.approx(list(table[2]))
     assert [row["support"] for row in metrics["per_class"]] == list(table[3])
@@ -261,7 +290,9 @@ def test_precision_recall_f1_equal_scikit_learn(average):
 
 def test_binary_positive_label_by_id_or_class_name():
     predictions, references = random_labels(2, [0, 1])
-    features = datasets.Features({"prediction": datasets.Value("int64"), "reference": datasets.ClassLabel(names=["negative", "positive"])})
+    features = datasets.Features(
+        {"prediction": datasets.Value("int64"), "reference": datasets.ClassLabel(names=["negative", "positive"])}
+    )
     dataset = datasets.Dataset.from_dict(pairs(predictions, references), features=features)
     for pos_label, expected_label in (("1", 1), ("0", 0), ("positive", 1)):
         metrics = run_metric("metric.precision_recall_f1", dataset, average="binary", pos_label=pos_label)
@@ -281,9 +312,13 @@ def test_binary_average_on_three_classes_is_explained():
 # bad input
 
 
-@pytest.mark.parametrize("type_id", ["metric.sacrebleu", "metric.bleu", "metric.rouge", "metric.exact_match", "metric.accuracy"])
+@pytest.mark.parametrize(
+    "type_id", ["metric.sacrebleu", "metric.bleu", "metric.rouge", "metric.exact_match", "metric.accuracy"]
+)
 def test_missing_column_lists_the_columns_there_are(type_id):
-    with pytest.raises(NodeError, match=rf"{type_id}: column 'prediction' is not in the dataset; its columns are: output, reference"):
+    with pytest.raises(
+        NodeError, match=rf"{type_id}: column 'prediction' is not in the dataset; its columns are: output, reference"
+    ):
         run_metric(type_id, {"output": ["a"], "reference": ["a"]})
 
 
@@ -291,7 +326,9 @@ def test_missing_column_lists_the_columns_there_are(type_id):
 def test_text_metrics_name_the_column_and_first_bad_row(type_id):
     with pytest.raises(NodeError, match=r"column 'prediction', row 2: expected text, got an empty value \(null\)"):
         run_metric(type_id, pairs(["a", "b", None, None], ["a", "b", "c", "d"]))
-    with pytest.raises(NodeError, match=r"column 'reference', row 1: expected a string or a non-empty list of strings, got a list"):
+    with pytest.raises(
+        NodeError, match=r"column 'reference', row 1: expected a string or a non-empty list of strings, got a list"
+    ):
         run_metric(type_id, pairs(["a", "b"], [["a"], []]))
     with pytest.raises(NodeError, match=r"column 'answer', row 0: expected a string .* got a int \(7\)"):
         run_metric(type_id, {"prediction": ["a"], "answer": [7]}, reference_column="answer")
@@ -300,7 +337,9 @@ def test_text_metrics_name_the_column_and_first_bad_row(type_id):
 
 
 def test_label_metrics_reject_mixed_or_non_label_values():
-    with pytest.raises(NodeError, match="column 'reference', row 0 holds text but column 'prediction' starts with integer labels"):
+    with pytest.raises(
+        NodeError, match="column 'reference', row 0 holds text but column 'prediction' starts with integer labels"
+    ):
         run_metric("metric.accuracy", pairs([1, 0], ["1", "0"]))
     with pytest.raises(NodeError, match=r"column 'prediction', row 0: expected a class label .* got a float \(0.0\)"):
         run_metric("metric.precision_recall_f1", pairs([0.0, 1.0], [0, 1]))
@@ -345,6 +384,8 @@ def test_metric_nodes_report_through_run_pipeline(tmp_path):
 def test_sacrebleu_tokenizer_without_its_extra_packages_is_explained():
     if importlib.util.find_spec("MeCab") is not None:
         pytest.skip("MeCab is installed: the ja-mecab tokenizer works")
-    with pytest.raises(NodeError, match=r"parameter 'tokenize': tokenizer 'ja-mecab' is not usable here \(.*\); choose 13a") as caught:
+    with pytest.raises(
+        NodeError, match=r"parameter 'tokenize': tokenizer 'ja-mecab' is not usable here \(.*\); choose 13a"
+    ) as caught:
         run_metric("metric.sacrebleu", pairs(["a"], ["a"]), tokenize="ja-mecab")
     assert "\n" not in str(caught.value)

@@ -9,7 +9,7 @@ from nodeloom.engine import NodeError
 from nodeloom.engine.context import CancelToken, RunContext
 from nodeloom.engine.node import discover
 
-LOCAL_METRIC = '''
+LOCAL_METRIC = """
 import datasets
 import evaluate
 import numpy as np
@@ -27,7 +27,7 @@ class ShareEqual(evaluate.Metric):
     def _compute(self, predictions, references, scale=1.0):
         equal = np.array([p == r for p, r in zip(predictions, references)])
         return {"share_equal": scale * equal.mean(), "equal": equal}
-'''
+"""
 
 PAIRS = {"prediction": ["a", "b", "c", "d"], "reference": ["a", "x", "c", "y"]}
 
@@ -35,7 +35,9 @@ PAIRS = {"prediction": ["a", "b", "c", "d"], "reference": ["a", "x", "c", "y"]}
 def run_evaluate(dataset=PAIRS, **params) -> dict:
     node_type = discover().get("metric.evaluate")
     ctx = RunContext("test", "evaluate", "cpu", 0, None, CancelToken(), lambda event: None)  # type: ignore[arg-type]
-    return node_type.run(ctx, {"dataset": datasets.Dataset.from_dict(dataset)}, node_type.params.model_validate(params))["metrics"]
+    return node_type.run(
+        ctx, {"dataset": datasets.Dataset.from_dict(dataset)}, node_type.params.model_validate(params)
+    )["metrics"]
 
 
 def test_local_metric_script_runs_offline_with_compute_args(tmp_path):
@@ -64,12 +66,16 @@ def test_scripts_run_only_when_trusted_and_columns_are_checked_first(tmp_path):
         run_evaluate(metric="bleu")
     with pytest.raises(NodeError, match="name a metric"):
         run_evaluate(metric=" ", trust_remote_code=True)
-    with pytest.raises(NodeError, match="column 'reference' is not in the dataset; its columns are: prediction, answer"):
+    with pytest.raises(
+        NodeError, match="column 'reference' is not in the dataset; its columns are: prediction, answer"
+    ):
         run_evaluate({"prediction": ["a"], "answer": ["a"]}, metric="bleu", trust_remote_code=True)
 
 
 def test_compute_errors_are_explained(tmp_path):
     script = tmp_path / "share_equal.py"
     script.write_text(LOCAL_METRIC, encoding="utf-8")
-    with pytest.raises(NodeError, match="metric.evaluate: metric '.*share_equal.py' could not score the rows: TypeError"):
+    with pytest.raises(
+        NodeError, match="metric.evaluate: metric '.*share_equal.py' could not score the rows: TypeError"
+    ):
         run_evaluate(metric=str(script), trust_remote_code=True, compute_args={"no_such_argument": 1})

@@ -30,7 +30,9 @@ def token_rows(lengths, seed=0, masked_prefix=0):
     rnd = random.Random(seed)
     ids = [[rnd.randrange(1, VOCAB) for _ in range(length)] for length in lengths]
     labels = [[-100] * masked_prefix + row[masked_prefix:] for row in ids]
-    return datasets.Dataset.from_dict({"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids], "labels": labels})
+    return datasets.Dataset.from_dict(
+        {"input_ids": ids, "attention_mask": [[1] * len(row) for row in ids], "labels": labels}
+    )
 
 
 def run_perplexity(model, dataset, events=None, **params):
@@ -74,7 +76,9 @@ def test_perplexity_bad_input_is_explained(tiny_gpt2):
     short = datasets.Dataset.from_dict({"input_ids": [[5], [7]], "attention_mask": [[1], [1]], "labels": [[5], [7]]})
     with pytest.raises(NodeError, match="no token to score"):
         run_perplexity(tiny_gpt2, short)
-    uneven = datasets.Dataset.from_dict({"input_ids": [[1, 2, 3], [4, 5, 6]], "attention_mask": [[1, 1, 1], [1, 1, 1]], "labels": [[1, 2, 3], [4, 5]]})
+    uneven = datasets.Dataset.from_dict(
+        {"input_ids": [[1, 2, 3], [4, 5, 6]], "attention_mask": [[1, 1, 1], [1, 1, 1]], "labels": [[1, 2, 3], [4, 5]]}
+    )
     with pytest.raises(NodeError, match="column 'labels', row 1 has 2 values but 'input_ids' has 3"):
         run_perplexity(tiny_gpt2, uneven)
     text_only = datasets.Dataset.from_dict({"text": ["hello"]})
@@ -85,7 +89,9 @@ def test_perplexity_bad_input_is_explained(tiny_gpt2):
 def test_perplexity_refuses_a_classifier():
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    classifier = GPT2ForSequenceClassification(GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=VOCAB, pad_token_id=0))
+    classifier = GPT2ForSequenceClassification(
+        GPT2Config(n_layer=1, n_head=2, n_embd=16, vocab_size=VOCAB, pad_token_id=0)
+    )
     with pytest.raises(NodeError, match="GPT2ForSequenceClassification, not a causal language model"):
         run_perplexity(classifier, token_rows([4]))
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from nodeloom.engine import NodeError, REGISTRY, discover
+from nodeloom.engine import REGISTRY, NodeError, discover
 from nodeloom.engine import types as T
 from nodeloom.engine.codecs import codec_for
 from tests.tiny_models import classification_dataset, context, run_node, tiny_tokenizer
@@ -50,8 +50,15 @@ def test_from_config_is_reproducible_for_a_seed(tmp_path, tokenizer):
 def test_from_config_bert_classifier_counts_classes_from_the_data(ctx, tokenizer):
     data = classification_dataset(tokenizer)
     model = run_node(
-        "model.from_config", ctx, {"tokenizer": tokenizer, "dataset": data},
-        architecture="bert", task="classification", n_layer=2, n_head=2, n_embd=32, n_positions=64,
+        "model.from_config",
+        ctx,
+        {"tokenizer": tokenizer, "dataset": data},
+        architecture="bert",
+        task="classification",
+        n_layer=2,
+        n_head=2,
+        n_embd=32,
+        n_positions=64,
     )["model"]
     assert type(model).__name__ == "BertForSequenceClassification"
     assert model.config.num_labels == 2 and model.config.hidden_size == 32 and model.config.num_hidden_layers == 2
@@ -61,8 +68,15 @@ def test_classes_are_counted_from_a_dataset_in_any_format(ctx, tokenizer):
     for data_format in ("numpy", "torch", "pandas"):
         data = classification_dataset(tokenizer).with_format(data_format)
         model = run_node(
-            "model.from_config", ctx, {"tokenizer": tokenizer, "dataset": data},
-            architecture="bert", task="classification", n_layer=2, n_head=2, n_embd=32, n_positions=64,
+            "model.from_config",
+            ctx,
+            {"tokenizer": tokenizer, "dataset": data},
+            architecture="bert",
+            task="classification",
+            n_layer=2,
+            n_head=2,
+            n_embd=32,
+            n_positions=64,
         )["model"]
         assert model.config.num_labels == 2, data_format
 
@@ -81,8 +95,11 @@ def test_from_config_rejects_bad_shapes_and_missing_vocabulary(ctx):
 
 def test_load_pretrained_bundled_minilm_as_a_classifier(ctx, tokenizer):
     model = run_node(
-        "model.load_pretrained", ctx, {"dataset": classification_dataset(tokenizer)},
-        name_or_path="bundled:minilm", task="classification",
+        "model.load_pretrained",
+        ctx,
+        {"dataset": classification_dataset(tokenizer)},
+        name_or_path="bundled:minilm",
+        task="classification",
     )["model"]
     assert type(model).__name__ == "BertForSequenceClassification"
     assert model.config.num_labels == 2
@@ -118,7 +135,9 @@ def test_from_config_pretrained_switch_loads_weights_and_checks_the_tokenizer(ct
     model = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
     model.save_pretrained(tmp_path / "saved")
     # the size settings are ignored: the weights (and shape) come from the folder
-    loaded = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, pretrained=str(tmp_path / "saved"), n_layer=6, dropout=0.3)["model"]
+    loaded = run_node(
+        "model.from_config", ctx, {"tokenizer": tokenizer}, pretrained=str(tmp_path / "saved"), n_layer=6, dropout=0.3
+    )["model"]
     assert loaded.config.n_layer == 2 and loaded.config.resid_pdrop == 0.3
     batch = tokenizer(["where is my order"], return_tensors="pt")
     assert torch.allclose(model.eval()(**batch).logits, loaded.eval()(**batch).logits)
@@ -126,7 +145,9 @@ def test_from_config_pretrained_switch_loads_weights_and_checks_the_tokenizer(ct
     bigger.add_tokens(["<order-id>", "<tracking-id>"])
     with pytest.raises(NodeError, match=r"connected tokenizer has .* tokens but pretrained model .* knows only"):
         run_node("model.from_config", ctx, {"tokenizer": bigger}, pretrained=str(tmp_path / "saved"))
-    with pytest.raises(NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is offline"):
+    with pytest.raises(
+        NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is offline"
+    ):
         run_node("model.from_config", ctx, {"tokenizer": tokenizer}, pretrained="gpt2")
 
 
@@ -176,7 +197,12 @@ def test_save_model_writes_safetensors_tokenizer_and_a_card_with_metrics(ctx, to
 
     model = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
     folder = tmp_path / "export"
-    out = run_node("io.save_model", ctx, {"model": model, "tokenizer": tokenizer, "metrics": {"eval_loss": 1.25, "steps": 7}}, path=str(folder))
+    out = run_node(
+        "io.save_model",
+        ctx,
+        {"model": model, "tokenizer": tokenizer, "metrics": {"eval_loss": 1.25, "steps": 7}},
+        path=str(folder),
+    )
     assert Path(out["path"]) == folder.resolve()
     assert (folder / "model.safetensors").is_file() and not list(folder.glob("*.bin"))
     card = (folder / "README.md").read_text()
@@ -207,7 +233,17 @@ def test_save_model_merges_lora_into_a_plain_model(ctx, tokenizer, tmp_path):
 
 def test_every_model_node_is_registered_with_help():
     discover()
-    for type_id in ("model.load_pretrained", "model.from_config", "model.lora", "optim.optimizer", "optim.lr_schedule",
-                    "optim.regularization", "train.trainer", "infer.generate", "infer.classify", "io.save_model"):
+    for type_id in (
+        "model.load_pretrained",
+        "model.from_config",
+        "model.lora",
+        "optim.optimizer",
+        "optim.lr_schedule",
+        "optim.regularization",
+        "train.trainer",
+        "infer.generate",
+        "infer.classify",
+        "io.save_model",
+    ):
         node_type = REGISTRY.get(type_id)
         assert node_type is not None and node_type.summary_line, type_id

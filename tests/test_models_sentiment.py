@@ -47,10 +47,18 @@ def test_minilm_fine_tuned_on_amazon_reviews_reaches_85_percent(shared_data):
         nodes=[
             {"id": "train_data", "type": "fixture.tokens", "params": {"name": "train"}},
             {"id": "test_data", "type": "fixture.tokens", "params": {"name": "test"}},
-            {"id": "minilm", "type": "model.load_pretrained", "params": {"name_or_path": "bundled:minilm", "task": "classification", "num_labels": 2}},
+            {
+                "id": "minilm",
+                "type": "model.load_pretrained",
+                "params": {"name_or_path": "bundled:minilm", "task": "classification", "num_labels": 2},
+            },
             {"id": "adamw", "type": "optim.optimizer", "params": {"name": "adamw", "lr": 1e-4, "weight_decay": 0.01}},
             {"id": "schedule", "type": "optim.lr_schedule", "params": {"name": "linear", "warmup_ratio": 0.1}},
-            {"id": "train", "type": "train.trainer", "params": {"epochs": 3, "batch_size": 16, "save_steps": 0, "logging_steps": 10}},
+            {
+                "id": "train",
+                "type": "train.trainer",
+                "params": {"epochs": 3, "batch_size": 16, "save_steps": 0, "logging_steps": 10},
+            },
             {"id": "classify", "type": "infer.classify", "params": {"batch_size": 64}},
         ],
         edges=[
@@ -65,7 +73,9 @@ def test_minilm_fine_tuned_on_amazon_reviews_reaches_85_percent(shared_data):
     seconds = time.perf_counter() - started
     assert result.status == "succeeded", {node: r.error for node, r in result.nodes.items() if r.error}
     scored = result.outputs("classify")["dataset"]
-    accuracy = sum(p == r for p, r in zip(scored["prediction"], scored["reference"])) / scored.num_rows
-    print(f"\nMiniLM sentiment: held-out accuracy {accuracy:.3f} on {scored.num_rows} reviews, pipeline {seconds:.0f} s")
+    accuracy = sum(p == r for p, r in zip(scored["prediction"], scored["reference"], strict=False)) / scored.num_rows
+    print(
+        f"\nMiniLM sentiment: held-out accuracy {accuracy:.3f} on {scored.num_rows} reviews, pipeline {seconds:.0f} s"
+    )
     assert scored.num_rows == 200
     assert accuracy >= 0.85

@@ -9,7 +9,7 @@ import pytest
 from nodeloom.engine import NodeError
 from tests.tiny_models import context, run_node
 
-ROWS = {"text": ["Grüße, world", "a \"quoted\", comma", "line\nbreak"], "label": [1, 0, 1], "score": [0.5, 1.25, -3.0]}
+ROWS = {"text": ["Grüße, world", 'a "quoted", comma', "line\nbreak"], "label": [1, 0, 1], "score": [0.5, 1.25, -3.0]}
 
 
 @pytest.fixture
@@ -33,8 +33,9 @@ def test_each_format_reads_back_as_written(tmp_path, dataset, name):
 
 
 def test_the_format_param_overrides_the_extension(tmp_path, dataset):
-    run_node("io.save_dataset", context(tmp_path), {"dataset": dataset}, path=str(tmp_path / "rows.data"),
-             format="jsonl")
+    run_node(
+        "io.save_dataset", context(tmp_path), {"dataset": dataset}, path=str(tmp_path / "rows.data"), format="jsonl"
+    )
     (tmp_path / "rows.data").rename(tmp_path / "rows.jsonl")
     assert read_back(tmp_path, tmp_path / "rows.jsonl").to_dict() == ROWS
     with pytest.raises(NodeError, match=r"cannot tell the format from '\.data'; end the file name in \.csv"):

@@ -33,15 +33,31 @@ REGISTRY.types.update(STORE_TEST_NODES.types)
 def metrics_pipeline() -> dict[str, Any]:
     """Built-in data, cleaned, split at random (so the seed matters), with ROUGE and data-quality metrics."""
     return {
-        "schema_version": 1, "name": "metrics_demo", "settings": {"seed": 3, "device": "cpu"},
+        "schema_version": 1,
+        "name": "metrics_demo",
+        "settings": {"seed": 3, "device": "cpu"},
         "nodes": [
-            {"id": "load", "type": "data.load_dataset",
-             "params": {"source": "builtin", "name": "chat_support", "max_rows": 80}},
+            {
+                "id": "load",
+                "type": "data.load_dataset",
+                "params": {"source": "builtin", "name": "chat_support", "max_rows": 80},
+            },
             {"id": "clean", "type": "text.clean", "params": {"columns": ["question", "answer"]}},
-            {"id": "split", "type": "data.split", "params": {
-                "train_fraction": 0.5, "validation_fraction": 0.25, "test_fraction": 0.25, "stratify_column": ""}},
-            {"id": "rouge", "type": "metric.rouge",
-             "params": {"prediction_column": "question", "reference_column": "answer"}},
+            {
+                "id": "split",
+                "type": "data.split",
+                "params": {
+                    "train_fraction": 0.5,
+                    "validation_fraction": 0.25,
+                    "test_fraction": 0.25,
+                    "stratify_column": "",
+                },
+            },
+            {
+                "id": "rouge",
+                "type": "metric.rouge",
+                "params": {"prediction_column": "question", "reference_column": "answer"},
+            },
             {"id": "quality", "type": "data.quality", "params": {"text_column": "question"}},
         ],
         "edges": [
@@ -71,8 +87,9 @@ def environment(home: Path, plugin: Path) -> dict[str, str]:
 
 
 def nodeloom(env: dict[str, str], *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nodeloom", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "nodeloom", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 @dataclass
@@ -84,8 +101,9 @@ class Server:
     start_line: str
 
     def client(self, token: str | None = None) -> httpx.Client:
-        return httpx.Client(base_url=f"{self.base}/api/v1", timeout=60,
-                            headers={"Authorization": f"Bearer {token or self.token}"})
+        return httpx.Client(
+            base_url=f"{self.base}/api/v1", timeout=60, headers={"Authorization": f"Bearer {token or self.token}"}
+        )
 
 
 @pytest.fixture(scope="module")
@@ -97,7 +115,10 @@ def server(tmp_path_factory, plugin) -> Iterator[Server]:
     with open(log, "w") as output:
         process = subprocess.Popen(
             [sys.executable, "-m", "nodeloom", "serve", "--port", "0", "--max-runs", "1"],
-            cwd=folder, env=env, stdout=output, stderr=subprocess.STDOUT,
+            cwd=folder,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
     try:
         deadline = time.monotonic() + 120
@@ -138,8 +159,14 @@ def test_every_endpoint_but_health_wants_the_token(server):
     assert stat.S_IMODE((server.home / "api-token").stat().st_mode) == 0o600
     assert str(server.home / "api-token") in server.start_line
     assert httpx.get(f"{server.base}/api/v1/health").json()["status"] == "ok"
-    for method, path in [("GET", "/runs"), ("GET", "/pipelines"), ("POST", "/runs"), ("GET", "/runs/x"),
-                         ("POST", "/runs/x/cancel"), ("GET", "/runs/x/events")]:
+    for method, path in [
+        ("GET", "/runs"),
+        ("GET", "/pipelines"),
+        ("POST", "/runs"),
+        ("GET", "/runs/x"),
+        ("POST", "/runs/x/cancel"),
+        ("GET", "/runs/x/events"),
+    ]:
         bare = httpx.request(method, f"{server.base}/api/v1{path}", json={"pipeline": "example:word_vectors"})
         assert bare.status_code == 401, (method, path, bare.text)
         assert bare.headers["www-authenticate"] == "Bearer"
@@ -152,8 +179,7 @@ def test_every_endpoint_but_health_wants_the_token(server):
 
 def test_a_posted_pipeline_runs_as_the_cli_runs_it(server, tmp_path):
     client = server.client()
-    accepted = client.post("/runs", json={"pipeline": metrics_pipeline(), "set": {"clean.lowercase": True},
-                                          "seed": 5})
+    accepted = client.post("/runs", json={"pipeline": metrics_pipeline(), "set": {"clean.lowercase": True}, "seed": 5})
     assert accepted.status_code == 202, accepted.text
     run_id = accepted.json()["run_id"]
     events = follow(client, run_id)
@@ -165,8 +191,9 @@ def test_a_posted_pipeline_runs_as_the_cli_runs_it(server, tmp_path):
     # The same file and overrides through `nodeloom run`, in a store and cache of its own
     (tmp_path / "metrics_demo.json").write_text(json.dumps(metrics_pipeline()))
     cli_env = server.env | {"NODELOOM_HOME": str(tmp_path / "cli-home")}
-    done = nodeloom(cli_env, "run", "metrics_demo.json", "--json", "--set", "clean.lowercase=true", "--seed", "5",
-                    cwd=tmp_path)
+    done = nodeloom(
+        cli_env, "run", "metrics_demo.json", "--json", "--set", "clean.lowercase=true", "--seed", "5", cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     expected = json.loads(done.stdout)["metrics"]
     assert expected["rouge"]["rouge1"] > 0 and expected["quality"]["rows"] == 40
@@ -233,8 +260,10 @@ def test_bad_references_and_bodies_are_refused_in_one_line(server):
     assert client.post("/runs", json={"pipeline": "metrics_demo@latest"}).status_code == 400
     assert "word_vectors" in client.post("/runs", json={"pipeline": "example:nope"}).json()["detail"]
     assert client.post("/runs", json={"pipeline": "example:word_vectors", "sett": {}}).status_code == 422
-    assert client.post("/runs", content=b"{" * (3 * 1024 * 1024),
-                       headers={"content-type": "application/json"}).status_code == 413
+    assert (
+        client.post("/runs", content=b"{" * (3 * 1024 * 1024), headers={"content-type": "application/json"}).status_code
+        == 413
+    )
     assert client.get("/runs/no-such-run").status_code == 404
 
 

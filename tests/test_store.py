@@ -161,9 +161,12 @@ def test_a_recorded_run_holds_nodes_curves_metrics_logs_and_artifacts(store):
 
 def test_a_failing_node_records_its_error_and_traceback(store):
     data = {
-        "schema_version": 1, "name": "broken",
-        "nodes": [{"id": "data", "type": "store_test.source", "params": {"text": "not a number"}},
-                  {"id": "train", "type": "store_test.train"}],
+        "schema_version": 1,
+        "name": "broken",
+        "nodes": [
+            {"id": "data", "type": "store_test.source", "params": {"text": "not a number"}},
+            {"id": "train", "type": "store_test.train"},
+        ],
         "edges": [{"source": "data", "target": "train"}],
     }
     record(store, data, run_id="broken-run")
@@ -181,7 +184,9 @@ def test_a_recorded_run_is_planned_once_and_a_bad_target_records_nothing(store, 
     calls = []
     for name in ("plan", "resolve_device"):
         counted = getattr(planner, name)
-        monkeypatch.setattr(planner, name, lambda *args, _name=name, _counted=counted: calls.append(_name) or _counted(*args))
+        monkeypatch.setattr(
+            planner, name, lambda *args, _name=name, _counted=counted: calls.append(_name) or _counted(*args)
+        )
     record(store, train_pipeline(steps=3), run_id="once", device="cpu")
     assert sorted(calls) == ["plan", "resolve_device"]  # the recorder's plan is the one the runner runs
     with pytest.raises(planner.UnknownTarget, match="no node 'nope'"):

@@ -38,8 +38,13 @@ print(json.dumps({"saved": saved, "refused": refused}))
 def run_writers(tmp_path, mode: str, count: int) -> list[dict]:
     go = tmp_path / "go"
     writers = [
-        subprocess.Popen([sys.executable, "-c", WRITER, name, str(count), mode, str(go)], cwd=REPO,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, name, str(count), mode, str(go)],
+            cwd=REPO,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for name in ("first", "second")
     ]
     time.sleep(1.5)  # both have opened the store and wait

@@ -65,12 +65,16 @@ def damaged_error(path: Path) -> sqlite3.Error:
     return sqlite_error(lambda: sqlite3.connect(path).execute("SELECT * FROM sqlite_master").fetchall())
 
 
-@pytest.mark.parametrize(("make_error", "kind", "words"), [
-    (read_only_error, StoreReadOnly, ("read-only", "writable", "NODELOOM_HOME")),
-    (locked_error, StoreLocked, ("locked by another process", "try again")),
-    (full_error, StoreFull, ("no space left", "nodeloom gc")),
-    (damaged_error, StoreCorrupt, ("damaged", "left untouched", "move it aside")),
-], ids=["read-only", "locked", "full", "damaged"])
+@pytest.mark.parametrize(
+    ("make_error", "kind", "words"),
+    [
+        (read_only_error, StoreReadOnly, ("read-only", "writable", "NODELOOM_HOME")),
+        (locked_error, StoreLocked, ("locked by another process", "try again")),
+        (full_error, StoreFull, ("no space left", "nodeloom gc")),
+        (damaged_error, StoreCorrupt, ("damaged", "left untouched", "move it aside")),
+    ],
+    ids=["read-only", "locked", "full", "damaged"],
+)
 def test_each_sqlite_error_gets_its_own_message_and_advice(database, make_error, kind, words):
     explained = explain_failure(database, make_error(database))
     assert type(explained) is kind
@@ -84,16 +88,20 @@ def test_each_sqlite_error_gets_its_own_message_and_advice(database, make_error,
             assert word not in message, message
 
 
-@pytest.mark.parametrize(("error", "kind"), [
-    (sqlite3.OperationalError("attempt to write a readonly database"), StoreReadOnly),
-    (sqlite3.OperationalError("database is locked"), StoreLocked),
-    (sqlite3.OperationalError("database or disk is full"), StoreFull),
-    (sqlite3.DatabaseError("database disk image is malformed"), StoreCorrupt),
-    (OSError(errno.EROFS, "Read-only file system"), StoreReadOnly),
-    (OSError(errno.EACCES, "Permission denied"), StoreReadOnly),
-    (OSError(errno.ENOSPC, "No space left on device"), StoreFull),
-    (sqlite3.OperationalError("disk I/O error"), StoreError),
-], ids=["readonly", "locked", "full", "malformed", "erofs", "eacces", "enospc", "other"])
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (sqlite3.OperationalError("attempt to write a readonly database"), StoreReadOnly),
+        (sqlite3.OperationalError("database is locked"), StoreLocked),
+        (sqlite3.OperationalError("database or disk is full"), StoreFull),
+        (sqlite3.DatabaseError("database disk image is malformed"), StoreCorrupt),
+        (OSError(errno.EROFS, "Read-only file system"), StoreReadOnly),
+        (OSError(errno.EACCES, "Permission denied"), StoreReadOnly),
+        (OSError(errno.ENOSPC, "No space left on device"), StoreFull),
+        (sqlite3.OperationalError("disk I/O error"), StoreError),
+    ],
+    ids=["readonly", "locked", "full", "malformed", "erofs", "eacces", "enospc", "other"],
+)
 def test_errors_without_a_sqlite_code_are_told_apart_by_their_words(tmp_path, error, kind):
     """Older SQLite builds give no error code, and OSErrors none at all."""
     explained = explain_failure(tmp_path / "nodeloom.db", error)

@@ -49,12 +49,25 @@ def write_v1_database(path) -> None:
     db.execute("INSERT INTO pipelines VALUES (1, 'legacy', 'from v1', ?, ?)", [t, t])
     for version in (1, 2):
         content = json.dumps({**PIPELINE, "description": f"v{version}"})
-        db.execute("INSERT INTO pipeline_versions VALUES (?, 1, ?, ?, ?, 'm', ?)", [version, version, content, f"hash{version}", t])
-    db.execute("INSERT INTO runs VALUES ('done', 2, 'succeeded', ?, ?, ?, 1.5, 'cpu', NULL, '[]', '[]', 1, NULL)", [t, t, t])
-    db.execute("INSERT INTO runs VALUES ('stuck', 2, 'running', ?, ?, NULL, NULL, 'cpu', NULL, '[]', '[]', 1, NULL)", [t, t])
-    db.execute("INSERT INTO node_runs VALUES ('done', 'a', 'text.clean', 'succeeded', 0, 1.2, NULL, '{}', 'k', ?, ?)", [t, t])
-    db.execute("INSERT INTO node_runs VALUES ('stuck', 'a', 'text.clean', 'running', 0, NULL, NULL, NULL, NULL, ?, NULL)", [t])
-    db.executemany("INSERT INTO metrics VALUES ('done', 'a', 'loss', ?, ?)", [(step, 1 / step) for step in range(1, 11)])
+        db.execute(
+            "INSERT INTO pipeline_versions VALUES (?, 1, ?, ?, ?, 'm', ?)",
+            [version, version, content, f"hash{version}", t],
+        )
+    db.execute(
+        "INSERT INTO runs VALUES ('done', 2, 'succeeded', ?, ?, ?, 1.5, 'cpu', NULL, '[]', '[]', 1, NULL)", [t, t, t]
+    )
+    db.execute(
+        "INSERT INTO runs VALUES ('stuck', 2, 'running', ?, ?, NULL, NULL, 'cpu', NULL, '[]', '[]', 1, NULL)", [t, t]
+    )
+    db.execute(
+        "INSERT INTO node_runs VALUES ('done', 'a', 'text.clean', 'succeeded', 0, 1.2, NULL, '{}', 'k', ?, ?)", [t, t]
+    )
+    db.execute(
+        "INSERT INTO node_runs VALUES ('stuck', 'a', 'text.clean', 'running', 0, NULL, NULL, NULL, NULL, ?, NULL)", [t]
+    )
+    db.executemany(
+        "INSERT INTO metrics VALUES ('done', 'a', 'loss', ?, ?)", [(step, 1 / step) for step in range(1, 11)]
+    )
     db.execute("INSERT INTO metrics VALUES ('done', 'a', 'rows', NULL, 42)")
     db.commit()
     db.close()

@@ -34,7 +34,14 @@ class TextParams(NodeParams):
     text: str = "3"
 
 
-@node("store_test.source", title="Source", category="test", outputs=[Output("value", TEXT)], params=TextParams, registry=REGISTRY)
+@node(
+    "store_test.source",
+    title="Source",
+    category="test",
+    outputs=[Output("value", TEXT)],
+    params=TextParams,
+    registry=REGISTRY,
+)
 def source(ctx, inputs, params):
     """Emit a text."""
     return {"value": params.text}
@@ -105,8 +112,11 @@ def nodeloom_with_test_nodes(*args: str, timeout: float = 120) -> subprocess.Com
 
 def start_nodeloom_with_test_nodes(*args: str) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-c", CLI_WITH_TEST_NODES, *args], cwd=REPO,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [sys.executable, "-c", CLI_WITH_TEST_NODES, *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
 
 
@@ -124,7 +134,9 @@ def test_training_node_is_seeded_and_reports_every_step():
         seen: list[float] = []
         pipeline = load_pipeline(train_pipeline(steps=20, seed=seed), registry=REGISTRY)
         run_pipeline(
-            pipeline, registry=REGISTRY, use_cache=False,
+            pipeline,
+            registry=REGISTRY,
+            use_cache=False,
             listeners=[lambda e: seen.append(e.values["loss"]) if e.kind == "progress" else None],
         )
         return seen

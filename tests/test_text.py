@@ -15,7 +15,8 @@ from nodeloom.engine.cache import default_cache
 from nodeloom.engine.runner import run_pipeline
 from nodeloom.engine.validation import load_pipeline
 from nodeloom.nodes.bundled import bundled_model_path
-from nodeloom.nodes.text import clean as text_clean, embeddings, prompt, tokenization, tokenizers
+from nodeloom.nodes.text import clean as text_clean
+from nodeloom.nodes.text import embeddings, prompt, tokenization, tokenizers
 
 
 def context() -> RunContext:
@@ -39,12 +40,18 @@ def operation(report: dict, name: str) -> int:
 def chat() -> datasets.Dataset:
     from nodeloom.nodes.data import LoadDatasetParams, load_dataset
 
-    return load_dataset(context(), {}, LoadDatasetParams(source="builtin", name="chat_support", max_rows=120))["dataset"]
+    return load_dataset(context(), {}, LoadDatasetParams(source="builtin", name="chat_support", max_rows=120))[
+        "dataset"
+    ]
 
 
 @pytest.fixture(scope="module")
 def bpe(chat) -> object:
-    return tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(kind="bpe", vocab_size=400, text_columns=["question", "answer"]))["tokenizer"]
+    return tokenizers.train_tokenizer(
+        context(),
+        {"dataset": chat},
+        tokenizers.TrainTokenizerParams(kind="bpe", vocab_size=400, text_columns=["question", "answer"]),
+    )["tokenizer"]
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +79,24 @@ def test_clean_counts_what_each_operation_changed_and_dropped():
     )
     result = clean(dataset, strip_html=True, remove_urls=True, remove_emails=True, lowercase=True, drop_duplicates=True)
     report = result["report"]
-    assert result["dataset"]["text"] == ["fish & chips", "visit now", "write to today", "full width", "many spaces", "plain words"]
+    assert result["dataset"]["text"] == [
+        "fish & chips",
+        "visit now",
+        "write to today",
+        "full width",
+        "many spaces",
+        "plain words",
+    ]
     assert result["dataset"]["label"] == [0, 1, 2, 3, 4, 6]  # other columns stay aligned with their rows
     assert {op["operation"]: op.get("changed", op.get("dropped")) for op in report["operations"]} == {
-        "normalize_unicode": 1, "strip_html": 2, "remove_urls": 1, "remove_emails": 1, "lowercase": 4,
-        "collapse_whitespace": 5, "drop_empty": 1, "drop_duplicates": 1,
+        "normalize_unicode": 1,
+        "strip_html": 2,
+        "remove_urls": 1,
+        "remove_emails": 1,
+        "lowercase": 4,
+        "collapse_whitespace": 5,
+        "drop_empty": 1,
+        "drop_duplicates": 1,
     }
     assert (report["rows_in"], report["rows_out"]) == (8, 6)
 
@@ -97,7 +117,9 @@ def test_clean_checks_every_chosen_column_and_keeps_others_untouched():
 
 
 def test_clean_stops_naming_the_operation_that_emptied_the_dataset():
-    with pytest.raises(NodeError, match="operation 'min_length' removed the last 2 rows.*min_length=50 characters; lower it"):
+    with pytest.raises(
+        NodeError, match="operation 'min_length' removed the last 2 rows.*min_length=50 characters; lower it"
+    ):
         clean(rows(text=["short", "also short"]), min_length=50)
     with pytest.raises(NodeError, match="operation 'drop_empty' removed the last 2 rows"):
         clean(rows(text=["<p></p>", "https://only.example.com"]), strip_html=True, remove_urls=True)
@@ -114,16 +136,25 @@ def test_clean_bad_columns():
 # text.train_tokenizer and text.load_tokenizer
 
 
-@pytest.mark.parametrize(("kind", "eos", "pad"), [("bpe", "<|endoftext|>", "<|pad|>"), ("wordpiece", "[SEP]", "[PAD]"), ("unigram", "</s>", "<pad>")])
+@pytest.mark.parametrize(
+    ("kind", "eos", "pad"),
+    [("bpe", "<|endoftext|>", "<|pad|>"), ("wordpiece", "[SEP]", "[PAD]"), ("unigram", "</s>", "<pad>")],
+)
 def test_trained_tokenizers_have_eos_pad_and_survive_save_and_load(chat, tmp_path, kind, eos, pad):
     tokenizer = tokenizers.train_tokenizer(
-        context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(kind=kind, vocab_size=500, text_columns=["question", "answer"], special_tokens=["<|user|>"])
+        context(),
+        {"dataset": chat},
+        tokenizers.TrainTokenizerParams(
+            kind=kind, vocab_size=500, text_columns=["question", "answer"], special_tokens=["<|user|>"]
+        ),
     )["tokenizer"]
     assert (tokenizer.eos_token, tokenizer.pad_token) == (eos, pad) and tokenizer.pad_token_id != tokenizer.eos_token_id
     assert 100 < len(tokenizer) <= 501
     sample = "<|user|> Where is my order?"
     assert "<|user|>" in tokenizer.tokenize(sample)
-    assert tokenizer.decode(tokenizer(sample, add_special_tokens=False)["input_ids"]).replace(" ", "") == sample.replace(" ", "")
+    assert tokenizer.decode(tokenizer(sample, add_special_tokens=False)["input_ids"]).replace(
+        " ", ""
+    ) == sample.replace(" ", "")
     tokenizer.save_pretrained(tmp_path)
     reloaded = AutoTokenizer.from_pretrained(tmp_path)
     assert reloaded(sample)["input_ids"] == tokenizer(sample)["input_ids"]
@@ -131,14 +162,20 @@ def test_trained_tokenizers_have_eos_pad_and_survive_save_and_load(chat, tmp_pat
 
 
 def test_wordpiece_is_bert_style(chat):
-    tokenizer = tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(kind="wordpiece", vocab_size=500, text_columns=["question"], lowercase=True))["tokenizer"]
+    tokenizer = tokenizers.train_tokenizer(
+        context(),
+        {"dataset": chat},
+        tokenizers.TrainTokenizerParams(kind="wordpiece", vocab_size=500, text_columns=["question"], lowercase=True),
+    )["tokenizer"]
     tokens = tokenizer.convert_ids_to_tokens(tokenizer("Where is my ORDER?")["input_ids"])
     assert tokens[0] == "[CLS]" and tokens[-1] == "[SEP]" and "order" in tokens
     assert {"[UNK]", "[MASK]", "[PAD]"} <= set(tokenizer.get_vocab())
 
 
 def test_train_tokenizer_bad_column(chat):
-    with pytest.raises(NodeError, match="column 'text' is not in the dataset; its columns are: question, answer, topic"):
+    with pytest.raises(
+        NodeError, match="column 'text' is not in the dataset; its columns are: question, answer, topic"
+    ):
         tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams())
 
 
@@ -151,7 +188,10 @@ def test_load_tokenizer_errors(tmp_path):
     def load(name: str):
         return tokenizers.load_tokenizer(context(), {}, tokenizers.LoadTokenizerParams(name_or_path=name))
 
-    with pytest.raises(NodeError, match="'gpt2' is not a local folder and the Hugging Face Hub is unreachable.*bundled:minilm or the path of a local folder"):
+    with pytest.raises(
+        NodeError,
+        match="'gpt2' is not a local folder and the Hugging Face Hub is unreachable.*bundled:minilm or the path of a local folder",
+    ):
         load("gpt2")
     with pytest.raises(NodeError, match="unknown bundled model 'bundled:gpt'; bundled models: bundled:minilm"):
         load("bundled:gpt")
@@ -162,10 +202,16 @@ def test_load_tokenizer_errors(tmp_path):
 
 def test_train_tokenizer_pretrained_switch_loads_instead_of_training(chat, bpe, tmp_path):
     bpe.save_pretrained(tmp_path / "saved")
-    loaded = tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(pretrained=str(tmp_path / "saved"), vocab_size=5000))["tokenizer"]
+    loaded = tokenizers.train_tokenizer(
+        context(),
+        {"dataset": chat},
+        tokenizers.TrainTokenizerParams(pretrained=str(tmp_path / "saved"), vocab_size=5000),
+    )["tokenizer"]
     assert len(loaded) == len(bpe) and loaded.eos_token == bpe.eos_token and loaded.pad_token == bpe.pad_token
     assert loaded("Where is my order?")["input_ids"] == bpe("Where is my order?")["input_ids"]
-    with pytest.raises(NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is unreachable"):
+    with pytest.raises(
+        NodeError, match=r"parameter 'pretrained': 'gpt2' is not a local folder and the Hugging Face Hub is unreachable"
+    ):
         tokenizers.train_tokenizer(context(), {"dataset": chat}, tokenizers.TrainTokenizerParams(pretrained="gpt2"))
 
 
@@ -189,7 +235,9 @@ def test_split_prompt_cuts_after_n_words_and_drops_passages_too_short():
 
 
 def test_split_prompt_bad_inputs():
-    with pytest.raises(NodeError, match="no passage in column 'text' has more than prompt_words=5 words; lower 'prompt_words'"):
+    with pytest.raises(
+        NodeError, match="no passage in column 'text' has more than prompt_words=5 words; lower 'prompt_words'"
+    ):
         split_prompt(rows(text=["too short"]), prompt_words=5)
     with pytest.raises(NodeError, match="parameter 'text_column': column 'body' is not in the dataset"):
         split_prompt(rows(text=["a b c"]), text_column="body")
@@ -200,7 +248,9 @@ def test_split_prompt_bad_inputs():
 
 
 def tokenize(dataset, tokenizer, **params) -> dict:
-    return tokenization.tokenize(context(), {"dataset": dataset, "tokenizer": tokenizer}, tokenization.TokenizeParams(**params))
+    return tokenization.tokenize(
+        context(), {"dataset": dataset, "tokenizer": tokenizer}, tokenization.TokenizeParams(**params)
+    )
 
 
 def test_causal_lm_fills_the_template_appends_eos_and_packs(chat, bpe):
@@ -211,8 +261,10 @@ def test_causal_lm_fills_the_template_appends_eos_and_packs(chat, bpe):
     assert all(all(mask) for mask in packed["attention_mask"])
     # the stream is the examples, each followed by eos, in order
     expected = []
-    for question, answer in zip(chat["question"], chat["answer"]):
-        expected += bpe(f"Question: {question}\nAnswer: {answer}", add_special_tokens=False)["input_ids"] + [bpe.eos_token_id]
+    for question, answer in zip(chat["question"], chat["answer"], strict=False):
+        expected += bpe(f"Question: {question}\nAnswer: {answer}", add_special_tokens=False)["input_ids"] + [
+            bpe.eos_token_id
+        ]
     assert sum(packed["input_ids"], []) == expected[: len(expected) // 32 * 32]
     assert report["examples"] == 120 and report["tokens"] == len(expected)
     assert report["tokens_dropped"] == len(expected) % 32 and report["blocks"] == packed.num_rows
@@ -231,7 +283,9 @@ def test_causal_lm_without_packing_keeps_one_example_per_row(chat, bpe):
     result = tokenize(chat, bpe, prompt_template="Question: {question}\nAnswer: {answer}", block_size=64, packing=False)
     unpacked, report = result["dataset"], result["report"]
     assert unpacked.num_rows == chat.num_rows == report["blocks"]
-    first = bpe(f"Question: {chat[0]['question']}\nAnswer: {chat[0]['answer']}", add_special_tokens=False)["input_ids"] + [bpe.eos_token_id]
+    first = bpe(f"Question: {chat[0]['question']}\nAnswer: {chat[0]['answer']}", add_special_tokens=False)[
+        "input_ids"
+    ] + [bpe.eos_token_id]
     assert unpacked[0]["input_ids"] == first[:64] and unpacked[0]["labels"] == unpacked[0]["input_ids"]
     assert all(len(ids) <= 64 for ids in unpacked["input_ids"]) and len(set(map(len, unpacked["input_ids"]))) > 1
     assert report["tokens_in_blocks"] + report["tokens_dropped"] == report["tokens"]
@@ -239,7 +293,10 @@ def test_causal_lm_without_packing_keeps_one_example_per_row(chat, bpe):
 
 
 def test_causal_lm_bad_inputs(chat, bpe):
-    with pytest.raises(NodeError, match="parameter 'prompt_template': column 'reply' is not in the dataset; its columns are: question, answer, topic"):
+    with pytest.raises(
+        NodeError,
+        match="parameter 'prompt_template': column 'reply' is not in the dataset; its columns are: question, answer, topic",
+    ):
         tokenize(chat, bpe, prompt_template="Q: {question} A: {reply}")
     with pytest.raises(NodeError, match="parameter 'text_column': column 'text' is not in the dataset"):
         tokenize(chat, bpe)
@@ -271,7 +328,9 @@ def test_classification_turns_label_names_into_class_ids(minilm_tokenizer):
 
 
 def test_classification_bad_inputs(minilm_tokenizer):
-    with pytest.raises(NodeError, match="parameter 'label_column': column 'label' is not in the dataset; its columns are: text"):
+    with pytest.raises(
+        NodeError, match="parameter 'label_column': column 'label' is not in the dataset; its columns are: text"
+    ):
         tokenize(rows(text=["a"]), minilm_tokenizer, task="classification")
     with pytest.raises(NodeError, match="column 'label' has rows without a label"):
         tokenize(rows(text=["a", "b"], label=[1, None]), minilm_tokenizer, task="classification")
@@ -308,23 +367,42 @@ def test_sentence_embeddings_are_meaningful_with_the_bundled_minilm():
 
 
 def test_word_vectors_with_a_connected_model(minilm_tokenizer):
-    tiny = BertModel(BertConfig(vocab_size=len(minilm_tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64))
+    tiny = BertModel(
+        BertConfig(
+            vocab_size=len(minilm_tokenizer),
+            hidden_size=32,
+            num_hidden_layers=2,
+            num_attention_heads=2,
+            intermediate_size=64,
+        )
+    )
     dataset = rows(text=["the order the order", "money money the"])
-    embedded = embeddings.embed(context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, embeddings.EmbedParams(mode="word", max_words=3))["embeddings"]
+    embedded = embeddings.embed(
+        context(),
+        {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer},
+        embeddings.EmbedParams(mode="word", max_words=3),
+    )["embeddings"]
     assert embedded["word"] == ["the", "order", "money"] and embedded["count"] == [3, 2, 2]
     expected = tiny.get_input_embeddings().weight[minilm_tokenizer.convert_tokens_to_ids("order")].detach().numpy()
     assert np.allclose(embedded["embedding"][1], expected / np.linalg.norm(expected), atol=1e-5)
     assert tiny.training, "the connected model is left as it was"
-    sentences = embeddings.embed(context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, embeddings.EmbedParams())["embeddings"]
+    sentences = embeddings.embed(
+        context(), {"dataset": dataset, "model": tiny, "tokenizer": minilm_tokenizer}, embeddings.EmbedParams()
+    )["embeddings"]
     assert len(sentences["embedding"][0]) == 32
 
 
 def test_embed_bad_inputs(minilm_tokenizer):
     with pytest.raises(NodeError, match="connect both a model and its tokenizer, or neither"):
-        embeddings.embed(context(), {"dataset": rows(text=["a"]), "tokenizer": minilm_tokenizer}, embeddings.EmbedParams())
+        embeddings.embed(
+            context(), {"dataset": rows(text=["a"]), "tokenizer": minilm_tokenizer}, embeddings.EmbedParams()
+        )
     with pytest.raises(NodeError, match="column 'sentence' is not in the dataset; its columns are: text"):
         embeddings.embed(context(), {"dataset": rows(text=["a"])}, embeddings.EmbedParams(text_column="sentence"))
-    with pytest.raises(NodeError, match="parameter 'model': 'org/missing' is not a local folder and the Hugging Face Hub is unreachable"):
+    with pytest.raises(
+        NodeError,
+        match="parameter 'model': 'org/missing' is not a local folder and the Hugging Face Hub is unreachable",
+    ):
         embeddings.embed(context(), {"dataset": rows(text=["a"])}, embeddings.EmbedParams(model="org/missing"))
 
 
@@ -344,10 +422,26 @@ def text_pipeline() -> dict:
         "schema_version": 1,
         "name": "text preprocessing",
         "nodes": [
-            {"id": "load", "type": "data.load_dataset", "params": {"source": "builtin", "name": "chat_support", "max_rows": 60}},
-            {"id": "clean", "type": "text.clean", "params": {"columns": ["question", "answer"], "drop_duplicates": True}},
-            {"id": "vocab", "type": "text.train_tokenizer", "params": {"vocab_size": 400, "text_columns": ["question", "answer"]}},
-            {"id": "tokens", "type": "text.tokenize", "params": {"prompt_template": "Question: {question}\nAnswer: {answer}", "block_size": 64}},
+            {
+                "id": "load",
+                "type": "data.load_dataset",
+                "params": {"source": "builtin", "name": "chat_support", "max_rows": 60},
+            },
+            {
+                "id": "clean",
+                "type": "text.clean",
+                "params": {"columns": ["question", "answer"], "drop_duplicates": True},
+            },
+            {
+                "id": "vocab",
+                "type": "text.train_tokenizer",
+                "params": {"vocab_size": 400, "text_columns": ["question", "answer"]},
+            },
+            {
+                "id": "tokens",
+                "type": "text.tokenize",
+                "params": {"prompt_template": "Question: {question}\nAnswer: {answer}", "block_size": 64},
+            },
             {"id": "bert", "type": "text.load_tokenizer", "params": {}},
             {"id": "vectors", "type": "text.embed", "params": {"text_column": "question", "batch_size": 16}},
         ],

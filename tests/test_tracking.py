@@ -20,8 +20,9 @@ def tokenizer():
 def tiny_training(tmp_path, tokenizer, events=None, **params):
     model = run_node("model.from_config", context(tmp_path), {"tokenizer": tokenizer}, **TINY_GPT)["model"]
     inputs = {"model": model, "train": causal_dataset(tokenizer, block_size=16)}
-    return run_node("train.trainer", context(tmp_path, events=events), inputs, max_steps=3, batch_size=4,
-                    save_steps=0, **params)
+    return run_node(
+        "train.trainer", context(tmp_path, events=events), inputs, max_steps=3, batch_size=4, save_steps=0, **params
+    )
 
 
 def test_tensorboard_logs_every_step_into_the_nodes_working_folder(tmp_path, tokenizer):

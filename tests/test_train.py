@@ -9,8 +9,8 @@ import torch
 
 from nodeloom.engine import CancelToken, NodeError
 from nodeloom.engine.events import NodeProgress
-from nodeloom.nodes.train import optimizer_class_and_kwargs, pad_examples, trainer_classes
 from nodeloom.nodes.optim import OptimizerParams
+from nodeloom.nodes.train import optimizer_class_and_kwargs, pad_examples, trainer_classes
 from tests.tiny_models import FIXTURES, causal_dataset, context, run_graph, run_node, tiny_tokenizer
 
 TINY_GPT = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
@@ -32,7 +32,9 @@ def model(tmp_path, tokenizer):
 
 
 def train(tmp_path, model, data, events=None, validation=None, seed=0, **params):
-    inputs = {"model": model, "train": data} | {key: value for key, value in params.items() if key in ("optimizer", "schedule", "regularization")}
+    inputs = {"model": model, "train": data} | {
+        key: value for key, value in params.items() if key in ("optimizer", "schedule", "regularization")
+    }
     if validation is not None:
         inputs["validation"] = validation
     params = {key: value for key, value in params.items() if key not in inputs}
@@ -64,14 +66,22 @@ def test_a_few_steps_lower_the_loss_and_stream_progress(tmp_path, model, blocks)
 
 def test_schedule_spec_shapes_the_learning_rate(tmp_path, model, blocks):
     def rates(schedule, steps=8):
-        history = train(tmp_path, model, blocks, optimizer={"name": "sgd", "lr": 0.1}, schedule=schedule, max_steps=steps, batch_size=2)["history"]
+        history = train(
+            tmp_path,
+            model,
+            blocks,
+            optimizer={"name": "sgd", "lr": 0.1},
+            schedule=schedule,
+            max_steps=steps,
+            batch_size=2,
+        )["history"]
         return [entry["learning_rate"] for entry in history["steps"]]
 
     warm = rates({"name": "linear", "warmup_steps": 4})
     assert warm[0] < warm[1] < warm[2] and max(warm) == pytest.approx(0.1) and warm[-1] < warm[4]
     assert rates({"name": "constant"}) == [pytest.approx(0.1)] * 8
     restarts = rates({"name": "cosine_with_restarts", "num_cycles": 2}, steps=12)
-    assert any(later > earlier for earlier, later in zip(restarts, restarts[1:]))  # it climbs back up once
+    assert any(later > earlier for earlier, later in zip(restarts, restarts[1:], strict=False))  # it climbs back up once
 
 
 def test_optimizer_specs_become_torch_optimizers():
@@ -103,7 +113,16 @@ def test_regularization_dropout_and_weight_decay_exclusions(tmp_path, model, blo
 def test_early_stopping_stops_when_validation_loss_stops_improving(tmp_path, model, blocks):
     # an improvement threshold no loss can meet: the second evaluation already counts as no better
     regularization = {"early_stopping_patience": 1, "early_stopping_threshold": 100.0}
-    out = train(tmp_path, model, blocks, validation=blocks, regularization=regularization, max_steps=50, eval_steps=1, batch_size=2)
+    out = train(
+        tmp_path,
+        model,
+        blocks,
+        validation=blocks,
+        regularization=regularization,
+        max_steps=50,
+        eval_steps=1,
+        batch_size=2,
+    )
     assert out["metrics"]["steps"] == 2
     with pytest.raises(NodeError, match="needs the 'validation' input"):
         train(tmp_path, model, blocks, regularization=regularization, max_steps=5)
@@ -121,12 +140,26 @@ def test_bad_inputs_are_node_errors(tmp_path, model, blocks):
 def test_resume_from_a_checkpoint_continues_the_same_run(tmp_path, model, blocks):
     settings = {"optimizer": {"lr": 3e-3}, "max_steps": 6, "batch_size": 4, "seed": 7}
     ctx = context(tmp_path / "full")
-    full = run_node("train.trainer", ctx, {"model": model, "train": blocks, "optimizer": settings["optimizer"]}, save_steps=3, max_steps=6, batch_size=4, seed=7)
+    full = run_node(
+        "train.trainer",
+        ctx,
+        {"model": model, "train": blocks, "optimizer": settings["optimizer"]},
+        save_steps=3,
+        max_steps=6,
+        batch_size=4,
+        seed=7,
+    )
     checkpoint = ctx.workdir / "checkpoints" / "checkpoint-3"
     assert (checkpoint / "model.safetensors").is_file() and not list(checkpoint.glob("pytorch_model*"))
     resumed = run_node(
-        "train.trainer", context(tmp_path / "resumed"), {"model": model, "train": blocks, "optimizer": settings["optimizer"]},
-        resume_from=str(checkpoint), save_steps=0, max_steps=6, batch_size=4, seed=7,
+        "train.trainer",
+        context(tmp_path / "resumed"),
+        {"model": model, "train": blocks, "optimizer": settings["optimizer"]},
+        resume_from=str(checkpoint),
+        save_steps=0,
+        max_steps=6,
+        batch_size=4,
+        seed=7,
     )
     assert [entry["step"] for entry in resumed["history"]["steps"]] == [4, 5, 6]
     for name, value in full["model"].state_dict().items():
@@ -164,13 +197,18 @@ def test_cancelling_mid_training_stops_within_a_step(model, blocks):
 
 def test_pad_examples_pads_each_column_with_its_own_value():
     batch = pad_examples(
-        [{"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": 1}, {"input_ids": [8], "attention_mask": [1], "labels": 0}],
+        [
+            {"input_ids": [5, 6, 7], "attention_mask": [1, 1, 1], "labels": 1},
+            {"input_ids": [8], "attention_mask": [1], "labels": 0},
+        ],
         pad_token_id=2,
     )
     assert batch["input_ids"].tolist() == [[5, 6, 7], [8, 2, 2]]
     assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 0, 0]]
     assert batch["labels"].tolist() == [1, 0]
-    token_labels = pad_examples([{"input_ids": [1, 2], "labels": [1, 2]}, {"input_ids": [3], "labels": [3]}], pad_token_id=0)
+    token_labels = pad_examples(
+        [{"input_ids": [1, 2], "labels": [1, 2]}, {"input_ids": [3], "labels": [3]}], pad_token_id=0
+    )
     assert token_labels["labels"].tolist() == [[1, 2], [3, -100]]
 
 

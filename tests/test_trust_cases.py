@@ -29,7 +29,11 @@ class Sandbox:
         for variable in ("HF_HOME", "HF_DATASETS_CACHE", "XDG_CACHE_HOME"):
             env.pop(variable, None)
         return subprocess.run(
-            [sys.executable, "-m", "nodeloom", *args], cwd=self.cwd, env=env, capture_output=True, text=True,
+            [sys.executable, "-m", "nodeloom", *args],
+            cwd=self.cwd,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=timeout,
         )
 
@@ -77,8 +81,11 @@ def load_clean(path: str, **load_params: object) -> dict:
 # node ids are names, not paths
 
 
-@pytest.mark.parametrize("node_id", ["/tmp/nodeloom-abs-id", "../../escape", "a/b", "..", "x" * 5000, "bad\x00id"],
-                         ids=["absolute", "parent", "separator", "dots", "long", "nul"])
+@pytest.mark.parametrize(
+    "node_id",
+    ["/tmp/nodeloom-abs-id", "../../escape", "a/b", "..", "x" * 5000, "bad\x00id"],
+    ids=["absolute", "parent", "separator", "dots", "long", "nul"],
+)
 def test_node_ids_that_look_like_paths_are_refused_by_validation(sandbox, node_id):
     pipeline = load_clean("data.csv")
     pipeline["nodes"][0]["id"] = node_id
@@ -188,8 +195,10 @@ def test_a_truncated_cache_entry_is_recomputed_and_the_run_says_so(sandbox):
     second = sandbox.nodeloom("run", str(pipeline), "--json")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "Traceback" not in second.stderr
-    assert any("cache" in line.lower() and ("damaged" in line.lower() or "unreadable" in line.lower())
-               for line in second.stderr.splitlines()), second.stderr[-3000:]
+    assert any(
+        "cache" in line.lower() and ("damaged" in line.lower() or "unreadable" in line.lower())
+        for line in second.stderr.splitlines()
+    ), second.stderr[-3000:]
     assert json.loads(second.stdout)["metrics"] == first["metrics"]
     third = _run_json(sandbox, pipeline)  # healed: the entries are whole again
     assert all(node["cached"] for node in third["nodes"].values())
@@ -221,8 +230,11 @@ def test_save_model_refuses_a_folder_it_did_not_write(sandbox):
         "schema_version": 1,
         "name": "save",
         "nodes": [
-            {"id": "gpt2", "type": "model.from_config",
-             "params": {"n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 64, "vocab_size": 128}},
+            {
+                "id": "gpt2",
+                "type": "model.from_config",
+                "params": {"n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 64, "vocab_size": 128},
+            },
             {"id": "save", "type": "io.save_model", "params": {"path": str(target)}},
         ],
         "edges": [{"source": "gpt2", "target": "save", "target_port": "model"}],
@@ -242,8 +254,13 @@ def test_a_model_too_big_for_the_machine_is_refused_with_both_figures(sandbox):
         "schema_version": 1,
         "name": "huge",
         "settings": {"device": "cpu"},
-        "nodes": [{"id": "gpt2", "type": "model.from_config",
-                   "params": {"n_layer": 96, "n_head": 96, "n_embd": 12288, "n_positions": 2048, "vocab_size": 50257}}],
+        "nodes": [
+            {
+                "id": "gpt2",
+                "type": "model.from_config",
+                "params": {"n_layer": 96, "n_head": 96, "n_embd": 12288, "n_positions": 2048, "vocab_size": 50257},
+            }
+        ],
         "edges": [],
     }
     result = sandbox.nodeloom("run", str(sandbox.write_pipeline(pipeline)), timeout=120)
@@ -251,15 +268,22 @@ def test_a_model_too_big_for_the_machine_is_refused_with_both_figures(sandbox):
     assert "GB" in result.stderr or "GiB" in result.stderr
 
 
-@pytest.mark.parametrize(("node_type", "param", "value"), [
-    ("model.from_config", "vocab_size", 10**9),
-    ("model.from_config", "n_positions", 10**7),
-    ("train.trainer", "max_steps", 10**12),
-    ("text.train_tokenizer", "vocab_size", 10**9),
-])
+@pytest.mark.parametrize(
+    ("node_type", "param", "value"),
+    [
+        ("model.from_config", "vocab_size", 10**9),
+        ("model.from_config", "n_positions", 10**7),
+        ("train.trainer", "max_steps", 10**12),
+        ("text.train_tokenizer", "vocab_size", 10**9),
+    ],
+)
 def test_sizes_have_upper_bounds(sandbox, node_type, param, value):
-    pipeline = {"schema_version": 1, "name": "bounds",
-                "nodes": [{"id": "n", "type": node_type, "params": {param: value}}], "edges": []}
+    pipeline = {
+        "schema_version": 1,
+        "name": "bounds",
+        "nodes": [{"id": "n", "type": node_type, "params": {param: value}}],
+        "edges": [],
+    }
     assert_refused(sandbox.nodeloom("validate", str(sandbox.write_pipeline(pipeline))), param, codes=(2,))
 
 
@@ -280,7 +304,8 @@ def test_max_rows_reads_only_the_first_rows_and_writes_no_outside_cache(sandbox)
     sandbox.assert_nothing_written_outside()
     cache_bytes = sum(path.stat().st_size for path in sandbox.nodeloom_home.rglob("*") if path.is_file())
     assert cache_bytes < data.stat().st_size / 4, (
-        f"{cache_bytes} bytes cached for 5 rows of a {data.stat().st_size}-byte file")
+        f"{cache_bytes} bytes cached for 5 rows of a {data.stat().st_size}-byte file"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -115,12 +115,22 @@ def test_a_save_that_fails_halfway_leaves_the_earlier_folder_as_it_was(ctx, tiny
 # the memory guard
 
 
-@pytest.mark.parametrize("shape", [
-    {"architecture": "gpt2", **TINY_GPT},
-    {"architecture": "bert", "task": "classification", "num_labels": 3, **TINY_GPT},
-    {"architecture": "gpt2", "task": "classification", "num_labels": 2, "n_layer": 3, "n_head": 4, "n_embd": 64,
-     "n_positions": 128},
-])
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"architecture": "gpt2", **TINY_GPT},
+        {"architecture": "bert", "task": "classification", "num_labels": 3, **TINY_GPT},
+        {
+            "architecture": "gpt2",
+            "task": "classification",
+            "num_labels": 2,
+            "n_layer": 3,
+            "n_head": 4,
+            "n_embd": 64,
+            "n_positions": 128,
+        },
+    ],
+)
 def test_the_parameter_count_from_the_config_is_that_of_the_built_model(ctx, tokenizer, shape):
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
@@ -160,8 +170,9 @@ def test_gpt3_sized_model_is_refused_in_seconds_without_allocating():
 
 def test_training_need_counts_gradients_and_optimizer_state_for_trainable_weights_only(ctx, tiny_model):
     params = sum(parameter.numel() for parameter in tiny_model.parameters())
-    full = memory.training_need(tiny_model, "adamw", batch_size=4, sequence_length=16, activation_bytes=4,
-                                fused_attention=False)
+    full = memory.training_need(
+        tiny_model, "adamw", batch_size=4, sequence_length=16, activation_bytes=4, fused_attention=False
+    )
     assert (full.weights, full.gradients, full.optimizer) == (4 * params, 4 * params, 8 * params)
     assert memory.training_need(tiny_model, "sgd_momentum", 4, 16, 4, False).optimizer == 4 * params
     assert memory.training_need(tiny_model, "sgd", 4, 16, 4, False).optimizer == 0
@@ -209,8 +220,9 @@ print(json.dumps({"measured": peak() - resting, "estimate": estimate}))
 def test_the_activation_estimate_is_near_the_measured_peak_of_a_training_step():
     # large blocks straight from the kernel, so that resident memory follows what torch holds
     environment = os.environ | {"MALLOC_MMAP_THRESHOLD_": "131072"}
-    result = subprocess.run([sys.executable, "-c", MEASURE_ONE_STEP], capture_output=True, text=True, timeout=300,
-                            env=environment)
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE_ONE_STEP], capture_output=True, text=True, timeout=300, env=environment
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     assert 0.5 < figures["estimate"] / figures["measured"] < 1.5, figures
@@ -219,12 +231,25 @@ def test_the_activation_estimate_is_near_the_measured_peak_of_a_training_step():
 def test_training_that_cannot_fit_is_refused_before_it_starts(tmp_path, tiny_model, tokenizer, monkeypatch):
     monkeypatch.setattr(memory, "free_memory", lambda device: 2**20)
     with pytest.raises(NodeError) as refused:
-        run_node("train.trainer", context(tmp_path), {"model": tiny_model, "train": causal_dataset(tokenizer)},
-                 batch_size=4, max_steps=2, save_steps=0)
+        run_node(
+            "train.trainer",
+            context(tmp_path),
+            {"model": tiny_model, "train": causal_dataset(tokenizer)},
+            batch_size=4,
+            max_steps=2,
+            save_steps=0,
+        )
     message = str(refused.value)
     assert message.startswith("train.trainer: training with batch_size 4 of up to 16 tokens needs about")
-    for words in ("weights", "gradients", "optimizer state", "activations", "1.0 MiB is free on cpu",
-                  "lower batch_size", "gradient_accumulation_steps"):
+    for words in (
+        "weights",
+        "gradients",
+        "optimizer state",
+        "activations",
+        "1.0 MiB is free on cpu",
+        "lower batch_size",
+        "gradient_accumulation_steps",
+    ):
         assert words in message
     assert not (tmp_path / "work").exists()
 
@@ -233,12 +258,18 @@ def test_training_that_cannot_fit_is_refused_before_it_starts(tmp_path, tiny_mod
 OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
-@pytest.mark.parametrize("error", [
-    OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total capacity)"),
-    RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
-                 "you tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"),
-    MemoryError(),
-], ids=["cuda", "cpu-allocator", "python"])
+@pytest.mark.parametrize(
+    "error",
+    [
+        OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total capacity)"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"
+        ),
+        MemoryError(),
+    ],
+    ids=["cuda", "cpu-allocator", "python"],
+)
 def test_running_out_of_memory_in_training_fails_the_node_with_a_message_and_the_run_goes_on(
     ctx, tokenizer, monkeypatch, error
 ):
@@ -279,25 +310,28 @@ def test_only_out_of_memory_errors_are_translated():
 # upper bounds on sizes
 
 
-@pytest.mark.parametrize(("node_type", "param", "largest"), [
-    ("model.from_config", "vocab_size", 1_000_000),
-    ("model.from_config", "n_positions", 131_072),
-    ("model.from_config", "n_layer", 96),
-    ("model.from_config", "n_embd", 16_384),
-    ("model.from_config", "num_labels", 10_000),
-    ("model.lora", "r", 1024),
-    ("train.trainer", "max_steps", 10_000_000),
-    ("train.trainer", "batch_size", 65_536),
-    ("train.trainer", "eval_batch_size", 65_536),
-    ("train.trainer", "eval_steps", 10_000_000),
-    ("train.trainer", "save_steps", 10_000_000),
-    ("train.trainer", "logging_steps", 10_000_000),
-    ("train.trainer", "save_total_limit", 10_000),
-    ("train.trainer", "seed", 2**32 - 1),
-    ("text.train_tokenizer", "vocab_size", 200_000),
-    ("text.train_tokenizer", "min_frequency", 1_000_000_000),
-    ("text.train_tokenizer", "model_max_length", 1_000_000),
-])
+@pytest.mark.parametrize(
+    ("node_type", "param", "largest"),
+    [
+        ("model.from_config", "vocab_size", 1_000_000),
+        ("model.from_config", "n_positions", 131_072),
+        ("model.from_config", "n_layer", 96),
+        ("model.from_config", "n_embd", 16_384),
+        ("model.from_config", "num_labels", 10_000),
+        ("model.lora", "r", 1024),
+        ("train.trainer", "max_steps", 10_000_000),
+        ("train.trainer", "batch_size", 65_536),
+        ("train.trainer", "eval_batch_size", 65_536),
+        ("train.trainer", "eval_steps", 10_000_000),
+        ("train.trainer", "save_steps", 10_000_000),
+        ("train.trainer", "logging_steps", 10_000_000),
+        ("train.trainer", "save_total_limit", 10_000),
+        ("train.trainer", "seed", 2**32 - 1),
+        ("text.train_tokenizer", "vocab_size", 200_000),
+        ("text.train_tokenizer", "min_frequency", 1_000_000_000),
+        ("text.train_tokenizer", "model_max_length", 1_000_000),
+    ],
+)
 def test_sizes_are_bounded_and_the_bound_itself_is_allowed(node_type, param, largest):
     params_class = discover().get(node_type).params
     extra = {"n_head": 1} if param == "n_embd" else {}  # n_embd must be a multiple of n_head
@@ -326,16 +360,25 @@ def write_formats(folder: Path) -> dict[str, Path]:
         "parquet": folder / "rows.parquet",
     }
     files["csv"].write_text("text,label,score\n" + "".join(f'"{r["text"]}",{r["label"]},{r["score"]}\n' for r in ROWS))
-    files["tsv"].write_text("text\tlabel\n" + "".join(f'{r["text"]}\t{r["label"]}\n' for r in ROWS))
+    files["tsv"].write_text("text\tlabel\n" + "".join(f"{r['text']}\t{r['label']}\n" for r in ROWS))
     files["jsonl"].write_text("".join(json.dumps(row) + "\n" for row in ROWS))
     files["txt"].write_text("".join(f"{r['text']}\r\n" if i % 3 else f"{r['text']}\n\n" for i, r in enumerate(ROWS)))
     pq.write_table(pa.Table.from_pylist(ROWS), files["parquet"], row_group_size=7)
     return files
 
 
-@pytest.mark.parametrize(("kind", "header"), [
-    ("csv", True), ("csv", False), ("tsv", True), ("tsv", False), ("jsonl", True), ("txt", True), ("parquet", True),
-])
+@pytest.mark.parametrize(
+    ("kind", "header"),
+    [
+        ("csv", True),
+        ("csv", False),
+        ("tsv", True),
+        ("tsv", False),
+        ("jsonl", True),
+        ("txt", True),
+        ("parquet", True),
+    ],
+)
 def test_the_first_rows_are_the_rows_and_types_of_a_full_load(tmp_path, kind, header):
     path = write_formats(tmp_path)[kind]
     full = load(path=str(path), header=header)
@@ -374,8 +417,11 @@ def test_max_rows_reads_a_small_part_of_a_big_file(tmp_path, kind):
             table = pa.table({"text": [secrets.token_hex(100) for _ in range(rows)]})
             pq.write_table(table, path, row_group_size=1000)
             return
-        line = {"csv": "row {index} {pad},1\n", "jsonl": '{{"text": "row {index} {pad}"}}\n',
-                "txt": "row {index} {pad}\n"}
+        line = {
+            "csv": "row {index} {pad},1\n",
+            "jsonl": '{{"text": "row {index} {pad}"}}\n',
+            "txt": "row {index} {pad}\n",
+        }
         header = "text,label\n" if kind == "csv" else ""
         path.write_text(header + "".join(line[kind].format(index=index, pad="x" * 100) for index in range(rows)))
 

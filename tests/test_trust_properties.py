@@ -23,14 +23,30 @@ from nodeloom.pipelines import example_files
 
 EXAMPLES = {path.stem: json.loads(path.read_text()) for path in example_files()}
 SETTINGS = settings(
-    max_examples=120, deadline=None, derandomize=True,
+    max_examples=120,
+    deadline=None,
+    derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-hostile_text = st.sampled_from([
-    "", " ", "\x00", "../../etc/passwd", "/dev/zero", "~nosuchuser/x", "<script>alert(1)</script>",
-    "<img src=x onerror=alert(1)>", "💥" * 50, "\u202eevil", "x" * 10_000, "NaN", "null", "{{template}}",
-])
+hostile_text = st.sampled_from(
+    [
+        "",
+        " ",
+        "\x00",
+        "../../etc/passwd",
+        "/dev/zero",
+        "~nosuchuser/x",
+        "<script>alert(1)</script>",
+        "<img src=x onerror=alert(1)>",
+        "💥" * 50,
+        "\u202eevil",
+        "x" * 10_000,
+        "NaN",
+        "null",
+        "{{template}}",
+    ]
+)
 hostile_number = st.sampled_from([0, -1, -(10**18), 10**18, 10**300, 1e308, -1e-308, 0.5, 2**63])
 json_values = st.recursive(
     st.none() | st.booleans() | hostile_number | hostile_text | st.floats(allow_nan=False),
@@ -54,10 +70,25 @@ def mutated_examples(draw) -> tuple[str, object]:
     data = copy.deepcopy(EXAMPLES[name])
     nodes, edges = data["nodes"], data["edges"]
     node = draw(st.sampled_from(nodes))
-    kind = draw(st.sampled_from([
-        "param", "param", "param", "drop_key", "extra_key", "top_key", "cycle", "hostile_id", "many_nodes",
-        "deep_param", "bad_edge", "settings", "wrong_shape",
-    ]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "param",
+                "param",
+                "param",
+                "drop_key",
+                "extra_key",
+                "top_key",
+                "cycle",
+                "hostile_id",
+                "many_nodes",
+                "deep_param",
+                "bad_edge",
+                "settings",
+                "wrong_shape",
+            ]
+        )
+    )
     if kind == "param":
         params = node.setdefault("params", {})
         key = draw(st.sampled_from(sorted(params) or ["path"]) | hostile_text)
@@ -86,7 +117,8 @@ def mutated_examples(draw) -> tuple[str, object]:
         nodes.extend({**copy.deepcopy(node), "id": f"copy{index}"} for index in range(count))
     elif kind == "deep_param":
         node.setdefault("params", {})[draw(st.sampled_from(sorted(node.get("params") or {"x": 0})))] = nested(
-            draw(st.sampled_from([50, 500, 5_000])))
+            draw(st.sampled_from([50, 500, 5_000]))
+        )
     elif kind == "bad_edge":
         edges.append({"source": draw(hostile_text), "target": node["id"], "target_port": draw(hostile_text)})
     elif kind == "settings":
@@ -100,12 +132,22 @@ def mutated_examples(draw) -> tuple[str, object]:
 def stored_run(nodeloom_home, tmp_path) -> dict:
     """One run already in the store, to check that hostile files never change it."""
     pipeline = tmp_path / "stored.json"
-    pipeline.write_text(json.dumps({
-        "schema_version": 1, "name": "stored",
-        "nodes": [{"id": "load", "type": "data.load_dataset",
-                   "params": {"source": "builtin", "name": "reviews_sentiment", "max_rows": 5}}],
-        "edges": [],
-    }))
+    pipeline.write_text(
+        json.dumps(
+            {
+                "schema_version": 1,
+                "name": "stored",
+                "nodes": [
+                    {
+                        "id": "load",
+                        "type": "data.load_dataset",
+                        "params": {"source": "builtin", "name": "reviews_sentiment", "max_rows": 5},
+                    }
+                ],
+                "edges": [],
+            }
+        )
+    )
     assert main(["run", str(pipeline), "-q"]) == 0
     with Store.open() as store:
         [run] = store.list_runs()
@@ -166,27 +208,36 @@ def damaged_data(kind: str, seed: int) -> bytes:
 
 
 @given(
-    kind=st.sampled_from(["truncated", "binary", "mixed_encodings", "ragged", "huge_line", "nul_bytes", "empty",
-                          "header_only"]),
+    kind=st.sampled_from(
+        ["truncated", "binary", "mixed_encodings", "ragged", "huge_line", "nul_bytes", "empty", "header_only"]
+    ),
     suffix=st.sampled_from([".csv", ".jsonl", ".txt", ".tsv", ".parquet"]),
     seed=st.integers(0, 1000),
 )
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 def test_damaged_data_files_run_or_fail_cleanly(tmp_path, monkeypatch, capsys, stored_run, kind, suffix, seed):
     cwd = tmp_path / "cwd"
     cwd.mkdir(exist_ok=True)
     monkeypatch.chdir(cwd)
     data = tmp_path / f"data{suffix}"
     data.write_bytes(damaged_data(kind, seed))
-    pipeline = write(tmp_path / "load.json", {
-        "schema_version": 1, "name": "damaged",
-        "nodes": [
-            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(data)}},
-            {"id": "clean", "type": "text.clean", "params": {"columns": ["text"]}},
-        ],
-        "edges": [{"source": "load", "target": "clean"}],
-    })
+    pipeline = write(
+        tmp_path / "load.json",
+        {
+            "schema_version": 1,
+            "name": "damaged",
+            "nodes": [
+                {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(data)}},
+                {"id": "clean", "type": "text.clean", "params": {"columns": ["text"]}},
+            ],
+            "edges": [{"source": "load", "target": "clean"}],
+        },
+    )
     code = main(["run", str(pipeline), "--json", "--no-cache", "-q"])
     captured = capsys.readouterr()
     assert code in (0, 1, 2), captured.err

@@ -88,10 +88,20 @@ def test_chart_text_escapes_plotly_markup_and_clips_before_escaping():
     assert clipped == "&lt;" * 9 + "…"  # nine characters and an ellipsis; never half an entity
 
 
-@pytest.mark.parametrize("value, warns", [
-    (True, True), ("true", True), ("yes", True), (1, True),
-    (False, False), ("false", False), (0, False), (None, False), ("sometimes", False),
-])
+@pytest.mark.parametrize(
+    "value, warns",
+    [
+        (True, True),
+        ("true", True),
+        ("yes", True),
+        (1, True),
+        (False, False),
+        ("false", False),
+        (0, False),
+        (None, False),
+        ("sometimes", False),
+    ],
+)
 def test_remote_code_warning_follows_the_parameter_model(value, warns):
     params = {} if value is None else {"trust_remote_code": value}
     warning = remote_code_warning(NodeSpec("model", "model.load_pretrained", params))

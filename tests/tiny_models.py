@@ -73,7 +73,9 @@ def causal_dataset(tokenizer, block_size: int = 16, repeats: int = 4):
     ids: list[int] = []
     for _ in range(repeats):
         for question, answer in QA_PAIRS:
-            ids += tokenizer(QA_TEMPLATE.format(question=question, answer=answer))["input_ids"] + [tokenizer.eos_token_id]
+            ids += tokenizer(QA_TEMPLATE.format(question=question, answer=answer))["input_ids"] + [
+                tokenizer.eos_token_id
+            ]
     blocks = [ids[start : start + block_size] for start in range(0, len(ids) - block_size + 1, block_size)]
     return datasets.Dataset.from_dict(
         {"input_ids": blocks, "attention_mask": [[1] * block_size for _ in blocks], "labels": [list(b) for b in blocks]}
@@ -128,7 +130,14 @@ class FixtureParams(NodeParams):
 
 
 def _fixture_source(type_id: str, port_type) -> None:
-    @node(type_id, title=type_id, category="fixture", outputs=[Output("value", port_type)], params=FixtureParams, registry=FIXTURE_REGISTRY)
+    @node(
+        type_id,
+        title=type_id,
+        category="fixture",
+        outputs=[Output("value", port_type)],
+        params=FixtureParams,
+        registry=FIXTURE_REGISTRY,
+    )
     def source(ctx, inputs, params):
         """Hand a test fixture to the graph."""
         return {"value": FIXTURES[params.name]}
@@ -143,12 +152,20 @@ for _type_id, _port_type in [
     _fixture_source(_type_id, _port_type)
 
 
-def run_graph(nodes: list[dict], edges: list[dict], listeners=(), cancel: CancelToken | None = None, seed: int = 0) -> RunResult:
+def run_graph(
+    nodes: list[dict], edges: list[dict], listeners=(), cancel: CancelToken | None = None, seed: int = 0
+) -> RunResult:
     """Run a pipeline of real node types plus fixture sources, on the CPU."""
     discover()
     registry = Registry(types={**REGISTRY.types, **FIXTURE_REGISTRY.types})
     pipeline = load_pipeline(
-        {"schema_version": 1, "name": "test", "settings": {"seed": seed, "device": "cpu"}, "nodes": nodes, "edges": edges},
+        {
+            "schema_version": 1,
+            "name": "test",
+            "settings": {"seed": seed, "device": "cpu"},
+            "nodes": nodes,
+            "edges": edges,
+        },
         registry=registry,
     )
     return run_pipeline(pipeline, listeners=listeners, cancel=cancel, registry=registry)

@@ -29,14 +29,35 @@ from nodeloom.ui.canvas_component import canvas, take_action
 KEY = "demo_canvas"
 # The app owns the real colour choices; these stand in so the demo needs nothing from ui/.
 CATEGORY_COLOURS = {
-    "data": "#2563eb", "text": "#0891b2", "model": "#db2777", "optim": "#ea580c", "train": "#dc2626",
-    "infer": "#16a34a", "metric": "#ca8a04", "io": "#4b5563",
+    "data": "#2563eb",
+    "text": "#0891b2",
+    "model": "#db2777",
+    "optim": "#ea580c",
+    "train": "#dc2626",
+    "infer": "#16a34a",
+    "metric": "#ca8a04",
+    "io": "#4b5563",
 }
-PORT_COLOURS = dict(zip(
-    [port_type.name for port_type in VOCABULARY],
-    ["#9ca3af", "#2563eb", "#7c3aed", "#0d9488", "#c026d3", "#db2777", "#ea580c", "#f59e0b", "#65a30d",
-     "#ca8a04", "#0891b2", "#64748b", "#16a34a"],
-))
+PORT_COLOURS = dict(
+    zip(
+        [port_type.name for port_type in VOCABULARY],
+        [
+            "#9ca3af",
+            "#2563eb",
+            "#7c3aed",
+            "#0d9488",
+            "#c026d3",
+            "#db2777",
+            "#ea580c",
+            "#f59e0b",
+            "#65a30d",
+            "#ca8a04",
+            "#0891b2",
+            "#64748b",
+            "#16a34a",
+        ], strict=False,
+    )
+)
 SAMPLE_STATUSES = {
     "qa": {"state": "succeeded", "progress": None, "message": "2.1 s", "error": None},
     "clean": {"state": "cached", "progress": None, "message": "", "error": None},
@@ -44,8 +65,12 @@ SAMPLE_STATUSES = {
     "tokenizer": {"state": "succeeded", "progress": None, "message": "", "error": None},
     "train": {"state": "running", "progress": 0.42, "message": "epoch 13/30 · loss 2.31", "error": None},
     "generate": {"state": "queued", "progress": None, "message": "", "error": None},
-    "bleu": {"state": "failed", "progress": None, "message": "",
-             "error": "ValueError: the dataset has no column 'prediction' <script>alert(1)</script>"},
+    "bleu": {
+        "state": "failed",
+        "progress": None,
+        "message": "",
+        "error": "ValueError: the dataset has no column 'prediction' <script>alert(1)</script>",
+    },
     "perplexity": {"state": "stale", "progress": None, "message": "inputs changed", "error": None},
 }
 
@@ -81,8 +106,13 @@ def contract_node(
 
 
 def edge_of(source: str, source_port: str, target: str, target_port: str) -> dict[str, str]:
-    return {"id": f"{source}.{source_port}->{target}.{target_port}", "source": source, "source_port": source_port,
-            "target": target, "target_port": target_port}
+    return {
+        "id": f"{source}.{source_port}->{target}.{target_port}",
+        "source": source,
+        "source_port": source_port,
+        "target": target,
+        "target_port": target_port,
+    }
 
 
 def example_state(registry: Registry, copies: int) -> dict[str, Any]:
@@ -95,8 +125,16 @@ def example_state(registry: Registry, copies: int) -> dict[str, Any]:
             position = {"x": spec.position["x"] + shift["x"], "y": spec.position["y"] + shift["y"]}
             nodes.append(contract_node(spec.id + suffix, registry.get(spec.type), spec.params, position))
         edges += [edge_of(e.source + suffix, e.source_port, e.target + suffix, e.target_port) for e in pipeline.edges]
-    return {"revision": 1, "nodes": nodes, "edges": edges, "view": None, "selection": {"nodes": [], "edges": []},
-            "undo": [], "redo": [], "counter": 0}
+    return {
+        "revision": 1,
+        "nodes": nodes,
+        "edges": edges,
+        "view": None,
+        "selection": {"nodes": [], "edges": []},
+        "undo": [],
+        "redo": [],
+        "counter": 0,
+    }
 
 
 # --- the demo's Python side of the contract: apply one action -----------------------------------
@@ -174,11 +212,16 @@ def paste(state: dict[str, Any], action: dict[str, Any]) -> str:
         state["counter"] += 1
         duplicate = copy.deepcopy(original)
         duplicate["id"] = renamed[node_id] = f"{node_id}_copy{state['counter']}"
-        duplicate["position"] = {"x": original["position"]["x"] + action["offset"]["x"],
-                                 "y": original["position"]["y"] + action["offset"]["y"]}
+        duplicate["position"] = {
+            "x": original["position"]["x"] + action["offset"]["x"],
+            "y": original["position"]["y"] + action["offset"]["y"],
+        }
         state["nodes"].append(duplicate)
-    state["edges"] += [edge_of(renamed[e["source"]], e["source_port"], renamed[e["target"]], e["target_port"])
-                       for e in state["edges"] if e["source"] in renamed and e["target"] in renamed]
+    state["edges"] += [
+        edge_of(renamed[e["source"]], e["source_port"], renamed[e["target"]], e["target_port"])
+        for e in state["edges"]
+        if e["source"] in renamed and e["target"] in renamed
+    ]
     return f"pasted {', '.join(renamed.values())}"
 
 
@@ -206,8 +249,11 @@ def apply(state: dict[str, Any], registry: Registry, table: dict[str, list[str]]
     elif kind == "delete":
         gone = set(action["nodes"])
         state["nodes"] = [node for node in state["nodes"] if node["id"] not in gone]
-        state["edges"] = [e for e in state["edges"]
-                          if e["source"] not in gone and e["target"] not in gone and e["id"] not in action["edges"]]
+        state["edges"] = [
+            e
+            for e in state["edges"]
+            if e["source"] not in gone and e["target"] not in gone and e["id"] not in action["edges"]
+        ]
         message = f"deleted nodes {action['nodes']} and links {action['edges']}"
     elif kind == "move":
         for node_id, position in action["positions"].items():
@@ -237,15 +283,29 @@ def props(
         for node in state["nodes"]
     ]
     palette = [
-        {"type_id": t.type_id, "title": t.title, "category": t.category,
-         "colour": CATEGORY_COLOURS.get(t.category, "#6b7280"), "description": t.summary_line,
-         "inputs": [{"name": p.name, "type": p.type.name, "required": p.required} for p in t.inputs],
-         "outputs": [{"name": p.name, "type": p.type.name} for p in t.outputs]}
+        {
+            "type_id": t.type_id,
+            "title": t.title,
+            "category": t.category,
+            "colour": CATEGORY_COLOURS.get(t.category, "#6b7280"),
+            "description": t.summary_line,
+            "inputs": [{"name": p.name, "type": p.type.name, "required": p.required} for p in t.inputs],
+            "outputs": [{"name": p.name, "type": p.type.name} for p in t.outputs],
+        }
         for t in registry
     ]
-    return {"revision": state["revision"], "nodes": nodes, "edges": state["edges"], "palette": palette,
-            "compatibility": table, "port_colours": PORT_COLOURS, "view": state["view"], "read_only": read_only,
-            "theme": "light", "min_height": 600}
+    return {
+        "revision": state["revision"],
+        "nodes": nodes,
+        "edges": state["edges"],
+        "palette": palette,
+        "compatibility": table,
+        "port_colours": PORT_COLOURS,
+        "view": state["view"],
+        "read_only": read_only,
+        "theme": "light",
+        "min_height": 600,
+    }
 
 
 def main() -> None:

@@ -45,8 +45,14 @@ STATUS_BADGES = {
     RunStatus.INTERRUPTED: "⚠ interrupted",
     STALE: "○ stale",
 }
-FINISHED = {RunStatus.SUCCEEDED, CACHED, RunStatus.FAILED, RunStatus.SKIPPED, RunStatus.CANCELLED,
-            RunStatus.INTERRUPTED}
+FINISHED = {
+    RunStatus.SUCCEEDED,
+    CACHED,
+    RunStatus.FAILED,
+    RunStatus.SKIPPED,
+    RunStatus.CANCELLED,
+    RunStatus.INTERRUPTED,
+}
 MIN_HEIGHT = 600
 MESSAGE_WIDTH = 160
 
@@ -77,7 +83,8 @@ def links(pipeline: Pipeline) -> dict[tuple[str, str], list[Edge]]:
 
 def port_label(edges: list[Edge]) -> str:
     return ", ".join(
-        (edge.target_port or "?") if edge.source_port == edge.target_port
+        (edge.target_port or "?")
+        if edge.source_port == edge.target_port
         else f"{edge.source_port or '?'} → {edge.target_port or '?'}"
         for edge in edges
     )
@@ -123,18 +130,34 @@ def card_status(status: NodeStatus | None) -> dict[str, Any] | None:
     if status.seconds is not None and status.status in (RunStatus.SUCCEEDED, RunStatus.FAILED):
         message = f"{status.seconds:.1f} s" + (f" · {message}" if message else "")
     progress = status.progress if status.status == RunStatus.RUNNING else None
-    return {"state": status.status, "progress": progress, "message": clip(message, MESSAGE_WIDTH),
-            "error": clip(status.error, 400) if status.error else None}
+    return {
+        "state": status.status,
+        "progress": progress,
+        "message": clip(message, MESSAGE_WIDTH),
+        "error": clip(status.error, 400) if status.error else None,
+    }
 
 
 def card(spec: NodeSpec, node_type: NodeType | None, status: NodeStatus | None, problems: list[Problem]) -> dict:
     """One node as the component's contract has it (ui/canvas_component/README.md)."""
     place = {"x": float(spec.position["x"]), "y": float(spec.position["y"])}
-    base = {"id": spec.id, "type": spec.type, "position": place, "status": card_status(status),
-            "problem": clip(problems[0].message, 200) if problems else None}
+    base = {
+        "id": spec.id,
+        "type": spec.type,
+        "position": place,
+        "status": card_status(status),
+        "problem": clip(problems[0].message, 200) if problems else None,
+    }
     if node_type is None:
-        return base | {"title": spec.type, "category": "", "colour": "#6b7280", "inputs": [], "outputs": [],
-                       "params": [], "warning": f"unknown node type '{spec.type}'; delete it or install its plug-in"}
+        return base | {
+            "title": spec.type,
+            "category": "",
+            "colour": "#6b7280",
+            "inputs": [],
+            "outputs": [],
+            "params": [],
+            "warning": f"unknown node type '{spec.type}'; delete it or install its plug-in",
+        }
     return base | {
         "title": node_type.title,
         "category": node_type.category,
@@ -142,14 +165,20 @@ def card(spec: NodeSpec, node_type: NodeType | None, status: NodeStatus | None, 
         "inputs": [{"name": port.name, "type": port.type.name, "required": port.required} for port in node_type.inputs],
         "outputs": [{"name": port.name, "type": port.type.name} for port in node_type.outputs],
         "params": card_params(spec, node_type),
-        "warning": "runs code from the model's repository (trust_remote_code)" if spec.params.get("trust_remote_code")
+        "warning": "runs code from the model's repository (trust_remote_code)"
+        if spec.params.get("trust_remote_code")
         else None,
     }
 
 
 def canvas_edge(edge: Edge) -> dict[str, Any]:
-    return {"id": edge_id(edge), "source": edge.source, "source_port": edge.source_port,
-            "target": edge.target, "target_port": edge.target_port}
+    return {
+        "id": edge_id(edge),
+        "source": edge.source,
+        "source_port": edge.source_port,
+        "target": edge.target,
+        "target_port": edge.target_port,
+    }
 
 
 def canvas_props(
@@ -161,8 +190,10 @@ def canvas_props(
     pipeline = editor.pipeline
     return {
         "revision": editor.revision,
-        "nodes": [card(spec, registry.get(spec.type), statuses.get(spec.id), problems.get(spec.id, []))
-                  for spec in pipeline.nodes],
+        "nodes": [
+            card(spec, registry.get(spec.type), statuses.get(spec.id), problems.get(spec.id, []))
+            for spec in pipeline.nodes
+        ],
         "edges": [canvas_edge(edge) for edge in pipeline.edges if edge.source_port and edge.target_port],
         **registry_props(registry),
         "view": editor.view,
@@ -185,7 +216,8 @@ def with_stale(editor: Editor, registry: Registry, statuses: dict[str, NodeStatu
         st.session_state["stale_memo"] = memo
     return {
         node_id: replace(status, status=STALE, message="changed since this run", progress=None)
-        if node_id in memo[1] and status.status in FINISHED else status
+        if node_id in memo[1] and status.status in FINISHED
+        else status
         for node_id, status in statuses.items()
     }
 
@@ -226,14 +258,19 @@ def connect(editor: Editor, registry: Registry, action: dict[str, Any]) -> None:
         editor.notify("error", refusal)
     elif replaced and port_link(replaced[0]) != link:
         old = replaced[0]
-        editor.notify("info", f"{old.target}.{old.target_port} now takes {link[0]}.{link[1]} instead of "
-                              f"{old.source}.{old.source_port} (Ctrl+Z brings the old link back).")
+        editor.notify(
+            "info",
+            f"{old.target}.{old.target_port} now takes {link[0]}.{link[1]} instead of "
+            f"{old.source}.{old.source_port} (Ctrl+Z brings the old link back).",
+        )
 
 
 def delete(editor: Editor, action: dict[str, Any]) -> None:
     by_id = {edge_id(edge): port_link(edge) for edge in editor.pipeline.edges}
-    editor.delete([node_id for node_id in action["nodes"] if editor.pipeline.has_node(node_id)],
-                  [by_id[gone] for gone in action["edges"] if gone in by_id])
+    editor.delete(
+        [node_id for node_id in action["nodes"] if editor.pipeline.has_node(node_id)],
+        [by_id[gone] for gone in action["edges"] if gone in by_id],
+    )
 
 
 def select(editor: Editor, action: dict[str, Any]) -> None:
@@ -254,8 +291,9 @@ def apply_action(editor: Editor, registry: Registry, action: dict[str, Any]) -> 
         elif kind == "delete":
             delete(editor, action)
         elif kind == "move":
-            editor.move({node_id: place for node_id, place in action["positions"].items()
-                         if editor.pipeline.has_node(node_id)})
+            editor.move(
+                {node_id: place for node_id, place in action["positions"].items() if editor.pipeline.has_node(node_id)}
+            )
         elif kind == "select":
             select(editor, action)
         elif kind == "paste":

@@ -76,7 +76,7 @@ def answer(model: Any, tokenizer: Any, params: GenerateParams, question: str) ->
     encoded = tokenizer(prompt, return_tensors="pt").to(model.device)
     with torch.no_grad():
         output = model.generate(**encoded, generation_config=generation_config(params, tokenizer))
-    return tokenizer.decode(output[0, encoded["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    return tokenizer.decode(output[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> None:

@@ -123,8 +123,15 @@ class DraftKeeper:
         self.name: str | None = None
 
     def keep(self, editor: Editor) -> None:
-        state = (id(editor.pipeline), editor.revision, editor.saved_as, editor.base_version, editor.saved_json,
-                 editor.pipeline.name, editor.view)
+        state = (
+            id(editor.pipeline),
+            editor.revision,
+            editor.saved_as,
+            editor.base_version,
+            editor.saved_json,
+            editor.pipeline.name,
+            editor.view,
+        )
         if state == self.written:
             return
         name = draft_name(editor)

@@ -104,7 +104,9 @@ def float_step(value: float | None) -> float:
     return 10.0 ** (math.floor(math.log10(abs(value))) - 1)  # always a float: Streamlit refuses an int step for a float
 
 
-def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: FieldForm, current: Any, default: Any) -> None:
+def parameter_widget(
+    editor: Editor, node_id: str, name: str, prop: dict, form: FieldForm, current: Any, default: Any
+) -> None:
     key = f"param:{editor.form_generation}:{node_id}:{name}"
     label = name.replace("_", " ")
     help_text = prop.get("description") or None
@@ -117,9 +119,15 @@ def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: 
         if current not in options:  # a value from elsewhere (a file, the CLI) stays visible, and refused
             options.append(current)
         index = options.index(current)
-        st.selectbox(label, options, index=index, key=key, help=help_text,
-                     format_func=lambda option: NOT_SET if option is None else str(option),
-                     on_change=lambda: apply(st.session_state[key]))
+        st.selectbox(
+            label,
+            options,
+            index=index,
+            key=key,
+            help=help_text,
+            format_func=lambda option: NOT_SET if option is None else str(option),
+            on_change=lambda: apply(st.session_state[key]),
+        )
     elif form.kind == "bool":
         st.toggle(label, value=bool(current), key=key, help=help_text, on_change=lambda: apply(st.session_state[key]))
     elif form.kind in ("int", "float"):
@@ -131,9 +139,15 @@ def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: 
         value = None if current is None else cast(current)
         if form.kind == "float":
             bounds |= {"step": float_step(value if value is not None else default), "format": "%g"}
-        st.number_input(label, value=value, key=key, help=help_text,
-                        placeholder="not set" if form.nullable else None,
-                        on_change=lambda: apply(st.session_state[key]), **bounds)
+        st.number_input(
+            label,
+            value=value,
+            key=key,
+            help=help_text,
+            placeholder="not set" if form.nullable else None,
+            on_change=lambda: apply(st.session_state[key]),
+            **bounds,
+        )
     elif form.kind == "text":
         widget = st.text_area if "\n" in str(current or "") or "template" in name or "prompt" in name else st.text_input
         widget(label, value=current or "", key=key, help=help_text, on_change=lambda: apply(st.session_state[key]))
@@ -145,9 +159,13 @@ def parameter_widget(editor: Editor, node_id: str, name: str, prop: dict, form: 
                 apply(json.loads(st.session_state[key]))
                 st.session_state.pop(error_key, None)
             except json.JSONDecodeError as exc:
-                st.session_state[error_key] = f"{name}: not valid JSON ({exc.msg}, column {exc.colno}); the last valid value is kept"
+                st.session_state[error_key] = (
+                    f"{name}: not valid JSON ({exc.msg}, column {exc.colno}); the last valid value is kept"
+                )
 
-        st.text_area(f"{label} (JSON)", value=json.dumps(current), key=key, help=help_text, on_change=apply_json, height=68)
+        st.text_area(
+            f"{label} (JSON)", value=json.dumps(current), key=key, help=help_text, on_change=apply_json, height=68
+        )
         if error_key in st.session_state:
             st.error(st.session_state[error_key])
 
@@ -166,8 +184,9 @@ def draw_parameters(editor: Editor, node_type: NodeType, node_id: str) -> None:
         st.error(message, icon=":material/error:")
     shown = applicable_params(node_type, params)
     fields = node_type.params.model_fields
-    values = {name: field.get_default(call_default_factory=True) for name, field in fields.items()
-              if not field.is_required()} | params
+    values = {
+        name: field.get_default(call_default_factory=True) for name, field in fields.items() if not field.is_required()
+    } | params
     for name in shown:
         field = fields[name]
         default = None if field.is_required() else field.get_default(call_default_factory=True)
@@ -198,11 +217,17 @@ def draw_ports(editor: Editor, node_type: NodeType, node_id: str) -> None:
     rows = []
     for port in node_type.inputs:
         edge = incoming.get(port.name)
-        link = f"← {edge.source}.{edge.source_port}" if edge else ("required, not connected" if port.required else "optional")
+        link = (
+            f"← {edge.source}.{edge.source_port}"
+            if edge
+            else ("required, not connected" if port.required else "optional")
+        )
         rows.append({"port": f"in: {port.name}", "type": str(port.type), "connection": link})
     for port in node_type.outputs:
         targets = ", ".join(f"{edge.target}.{edge.target_port}" for edge in outgoing if edge.source_port == port.name)
-        rows.append({"port": f"out: {port.name}", "type": str(port.type), "connection": f"→ {targets}" if targets else ""})
+        rows.append(
+            {"port": f"out: {port.name}", "type": str(port.type), "connection": f"→ {targets}" if targets else ""}
+        )
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
 
@@ -211,14 +236,18 @@ def draw_node(editor: Editor, registry: Registry, node_id: str) -> None:
     spec = editor.pipeline.node(node_id)
     node_type = registry.get(spec.type)
     if node_type is None:
-        st.error(f"Node '{node_id}' has an unknown type '{spec.type}'; delete it or install the plug-in that provides it.")
+        st.error(
+            f"Node '{node_id}' has an unknown type '{spec.type}'; delete it or install the plug-in that provides it."
+        )
         if st.button("Delete node", key="delete-unknown"):
             editor.delete_node(node_id)
             st.rerun()
         return
     st.markdown(f"#### {node_type.title}")
-    st.caption(f"`{node_type.type_id}` · {node_type.category} · v{node_type.version}"
-               + (" · uses the accelerator" if node_type.wants_accelerator else ""))
+    st.caption(
+        f"`{node_type.type_id}` · {node_type.category} · v{node_type.version}"
+        + (" · uses the accelerator" if node_type.wants_accelerator else "")
+    )
     st.write(node_type.summary_line)
     new_id = st.text_input("Node id", value=node_id, key=f"rename:{editor.form_generation}:{node_id}")
     if new_id != node_id:
@@ -251,7 +280,9 @@ def draw_link(editor: Editor, registry: Registry, source: str, target: str) -> N
     # The canvas draws one link per pair of nodes, so further ports between them are added here.
     more = link_options(editor.pipeline, registry, source, target).choices
     if more:
-        choice = st.selectbox("Also connect", more, format_func=lambda pair: f"{pair[0]} → {pair[1]}", key=f"more:{source}:{target}")
+        choice = st.selectbox(
+            "Also connect", more, format_func=lambda pair: f"{pair[0]} → {pair[1]}", key=f"more:{source}:{target}"
+        )
         if st.button("Connect", key=f"more-connect:{source}:{target}"):
             editor.connect(source, target, [choice])
             st.rerun()

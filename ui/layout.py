@@ -40,7 +40,8 @@ def estimated_heights(pipeline: Pipeline, registry: Registry | None = None) -> d
     for spec in pipeline.nodes:
         node_type = types.get(spec.type)
         heights[spec.id] = (
-            UNKNOWN_CARD_HEIGHT if node_type is None
+            UNKNOWN_CARD_HEIGHT
+            if node_type is None
             else card_height(max(len(node_type.inputs), len(node_type.outputs)), len(node_type.key_params))
         )
     return heights
@@ -115,7 +116,7 @@ def overlapping(pipeline: Pipeline, heights: Mapping[str, float] | None = None) 
         (spec.position["x"], spec.position["y"], heights.get(spec.id, UNKNOWN_CARD_HEIGHT)) for spec in pipeline.nodes
     )
     for index, (x, y, height) in enumerate(boxes):
-        for other_x, other_y, other_height in boxes[index + 1:]:
+        for other_x, other_y, other_height in boxes[index + 1 :]:
             if other_x >= x + CARD_WIDTH:
                 break  # sorted by x: nothing further right can reach back
             if other_y < y + height and y < other_y + other_height:

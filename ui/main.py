@@ -26,8 +26,12 @@ from nodeloom.ui.text import plain
 
 # The canvas gets the page's width: Streamlit's wide layout still leaves wide margins around the content.
 PAGE_STYLE = "<style>[data-testid='stMainBlockContainer'] {padding: 2.75rem 1.25rem 3rem;}</style>"
-TOAST_ICONS = {"error": ":material/error:", "warning": ":material/warning:", "success": ":material/check_circle:",
-               "info": ":material/info:"}
+TOAST_ICONS = {
+    "error": ":material/error:",
+    "warning": ":material/warning:",
+    "success": ":material/check_circle:",
+    "info": ":material/info:",
+}
 
 
 def reopen(editor: Editor, draft: drafts.Draft) -> None:
@@ -81,8 +85,12 @@ def confirm_open(editor: Editor) -> None:
     if pending is None:
         return
     current = editor.saved_as or editor.pipeline.name
-    st.write(plain(f"'{current}' has changes that are not saved as a version. Opening "
-                   f"'{pending.saved_as or pending.pipeline.name}' discards them."))
+    st.write(
+        plain(
+            f"'{current}' has changes that are not saved as a version. Opening "
+            f"'{pending.saved_as or pending.pipeline.name}' discards them."
+        )
+    )
     discard, keep = st.columns(2)
     if discard.button("Discard and open", type="primary", width="stretch", key="discard-and-open"):
         editor.pending_open = None
@@ -117,13 +125,21 @@ def draw_toolbar(editor: Editor, registry: Registry, run_active: bool, device: s
         lay_out(editor, registry)
         st.rerun()
     problems = editor.problems()
-    if columns[4].button(":material/play_arrow: Run all", type="primary", disabled=run_active or bool(problems),
-                         width="stretch", help="Fix the problems listed below first" if problems else None):
+    if columns[4].button(
+        ":material/play_arrow: Run all",
+        type="primary",
+        disabled=run_active or bool(problems),
+        width="stretch",
+        help="Fix the problems listed below first" if problems else None,
+    ):
         runs.start_run(editor, [], device)
         st.rerun()
     target = editor.selected
-    if columns[5].button(f":material/skip_next: Run to {plain(target) if target else 'selected'}", width="stretch",
-                         disabled=run_active or not target or bool(problems)):
+    if columns[5].button(
+        f":material/skip_next: Run to {plain(target) if target else 'selected'}",
+        width="stretch",
+        disabled=run_active or not target or bool(problems),
+    ):
         runs.start_run(editor, [target], device)
         st.rerun()
     if columns[6].button(":material/stop: Stop", disabled=not run_active, width="stretch"):
@@ -164,8 +180,9 @@ def draw_run_status(current: RunDetail | None, shown: str | None, starting: bool
     st.markdown(label)
     for node_id, node_run in current.nodes.items():
         if node_run.status == RunStatus.RUNNING:
-            st.progress(min(max(node_run.progress or 0.0, 0.0), 1.0),
-                        text=plain(f"{node_id}: {node_run.message or 'running'}"))
+            st.progress(
+                min(max(node_run.progress or 0.0, 0.0), 1.0), text=plain(f"{node_id}: {node_run.message or 'running'}")
+            )
         elif node_run.status == RunStatus.FAILED:
             st.error(f"**{plain(node_id)}** failed: {plain(node_run.error)}")
     if current.error and not any(node.status == RunStatus.FAILED for node in current.nodes.values()):

@@ -24,12 +24,27 @@ CATEGORY_COLOURS = {
 }
 SPARE_COLOURS = ("#0d9488", "#9333ea", "#b45309", "#be123c", "#1d4ed8", "#4d7c0f")
 # One colour per port type of the engine's vocabulary; a plug-in's own types get a spare one.
-PORT_COLOURS = dict(zip(
-    [port_type.name for port_type in VOCABULARY],
-    ["#9ca3af", "#2563eb", "#7c3aed", "#0d9488", "#c026d3", "#db2777", "#ea580c", "#f59e0b", "#65a30d",
-     "#ca8a04", "#0891b2", "#64748b", "#16a34a"],
-    strict=True,
-))
+PORT_COLOURS = dict(
+    zip(
+        [port_type.name for port_type in VOCABULARY],
+        [
+            "#9ca3af",
+            "#2563eb",
+            "#7c3aed",
+            "#0d9488",
+            "#c026d3",
+            "#db2777",
+            "#ea580c",
+            "#f59e0b",
+            "#65a30d",
+            "#ca8a04",
+            "#0891b2",
+            "#64748b",
+            "#16a34a",
+        ],
+        strict=True,
+    )
+)
 # Keyed by id(registry), holding the registry itself so the id cannot be reused, and its size (a plug-in
 # registered since makes the entry out of date).
 _built: dict[int, tuple[Registry, int, dict[str, Any]]] = {}
@@ -66,9 +81,13 @@ def registry_props(registry: Registry) -> dict[str, Any]:
     if cached is None or cached[1] != len(registry):
         table = compatibility_table(registry)
         types = {port.type.name for node_type in registry for port in (*node_type.inputs, *node_type.outputs)}
-        cached = _built[id(registry)] = (registry, len(registry), {
-            "palette": [palette_entry(node_type) for node_type in registry],
-            "compatibility": table,
-            "port_colours": {name: PORT_COLOURS.get(name) or spare_colour(name) for name in sorted(types)},
-        })
+        cached = _built[id(registry)] = (
+            registry,
+            len(registry),
+            {
+                "palette": [palette_entry(node_type) for node_type in registry],
+                "compatibility": table,
+                "port_colours": {name: PORT_COLOURS.get(name) or spare_colour(name) for name in sorted(types)},
+            },
+        )
     return cached[2]

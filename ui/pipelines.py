@@ -33,8 +33,12 @@ def save(editor: Editor, name: str, message: str = "") -> None:
         editor.notify("error", f"Could not save: {exc}")
         return
     editor.mark_saved(name, result.version.version)
-    editor.notify("success", f"Saved '{name}' as version {result.version.version}." if result.created
-                  else f"'{name}' is unchanged since version {result.version.version}.")
+    editor.notify(
+        "success",
+        f"Saved '{name}' as version {result.version.version}."
+        if result.created
+        else f"'{name}' is unchanged since version {result.version.version}.",
+    )
 
 
 def open_pipeline(
@@ -99,8 +103,9 @@ def draw_file_menu(editor: Editor) -> None:
     with st.expander("Import / export"):
         # Streamlit refuses a larger file itself, with a message; the engine refuses a pipeline over its own limit.
         limit = st.get_option("server.maxUploadSize")
-        uploaded = st.file_uploader(f"Import pipeline JSON (up to {limit} MB)", type=["json"],
-                                    key=f"import:{editor.canvas_generation}")
+        uploaded = st.file_uploader(
+            f"Import pipeline JSON (up to {limit} MB)", type=["json"], key=f"import:{editor.canvas_generation}"
+        )
         if uploaded is not None:
             loaded = load_pipeline(uploaded.getvalue(), strict=False)
             if loaded.pipeline is None:
@@ -113,23 +118,36 @@ def draw_file_menu(editor: Editor) -> None:
                     editor.notify("warning", f"{uploaded.name} has {len(loaded.problems)} problem(s) to fix:\n{listed}")
                 st.rerun()
         st.download_button(
-            "Export JSON", editor.pipeline.to_json(), file_name=f"{editor.pipeline.name or 'pipeline'}.json",
-            mime="application/json", key="export", width="stretch",
+            "Export JSON",
+            editor.pipeline.to_json(),
+            file_name=f"{editor.pipeline.name or 'pipeline'}.json",
+            mime="application/json",
+            key="export",
+            width="stretch",
         )
         script, file_name, why_not = python_export(editor)
         st.download_button(
-            "Export Python script", script or "", file_name=file_name,
-            mime="text/x-python", key="export-python", width="stretch", disabled=script is None,
-            help=why_not or "A standalone script calling the node functions in order, every parameter written out "
-                            "(as `nodeloom export --python`)",
+            "Export Python script",
+            script or "",
+            file_name=file_name,
+            mime="text/x-python",
+            key="export-python",
+            width="stretch",
+            disabled=script is None,
+            help=why_not
+            or "A standalone script calling the node functions in order, every parameter written out "
+            "(as `nodeloom export --python`)",
         )
 
 
 def python_export(editor: Editor) -> tuple[str | None, str, str]:
     """(the pipeline as a standalone Python script or None, its file name, why it cannot be one yet)."""
     name = editor.saved_as or editor.pipeline.name or "pipeline"
-    origin = (f"version {editor.base_version} of the saved pipeline '{name}'" if editor.saved_as and not editor.unsaved
-              else "edited in the NodeLoom app, unsaved")
+    origin = (
+        f"version {editor.base_version} of the saved pipeline '{name}'"
+        if editor.saved_as and not editor.unsaved
+        else "edited in the NodeLoom app, unsaved"
+    )
     try:
         return python_script(load_pipeline(editor.pipeline.to_dict()), origin, f"{name}.py"), f"{name}.py", ""
     except PipelineInvalid as exc:
@@ -141,7 +159,10 @@ def python_export(editor: Editor) -> tuple[str | None, str, str]:
 def draw_versions(editor: Editor) -> None:
     versions = library.store().versions(editor.saved_as)
     numbers = [version.version for version in versions]
-    labels = {version.version: f"v{version.version} · {version.created[:16].replace('T', ' ')} · {version.message or ''}" for version in versions}
+    labels = {
+        version.version: f"v{version.version} · {version.created[:16].replace('T', ' ')} · {version.message or ''}"
+        for version in versions
+    }
     chosen = st.selectbox("Version", numbers, format_func=labels.get, key="version-choice")
     changes = library.store().diff(editor.saved_as, chosen, numbers[0]).lines() if chosen != numbers[0] else []
     if chosen != numbers[0]:

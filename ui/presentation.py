@@ -55,8 +55,9 @@ def draw_presentation(editor: Editor, registry: Registry, device: str) -> None:
     title.markdown(f"## {plain(editor.pipeline.name)}")
     if editor.pipeline.description:
         title.caption(plain(editor.pipeline.description))
-    if run_button.button(":material/play_arrow: Run", type="primary", disabled=active or bool(editor.problems()),
-                         width="stretch"):
+    if run_button.button(
+        ":material/play_arrow: Run", type="primary", disabled=active or bool(editor.problems()), width="stretch"
+    ):
         runs.start_run(editor, [], device)
         st.rerun()
     if stop_button.button(":material/stop: Stop", disabled=not active, width="stretch"):

@@ -42,7 +42,7 @@ def metric_tiles(found: dict[str, float], limit: int = 8, per_row: int = 4) -> N
     items = list(found.items())[:limit]
     for start in range(0, len(items), per_row):
         columns = st.columns(per_row)
-        for column, (name, value) in zip(columns, items[start:start + per_row], strict=False):
+        for column, (name, value) in zip(columns, items[start : start + per_row], strict=False):
             column.metric(plain(name), tile_text(value))
 
 
@@ -84,10 +84,13 @@ def embeddings_scatter(dataset: Any) -> None:
     text_column = next((name for name in sample.column_names if name in ("text", "sentence", "question")), None)
     colour_column = "label" if "label" in sample.column_names else None
     figure = px.scatter(
-        x=points[:, 0], y=points[:, 1],
+        x=points[:, 0],
+        y=points[:, 1],
         color=[chart_text(value, LEGEND_WIDTH) for value in sample[colour_column]] if colour_column else None,
         hover_name=[chart_text(text, HOVER_WIDTH) for text in sample[text_column]] if text_column else None,
-        labels={"x": "PC 1", "y": "PC 2"}, title="Embeddings (PCA)", height=380,
+        labels={"x": "PC 1", "y": "PC 2"},
+        title="Embeddings (PCA)",
+        height=380,
     )
     st.plotly_chart(figure, width="stretch")
 
@@ -107,25 +110,32 @@ def model_summary(model: Any) -> None:
             {"property": "dtype", "value": str(first.dtype) if first is not None else "?"},
             {"property": "device", "value": str(first.device) if first is not None else "?"},
         ],
-        hide_index=True, width="stretch",
+        hide_index=True,
+        width="stretch",
     )
 
 
 def tokenizer_summary(tokenizer: Any) -> None:
     # A trained tokenizer's special tokens come from the pipeline's parameters: code spans show them as text.
-    st.markdown(f"Vocabulary: **{len(tokenizer):,}** tokens · type {inline_code(type(tokenizer).__name__)} · "
-                f"eos {inline_code(tokenizer.eos_token)} · pad {inline_code(tokenizer.pad_token)}")
+    st.markdown(
+        f"Vocabulary: **{len(tokenizer):,}** tokens · type {inline_code(type(tokenizer).__name__)} · "
+        f"eos {inline_code(tokenizer.eos_token)} · pad {inline_code(tokenizer.pad_token)}"
+    )
 
 
 def json_preview(port_type: T.PortType, value: Any) -> None:
     if port_type == T.METRICS and isinstance(value, dict):
         numbers = {
-            name: number for name, number in value.items()
+            name: number
+            for name, number in value.items()
             if isinstance(number, (int, float)) and not isinstance(number, bool)
         }
         if numbers:
-            st.dataframe([{"metric": name, "value": number} for name, number in numbers.items()],
-                         hide_index=True, width="stretch")
+            st.dataframe(
+                [{"metric": name, "value": number} for name, number in numbers.items()],
+                hide_index=True,
+                width="stretch",
+            )
         for name, rows in value.items():
             if isinstance(rows, list) and rows and isinstance(rows[0], dict):
                 st.caption(plain(name.replace("_", " ")))
@@ -167,8 +177,10 @@ def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None
         return
     node_run = run.nodes[node_id]
     node_type = registry.get(node_run.type or "")
-    st.markdown(f"**{plain(node_id)}** — {node_run.status}{' (cached)' if node_run.cached else ''}"
-                + (f" in {node_run.seconds:.2f}s" if node_run.seconds else ""))
+    st.markdown(
+        f"**{plain(node_id)}** — {node_run.status}{' (cached)' if node_run.cached else ''}"
+        + (f" in {node_run.seconds:.2f}s" if node_run.seconds else "")
+    )
     if node_run.status == RunStatus.FAILED:
         st.error(plain(node_run.error or "failed"))
         draw_log(run.id, node_id)
@@ -186,8 +198,9 @@ def draw_previews(registry: Registry, run: RunDetail | None, node_id: str | None
         return
     outputs = cached_outputs(node_run.cache_key)
     if outputs is None:
-        st.warning("These outputs are no longer in the cache (cleaned up, or kept in memory only); "
-                   "run again to see them.")
+        st.warning(
+            "These outputs are no longer in the cache (cleaned up, or kept in memory only); run again to see them."
+        )
         return
     tabs = st.tabs([port.name for port in node_type.outputs])
     for tab, port in zip(tabs, node_type.outputs, strict=True):
@@ -204,4 +217,3 @@ def draw_log(run_id: str, node_id: str | None = None) -> None:
             for entry in entries
         )
         st.code(text or "no log lines", language=None)
-

@@ -44,8 +44,13 @@ def probe_devices() -> list[tuple[str, str]]:
         "print(json.dumps([[d.name, d.label] for d in available_devices()]))"
     )
     try:
-        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                              cwd=Path(__file__).resolve().parent.parent)
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         return [tuple(pair) for pair in json.loads(done.stdout.strip().splitlines()[-1])]
     except (subprocess.SubprocessError, ValueError, IndexError, OSError):
         return [("cpu", "CPU (the device check did not answer)")]
@@ -90,8 +95,7 @@ def device_choice() -> str:
 
 def spawn(command: str, arguments: list[str], run_id: str | None = None) -> str:
     """Start `python -m nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
-    worker = start_worker(command, arguments, runs_folder(), run_id=run_id,
-                          cwd=Path(__file__).resolve().parent.parent)
+    worker = start_worker(command, arguments, runs_folder(), run_id=run_id, cwd=Path(__file__).resolve().parent.parent)
     _workers[worker.run_id] = worker
     st.session_state["shown_run"] = worker.run_id
     return worker.run_id

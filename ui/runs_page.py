@@ -33,7 +33,9 @@ def draw_history(history: list) -> None:
             }
             for run in history
         ],
-        hide_index=True, width="stretch", height=min(420, 38 + 35 * len(history)),
+        hide_index=True,
+        width="stretch",
+        height=min(420, 38 + 35 * len(history)),
     )
 
 
@@ -44,8 +46,12 @@ def draw_comparison(chosen: list) -> None:
     if names:
         st.markdown("**Metrics**")
         st.dataframe(
-            [{"metric": f"{node}.{name}"} | {run.id: run.metrics.get(node, {}).get(name) for run in chosen} for node, name in names],
-            hide_index=True, width="stretch",
+            [
+                {"metric": f"{node}.{name}"} | {run.id: run.metrics.get(node, {}).get(name) for run in chosen}
+                for node, name in names
+            ],
+            hide_index=True,
+            width="stretch",
         )
     curves = {run.id: library.store().metric_series(run.id) for run in chosen}
     plotted = sorted({(node, name) for found in curves.values() for node, series in found.items() for name in series})
@@ -56,8 +62,12 @@ def draw_comparison(chosen: list) -> None:
             if series is not None and len(series.steps) > 1:
                 figure.add_trace(go.Scatter(x=series.steps, y=series.values, mode="lines", name=chart_text(run_id)))
         if figure.data:
-            figure.update_layout(title=chart_text(f"{node} · {name}"), height=280, margin=dict(l=10, r=10, t=36, b=10),
-                                 xaxis_title="step")
+            figure.update_layout(
+                title=chart_text(f"{node} · {name}"),
+                height=280,
+                margin=dict(l=10, r=10, t=36, b=10),
+                xaxis_title="step",
+            )
             st.plotly_chart(figure, width="stretch", key=f"compare:{node}:{name}")
     first = chosen[0]
     base = library.store().run_pipeline(first.id)
@@ -66,7 +76,10 @@ def draw_comparison(chosen: list) -> None:
         lines = diff_pipelines(base, library.store().run_pipeline(run.id)).lines()
         lines += [f"--set {override}" for override in run.overrides if override not in first.overrides]
         st.caption(inline_code(run.id))
-        st.code("\n".join(line for line in lines if not line.endswith(" moved")) or "same pipeline and parameters", language=None)
+        st.code(
+            "\n".join(line for line in lines if not line.endswith(" moved")) or "same pipeline and parameters",
+            language=None,
+        )
 
 
 def show_on_canvas(run_id: str) -> None:
@@ -93,18 +106,28 @@ def draw_runs_page(editor: Editor, registry: Registry, device: str) -> None:
     if run is None:
         return
     col_rerun, col_show, col_stop = st.columns(3)
-    col_rerun.button(":material/replay: Rerun", width="stretch", disabled=runs.is_active(run),
-                     on_click=lambda: show_on_canvas(runs.rerun(run.id)))
+    col_rerun.button(
+        ":material/replay: Rerun",
+        width="stretch",
+        disabled=runs.is_active(run),
+        on_click=lambda: show_on_canvas(runs.rerun(run.id)),
+    )
     col_show.button("Show on canvas", width="stretch", on_click=lambda: show_on_canvas(run.id))
     if col_stop.button("Stop", width="stretch", disabled=not runs.is_active(run)):
         runs.stop_run(run)
         st.rerun()
     st.dataframe(
         [
-            {"node": node_id, "type": node.type, "status": "cached" if node.cached else node.status,
-             "seconds": node.seconds, "error": node.error}
+            {
+                "node": node_id,
+                "type": node.type,
+                "status": "cached" if node.cached else node.status,
+                "seconds": node.seconds,
+                "error": node.error,
+            }
             for node_id, node in run.nodes.items()
         ],
-        hide_index=True, width="stretch",
+        hide_index=True,
+        width="stretch",
     )
     draw_log(run.id)

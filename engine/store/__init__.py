@@ -20,6 +20,7 @@ The parts of the store are listed in engine/store/core.py; see docs/store.md.
 from nodeloom.engine.events import ACTIVE, RUN_STATUSES, RunStatus
 from nodeloom.engine.store.core import Store
 from nodeloom.engine.store.database import explain_failure
+from nodeloom.engine.store.diff import Change, NodeChange, PipelineDiff, diff_pipelines
 from nodeloom.engine.store.pipelines import content_hash
 from nodeloom.engine.store.processes import ProcessIdentity
 from nodeloom.engine.store.records import (
@@ -41,7 +42,6 @@ from nodeloom.engine.store.records import (
     StoreReadOnly,
 )
 from nodeloom.engine.store.writer import RunWriter
-from nodeloom.engine.store.diff import Change, NodeChange, PipelineDiff, diff_pipelines
 
 __all__ = [
     "ACTIVE",

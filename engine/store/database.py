@@ -36,12 +36,21 @@ SQLITE_PERM, SQLITE_BUSY, SQLITE_LOCKED, SQLITE_READONLY = 3, 5, 6, 8
 SQLITE_IOERR, SQLITE_CORRUPT, SQLITE_FULL, SQLITE_CANTOPEN, SQLITE_NOTADB = 10, 11, 13, 14, 26
 # Older SQLite builds and OSErrors carry no code: their messages are recognised instead.
 MESSAGE_CODES = (
-    ("readonly", SQLITE_READONLY), ("read-only", SQLITE_READONLY), ("locked", SQLITE_BUSY), ("busy", SQLITE_BUSY),
-    ("disk is full", SQLITE_FULL), ("malformed", SQLITE_CORRUPT), ("not a database", SQLITE_NOTADB),
-    ("unable to open", SQLITE_CANTOPEN), ("i/o error", SQLITE_IOERR),
+    ("readonly", SQLITE_READONLY),
+    ("read-only", SQLITE_READONLY),
+    ("locked", SQLITE_BUSY),
+    ("busy", SQLITE_BUSY),
+    ("disk is full", SQLITE_FULL),
+    ("malformed", SQLITE_CORRUPT),
+    ("not a database", SQLITE_NOTADB),
+    ("unable to open", SQLITE_CANTOPEN),
+    ("i/o error", SQLITE_IOERR),
 )
 OS_CODES = {
-    errno.EACCES: SQLITE_PERM, errno.EPERM: SQLITE_PERM, errno.EROFS: SQLITE_READONLY, errno.ENOSPC: SQLITE_FULL,
+    errno.EACCES: SQLITE_PERM,
+    errno.EPERM: SQLITE_PERM,
+    errno.EROFS: SQLITE_READONLY,
+    errno.ENOSPC: SQLITE_FULL,
 }
 NEARLY_FULL_BYTES = 2**20  # less free space than this, and an I/O error is taken for a full disk
 

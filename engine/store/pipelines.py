@@ -38,8 +38,13 @@ def content_hash(data: Any) -> str:
 
 def _version_from_row(row: dict[str, Any]) -> PipelineVersion:
     return PipelineVersion(
-        id=row["id"], pipeline=row["pipeline"], version=row["version"], content_hash=row["content_hash"],
-        message=row["message"] or "", created=row["created"], data=json.loads(row["content"]),
+        id=row["id"],
+        pipeline=row["pipeline"],
+        version=row["version"],
+        content_hash=row["content_hash"],
+        message=row["message"] or "",
+        created=row["created"],
+        data=json.loads(row["content"]),
     )
 
 
@@ -149,9 +154,11 @@ class PipelineStore(StoreConnection):
             if pipeline_id is None:
                 if base_version:
                     raise StaleVersion(f"pipeline '{name}' no longer exists in the store; save it as a new pipeline")
-                pipeline_id = db["pipelines"].insert(
-                    {"name": name, "description": description, "created": now, "updated": now}
-                ).last_pk
+                pipeline_id = (
+                    db["pipelines"]
+                    .insert({"name": name, "description": description, "created": now, "updated": now})
+                    .last_pk
+                )
             latest = db.execute(
                 "SELECT max(version), (SELECT content_hash FROM pipeline_versions WHERE pipeline_id = :p "
                 "ORDER BY version DESC LIMIT 1) FROM pipeline_versions WHERE pipeline_id = :p",
@@ -181,8 +188,14 @@ class PipelineStore(StoreConnection):
             if existing is None:
                 existing = latest_version + 1
                 db["pipeline_versions"].insert(
-                    {"pipeline_id": pipeline_id, "version": existing, "content": content, "content_hash": digest,
-                     "message": message, "created": now}
+                    {
+                        "pipeline_id": pipeline_id,
+                        "version": existing,
+                        "content": content,
+                        "content_hash": digest,
+                        "message": message,
+                        "created": now,
+                    }
                 )
                 db["pipelines"].update(pipeline_id, {"description": description, "updated": now})
                 created = True
@@ -228,4 +241,3 @@ class PipelineStore(StoreConnection):
         return json.dumps(self.get_version(name, version).data, ensure_ascii=False, indent=2) + "\n"
 
     # -- runs ----------------------------------------------------------------------------------
-

@@ -44,4 +44,3 @@ def process_alive(pid: int | None, started: float | None, host: str | None) -> b
         return False
     except psutil.Error:  # e.g. access denied: it exists
         return True
-

@@ -184,4 +184,3 @@ class RunInfo:
 class RunDetail(RunInfo):
     nodes: dict[str, NodeRun] = field(default_factory=dict)  # in execution order
     artifacts: list[Artifact] = field(default_factory=list)
-

@@ -81,18 +81,28 @@ class RunStore(StoreConnection):
             version_id: int | None
             if version is not None:
                 version_id, name, content = self._saved_pipeline(
-                    version.id if isinstance(version, PipelineVersion) else int(version))
+                    version.id if isinstance(version, PipelineVersion) else int(version)
+                )
             elif isinstance(pipeline, dict):
                 version_id, name, content = self._draft_pipeline(pipeline)
             else:
                 raise StoreError("a run records either a saved pipeline version or the pipeline JSON it runs")
             db["runs"].insert(
                 {
-                    "id": run_id, "pipeline_version_id": version_id, "pipeline_name": name, "pipeline_json": content,
-                    "status": RunStatus.QUEUED, "created": utc_now(),
-                    "requested_device": requested_device, "overrides": json.dumps(list(overrides)),
-                    "targets": json.dumps(list(targets)), "use_cache": int(use_cache), "rerun_of": rerun_of,
-                    "pid": owner.pid, "pid_started": owner.started, "host": owner.host,
+                    "id": run_id,
+                    "pipeline_version_id": version_id,
+                    "pipeline_name": name,
+                    "pipeline_json": content,
+                    "status": RunStatus.QUEUED,
+                    "created": utc_now(),
+                    "requested_device": requested_device,
+                    "overrides": json.dumps(list(overrides)),
+                    "targets": json.dumps(list(targets)),
+                    "use_cache": int(use_cache),
+                    "rerun_of": rerun_of,
+                    "pid": owner.pid,
+                    "pid_started": owner.started,
+                    "host": owner.host,
                 }
             )
         return run_id
@@ -135,7 +145,7 @@ class RunStore(StoreConnection):
     def _final_metrics(self, run_ids: list[str]) -> dict[str, dict[str, dict[str, float]]]:
         found: dict[str, dict[str, dict[str, float]]] = {run_id: {} for run_id in run_ids}
         for start in range(0, len(run_ids), 500):
-            chunk = run_ids[start:start + 500]
+            chunk = run_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             for run_id, node_id, name, value in self.db.execute(
                 "SELECT run_id, node_id, name, value FROM metrics "
@@ -179,9 +189,10 @@ class RunStore(StoreConnection):
         if self.db.execute("SELECT 1 FROM runs WHERE id = ?", [prefix]).fetchone():
             return prefix
         escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        matches = [row[0] for row in self.db.execute(
-            "SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 5", [escaped + "%"]
-        )]
+        matches = [
+            row[0]
+            for row in self.db.execute("SELECT id FROM runs WHERE id LIKE ? ESCAPE '\\' LIMIT 5", [escaped + "%"])
+        ]
         if len(matches) == 1:
             return matches[0]
         if not matches:
@@ -198,10 +209,18 @@ class RunStore(StoreConnection):
             metrics = self._final_metrics([run_id])[run_id]
             nodes = {
                 node["node_id"]: NodeRun(
-                    node_id=node["node_id"], type=node["type"], status=node["status"], cached=bool(node["cached"]),
-                    seconds=node["seconds"], error=node["error"], summary=loads(node["summary"], {}),
-                    cache_key=node["cache_key"], progress=node["progress"], message=node["message"],
-                    started=node["started"], finished=node["finished"],
+                    node_id=node["node_id"],
+                    type=node["type"],
+                    status=node["status"],
+                    cached=bool(node["cached"]),
+                    seconds=node["seconds"],
+                    error=node["error"],
+                    summary=loads(node["summary"], {}),
+                    cache_key=node["cache_key"],
+                    progress=node["progress"],
+                    message=node["message"],
+                    started=node["started"],
+                    finished=node["finished"],
                 )
                 for node in db.query("SELECT * FROM node_runs WHERE run_id = ? ORDER BY rowid", [run_id])
             }
@@ -242,8 +261,16 @@ class RunStore(StoreConnection):
             [run_id, node_id, node_id],
         ).fetchall()
         if not rows:  # node runs not recorded (yet): whatever curves exist under this run
-            names = [node_id] if node_id else [r[0] for r in self.db.execute(
-                "SELECT DISTINCT node_id FROM metrics WHERE run_id = ? AND step IS NOT NULL", [run_id])]
+            names = (
+                [node_id]
+                if node_id
+                else [
+                    r[0]
+                    for r in self.db.execute(
+                        "SELECT DISTINCT node_id FROM metrics WHERE run_id = ? AND step IS NOT NULL", [run_id]
+                    )
+                ]
+            )
             return {node: (run_id, node) for node in names}
         sources = {}
         for node, cached, key in rows:
@@ -270,9 +297,7 @@ class RunStore(StoreConnection):
     @serialised
     def mark_interrupted(self) -> list[str]:
         """Mark `queued`/`running` runs whose process is gone as `interrupted`; returns their ids."""
-        candidates = list(self.db.query(
-            "SELECT id, pid, pid_started, host FROM runs WHERE status IN (?, ?)", ACTIVE
-        ))
+        candidates = list(self.db.query("SELECT id, pid, pid_started, host FROM runs WHERE status IN (?, ?)", ACTIVE))
         gone = [row["id"] for row in candidates if not process_alive(row["pid"], row["pid_started"], row["host"])]
         if not gone:
             return []
@@ -292,15 +317,14 @@ class RunStore(StoreConnection):
                 )
         return gone
 
-
     # -- what `gc` asks before deleting files ---------------------------------------------------
 
     @serialised
     def runs_newest_first(self) -> list[dict[str, Any]]:
         """id, pipeline (its name) and status of every run, newest first."""
-        return list(self.db.query(
-            "SELECT id, pipeline_name AS pipeline, status FROM runs ORDER BY created DESC, rowid DESC"
-        ))
+        return list(
+            self.db.query("SELECT id, pipeline_name AS pipeline, status FROM runs ORDER BY created DESC, rowid DESC")
+        )
 
     @serialised
     def active_run_ids(self) -> list[str]:
@@ -312,9 +336,12 @@ class RunStore(StoreConnection):
         """The cache entries these runs' nodes used or made."""
         chosen = sorted(run_ids)
         marks = ",".join("?" * len(chosen)) or "NULL"
-        return {row[0] for row in self.db.execute(
-            f"SELECT DISTINCT cache_key FROM node_runs WHERE cache_key IS NOT NULL AND run_id IN ({marks})", chosen
-        )}
+        return {
+            row[0]
+            for row in self.db.execute(
+                f"SELECT DISTINCT cache_key FROM node_runs WHERE cache_key IS NOT NULL AND run_id IN ({marks})", chosen
+            )
+        }
 
     @serialised
     def mark_artifacts_removed(self, folder: Path) -> None:

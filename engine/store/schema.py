@@ -126,17 +126,34 @@ def _runs_keep_their_pipeline(db: Database) -> None:
     at it (migrations run with foreign keys off; `apply` checks them afterwards)."""
     db["runs_rebuilt"].create(
         {
-            "id": str, "pipeline_version_id": int, "pipeline_name": str, "pipeline_json": str, "status": str,
-            "created": str, "started": str, "finished": str, "seconds": float, "device": str,
-            "requested_device": str, "overrides": str, "targets": str, "use_cache": int, "error": str,
-            "pid": int, "pid_started": float, "host": str, "rerun_of": str,
+            "id": str,
+            "pipeline_version_id": int,
+            "pipeline_name": str,
+            "pipeline_json": str,
+            "status": str,
+            "created": str,
+            "started": str,
+            "finished": str,
+            "seconds": float,
+            "device": str,
+            "requested_device": str,
+            "overrides": str,
+            "targets": str,
+            "use_cache": int,
+            "error": str,
+            "pid": int,
+            "pid_started": float,
+            "host": str,
+            "rerun_of": str,
         },
         pk="id",
         foreign_keys=[("pipeline_version_id", "pipeline_versions", "id")],
         not_null={"pipeline_name", "pipeline_json", "status", "created"},
     )
-    kept = ("id, pipeline_version_id, status, created, started, finished, seconds, device, requested_device, "
-            "overrides, targets, use_cache, error, pid, pid_started, host, rerun_of")
+    kept = (
+        "id, pipeline_version_id, status, created, started, finished, seconds, device, requested_device, "
+        "overrides, targets, use_cache, error, pid, pid_started, host, rerun_of"
+    )
     db.execute(
         f"INSERT INTO runs_rebuilt ({kept}, pipeline_name, pipeline_json) "
         f"SELECT {', '.join('r.' + column for column in kept.split(', '))}, p.name, v.content "
@@ -179,5 +196,7 @@ def apply(db: Database, steps: list[tuple[int, Callable[[Database], None]]], now
         db["schema_version"].insert({"version": number, "applied": now})
     broken = db.execute("PRAGMA foreign_key_check").fetchone()
     if broken:
-        raise RuntimeError(f"upgrading the store broke a reference from table {broken[0]} (row {broken[1]}) "
-                           f"to {broken[2]}; the upgrade was rolled back")
+        raise RuntimeError(
+            f"upgrading the store broke a reference from table {broken[0]} (row {broken[1]}) "
+            f"to {broken[2]}; the upgrade was rolled back"
+        )

@@ -64,25 +64,35 @@ class RunWriter:
 
     def run_started(self, device: str, planned: Iterable[tuple[str, str | None]]) -> None:
         """The run started on `device`; `planned` is (node id, node type) in execution order."""
-        self._queue("UPDATE runs SET status = ?, started = ?, device = ? WHERE id = ?",
-                    (RunStatus.RUNNING, utc_now(), device, self.run_id))
+        self._queue(
+            "UPDATE runs SET status = ?, started = ?, device = ? WHERE id = ?",
+            (RunStatus.RUNNING, utc_now(), device, self.run_id),
+        )
         for node_id, node_type in planned:
             self._queue(INSERT_NODE, (self.run_id, node_id, node_type, RunStatus.QUEUED))
 
     def run_finished(self, status: RunStatus, seconds: float, error: str | None) -> None:
-        self._queue("UPDATE runs SET status = ?, finished = ?, seconds = ?, error = ? WHERE id = ?",
-                    (status, utc_now(), seconds, error, self.run_id))
+        self._queue(
+            "UPDATE runs SET status = ?, finished = ?, seconds = ?, error = ? WHERE id = ?",
+            (status, utc_now(), seconds, error, self.run_id),
+        )
 
     def run_ended_early(self, status: RunStatus, error: str) -> None:
         """The run ended by an exception, without finishing: its running nodes end with it, the
         queued ones never start."""
         now = utc_now()
-        self._queue("UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status IN (?, ?)",
-                    (status, now, error, self.run_id, *ACTIVE))
-        self._queue("UPDATE node_runs SET status = ?, finished = ? WHERE run_id = ? AND status = ?",
-                    (status, now, self.run_id, RunStatus.RUNNING))
-        self._queue("UPDATE node_runs SET status = ? WHERE run_id = ? AND status = ?",
-                    (RunStatus.SKIPPED, self.run_id, RunStatus.QUEUED))
+        self._queue(
+            "UPDATE runs SET status = ?, finished = ?, error = ? WHERE id = ? AND status IN (?, ?)",
+            (status, now, error, self.run_id, *ACTIVE),
+        )
+        self._queue(
+            "UPDATE node_runs SET status = ?, finished = ? WHERE run_id = ? AND status = ?",
+            (status, now, self.run_id, RunStatus.RUNNING),
+        )
+        self._queue(
+            "UPDATE node_runs SET status = ? WHERE run_id = ? AND status = ?",
+            (RunStatus.SKIPPED, self.run_id, RunStatus.QUEUED),
+        )
 
     # -- its nodes -----------------------------------------------------------------------------
 

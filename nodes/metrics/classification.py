@@ -20,9 +20,11 @@ def _label_names(dataset: Any, column: str) -> list[str] | None:
 
 def _misclassified(predictions: list, references: list) -> tuple[list[float], list[dict]]:
     """1.0 or 0.0 per row, and the first misclassified rows (correct rows are no example of anything)."""
-    scores = [float(p == r) for p, r in zip(predictions, references)]
+    scores = [float(p == r) for p, r in zip(predictions, references, strict=False)]
     wrong = itertools.islice((row for row, score in enumerate(scores) if not score), WORST_EXAMPLE_COUNT)
-    return scores, [{"row": row, "prediction": predictions[row], "reference": references[row], "score": 0.0} for row in wrong]
+    return scores, [
+        {"row": row, "prediction": predictions[row], "reference": references[row], "score": 0.0} for row in wrong
+    ]
 
 
 @node(
@@ -37,7 +39,9 @@ def accuracy(ctx: RunContext, inputs: dict, params: PairParams) -> dict:
     """The share of rows whose predicted class equals the true class (scikit-learn's accuracy_score)."""
     from sklearn.metrics import accuracy_score
 
-    predictions, references = read_labels(inputs["dataset"], params.prediction_column, params.reference_column, "metric.accuracy")
+    predictions, references = read_labels(
+        inputs["dataset"], params.prediction_column, params.reference_column, "metric.accuracy"
+    )
     scores, worst = _misclassified(predictions, references)
     correct = int(accuracy_score(references, predictions, normalize=False))
     return {
@@ -69,7 +73,9 @@ def _positive_label(text: str, labels: list, names: list[str] | None) -> Any:
     try:
         return int(text)
     except ValueError:
-        raise NodeError(f"metric.precision_recall_f1: parameter 'pos_label': '{text}' is not a number, and the labels are numbers") from None
+        raise NodeError(
+            f"metric.precision_recall_f1: parameter 'pos_label': '{text}' is not a number, and the labels are numbers"
+        ) from None
 
 
 @node(
@@ -89,13 +95,17 @@ def precision_recall_f1(ctx: RunContext, inputs: dict, params: PrecisionRecallPa
     from sklearn.metrics import precision_recall_fscore_support
 
     dataset = inputs["dataset"]
-    predictions, references = read_labels(dataset, params.prediction_column, params.reference_column, "metric.precision_recall_f1")
+    predictions, references = read_labels(
+        dataset, params.prediction_column, params.reference_column, "metric.precision_recall_f1"
+    )
     names = _label_names(dataset, params.reference_column)
     options: dict[str, Any] = {"zero_division": 0.0}
     if params.average == "binary":
         options["pos_label"] = _positive_label(params.pos_label, references, names)
     try:
-        precision, recall, f1, _ = precision_recall_fscore_support(references, predictions, average=params.average, **options)
+        precision, recall, f1, _ = precision_recall_fscore_support(
+            references, predictions, average=params.average, **options
+        )
     except ValueError as exc:  # e.g. average='binary' on three classes, or pos_label not among the labels
         raise NodeError(f"metric.precision_recall_f1: parameter 'average' is '{params.average}': {exc}") from exc
     classes = sorted(set(references) | set(predictions))
@@ -108,7 +118,7 @@ def precision_recall_f1(ctx: RunContext, inputs: dict, params: PrecisionRecallPa
             "f1": float(f),
             "support": int(s),
         }
-        for label, p, r, f, s in zip(classes, *table)
+        for label, p, r, f, s in zip(classes, *table, strict=False)
     ]
     scores, worst = _misclassified(predictions, references)
     return {

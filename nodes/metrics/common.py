@@ -26,7 +26,9 @@ def check_rows(dataset: Any, columns: list[str], where: str) -> None:
         raise NodeError(f"{where}: the dataset has no rows to score; connect a dataset with predictions")
 
 
-def read_pairs(dataset: Any, prediction_column: str, reference_column: str, where: str) -> tuple[list[str], list[list[str]]]:
+def read_pairs(
+    dataset: Any, prediction_column: str, reference_column: str, where: str
+) -> tuple[list[str], list[list[str]]]:
     """Predictions and references from a dataset; a reference may be a string or a list of strings.
 
     Empty strings are kept: an empty prediction is a (bad) answer, not a missing one.
@@ -34,7 +36,7 @@ def read_pairs(dataset: Any, prediction_column: str, reference_column: str, wher
     check_rows(dataset, [prediction_column, reference_column], where)
     predictions, references = column_values(dataset, prediction_column), column_values(dataset, reference_column)
     normalized: list[list[str]] = []
-    for row, (prediction, reference) in enumerate(zip(predictions, references)):
+    for row, (prediction, reference) in enumerate(zip(predictions, references, strict=False)):
         if not isinstance(prediction, str):
             raise NodeError(f"{where}: column '{prediction_column}', row {row}: expected text, got {_kind(prediction)}")
         refs = [reference] if isinstance(reference, str) else reference
@@ -55,7 +57,9 @@ def read_labels(dataset: Any, prediction_column: str, reference_column: str, whe
     for column, values in columns.items():
         if None in kinds[column]:
             row = next(row for row, value in enumerate(values) if _label_kind(value) is None)
-            raise NodeError(f"{where}: column '{column}', row {row}: expected a class label (integer or text), got {_kind(values[row])}")
+            raise NodeError(
+                f"{where}: column '{column}', row {row}: expected a class label (integer or text), got {_kind(values[row])}"
+            )
     if len(kinds[prediction_column] | kinds[reference_column]) > 1:
         expected = _label_kind(columns[prediction_column][0])
         column = prediction_column if len(kinds[prediction_column]) > 1 else reference_column

@@ -16,10 +16,15 @@ from nodeloom.nodes.metrics.common import PairParams, check_rows
 
 class EvaluateParams(PairParams):
     metric: str = Field("", description="An evaluate metric: a Hub name such as 'meteor', or a local script or folder")
-    config_name: str = Field("", description="The metric's configuration, for metrics that have several (empty: default)")
-    compute_args: dict[str, Any] = Field({}, description="Extra keyword arguments for compute(), e.g. {\"average\": \"macro\"}")
+    config_name: str = Field(
+        "", description="The metric's configuration, for metrics that have several (empty: default)"
+    )
+    compute_args: dict[str, Any] = Field(
+        {}, description='Extra keyword arguments for compute(), e.g. {"average": "macro"}'
+    )
     trust_remote_code: bool = Field(
-        False, description="evaluate metrics are Python scripts that run when loaded: turn on only for a metric you trust"
+        False,
+        description="evaluate metrics are Python scripts that run when loaded: turn on only for a metric you trust",
     )
 
 
@@ -31,13 +36,17 @@ def _load_evaluate_metric(params: EvaluateParams) -> Any:
     if not params.metric.strip():
         raise NodeError(f"{where}: name a metric, e.g. 'meteor' or a local metric script (.py) or folder")
     if not params.trust_remote_code:
-        raise NodeError(f"{where}: evaluate runs the metric's Python script when it loads it; set trust_remote_code to true if you trust it")
+        raise NodeError(
+            f"{where}: evaluate runs the metric's Python script when it loads it; set trust_remote_code to true if you trust it"
+        )
     try:
         return evaluate.load(params.metric, params.config_name or None)
     except Exception as exc:
         local = Path(params.metric).expanduser().exists()
         if not local and (constants.HF_HUB_OFFLINE or hub_unreachable(exc) or isinstance(exc, FileNotFoundError)):
-            reason = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub is unreachable or has no such metric"
+            reason = (
+                "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub is unreachable or has no such metric"
+            )
             raise NodeError(
                 f"{where}: no local metric at that path, and it cannot be fetched from the Hugging Face Hub ({reason}); "
                 "use metric.bleu, metric.sacrebleu, metric.rouge, metric.accuracy, metric.precision_recall_f1 or "
@@ -82,5 +91,7 @@ def evaluate_metric(ctx: RunContext, inputs: dict, params: EvaluateParams) -> di
             **params.compute_args,
         )
     except Exception as exc:  # the metric's own checks: wrong value types, unknown arguments
-        raise NodeError(f"metric.evaluate: metric '{params.metric}' could not score the rows: {type(exc).__name__}: {exc}") from exc
+        raise NodeError(
+            f"metric.evaluate: metric '{params.metric}' could not score the rows: {type(exc).__name__}: {exc}"
+        ) from exc
     return {"metrics": _json_number_tree(dict(result or {}))}

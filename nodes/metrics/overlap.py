@@ -13,7 +13,6 @@ from nodeloom.engine import Input, NodeError, Output, RunContext, node
 from nodeloom.engine.types import DATASET, METRICS
 from nodeloom.nodes.metrics.common import PairParams, cyclic_gc_paused, read_pairs, worst_examples
 
-
 # ---------------------------------------------------------------------------------------------
 # metric.sacrebleu
 
@@ -23,7 +22,9 @@ class SacreBleuParams(PairParams):
         "13a", description="sacrebleu tokenizer"
     )
     lowercase: bool = Field(False, description="Compare lower-cased text")
-    smooth_method: Literal["exp", "floor", "add-k", "none"] = Field("exp", description="Smoothing for zero n-gram counts")
+    smooth_method: Literal["exp", "floor", "add-k", "none"] = Field(
+        "exp", description="Smoothing for zero n-gram counts"
+    )
 
 
 def _sacrebleu_metric(where: str, **options: Any) -> Any:
@@ -33,7 +34,9 @@ def _sacrebleu_metric(where: str, **options: Any) -> Any:
     try:
         return BLEU(**options)
     except Exception as exc:  # mecab/sentencepiece tokenizers raise ImportError or download errors
-        raise NodeError(f"{where}: parameter 'tokenize': tokenizer '{options.get('tokenize')}' is not usable here ({' '.join(str(exc).split())}); choose 13a, intl, zh, char or none") from exc
+        raise NodeError(
+            f"{where}: parameter 'tokenize': tokenizer '{options.get('tokenize')}' is not usable here ({' '.join(str(exc).split())}); choose 13a, intl, zh, char or none"
+        ) from exc
 
 
 @node(
@@ -55,13 +58,23 @@ def sacrebleu_score(ctx: RunContext, inputs: dict, params: SacreBleuParams) -> d
     """
     from sacrebleu.metrics import BLEU
 
-    predictions, references = read_pairs(inputs["dataset"], params.prediction_column, params.reference_column, "metric.sacrebleu")
+    predictions, references = read_pairs(
+        inputs["dataset"], params.prediction_column, params.reference_column, "metric.sacrebleu"
+    )
     # no smoothing while counting: add-k smoothing adds to the counts it is given, in place
-    counter = _sacrebleu_metric("metric.sacrebleu", tokenize=params.tokenize, lowercase=params.lowercase, smooth_method="none", effective_order=True)
+    counter = _sacrebleu_metric(
+        "metric.sacrebleu",
+        tokenize=params.tokenize,
+        lowercase=params.lowercase,
+        smooth_method="none",
+        effective_order=True,
+    )
     with cyclic_gc_paused():
-        rows = [counter.sentence_score(prediction, refs) for prediction, refs in zip(predictions, references)]
+        rows = [counter.sentence_score(prediction, refs) for prediction, refs in zip(predictions, references, strict=False)]
         scores = [
-            BLEU.compute_bleu(list(row.counts), list(row.totals), row.sys_len, row.ref_len, params.smooth_method, effective_order=True).score
+            BLEU.compute_bleu(
+                list(row.counts), list(row.totals), row.sys_len, row.ref_len, params.smooth_method, effective_order=True
+            ).score
             for row in rows
         ]
     order = counter.max_ngram_order
@@ -97,7 +110,9 @@ class BleuParams(PairParams):
     )
 
 
-def bleu_statistics(prediction_tokens: str, reference_tokens: list[str], max_order: int) -> tuple[list[int], list[int], int, int]:
+def bleu_statistics(
+    prediction_tokens: str, reference_tokens: list[str], max_order: int
+) -> tuple[list[int], list[int], int, int]:
     """(matches per order, possible matches per order, prediction length, shortest reference length).
 
     Matches are clipped by the largest count of that n-gram in any one reference.
@@ -118,12 +133,14 @@ def bleu_statistics(prediction_tokens: str, reference_tokens: list[str], max_ord
     return matches, possible, prediction_length, shortest
 
 
-def bleu_from_statistics(matches: list[int], possible: list[int], translation_length: int, reference_length: int, smooth: bool) -> dict:
+def bleu_from_statistics(
+    matches: list[int], possible: list[int], translation_length: int, reference_length: int, smooth: bool
+) -> dict:
     """BLEU as tensorflow/nmt's `compute_bleu` (which Hugging Face evaluate's `bleu` runs) defines it."""
     if smooth:
-        precisions = [(match + 1.0) / (count + 1.0) for match, count in zip(matches, possible)]
+        precisions = [(match + 1.0) / (count + 1.0) for match, count in zip(matches, possible, strict=False)]
     else:
-        precisions = [match / count if count > 0 else 0.0 for match, count in zip(matches, possible)]
+        precisions = [match / count if count > 0 else 0.0 for match, count in zip(matches, possible, strict=False)]
     geometric_mean = math.exp(sum(math.log(p) for p in precisions) / len(precisions)) if min(precisions) > 0 else 0.0
     if translation_length == 0 or reference_length == 0:
         ratio, brevity_penalty = 0.0, 0.0
@@ -145,7 +162,13 @@ def bleu_from_statistics(matches: list[int], possible: list[int], translation_le
     title="BLEU (evaluate)",
     category="metric",
     inputs=[Input("dataset", DATASET, description="Rows with prediction and reference columns")],
-    outputs=[Output("metrics", METRICS, "bleu (0-1), precisions, brevity_penalty, length_ratio, translation_length, reference_length")],
+    outputs=[
+        Output(
+            "metrics",
+            METRICS,
+            "bleu (0-1), precisions, brevity_penalty, length_ratio, translation_length, reference_length",
+        )
+    ],
     params=BleuParams,
     key_params=("max_order", "smooth"),
 )
@@ -156,18 +179,20 @@ def bleu_score(ctx: RunContext, inputs: dict, params: BleuParams) -> dict:
     reference, the *shortest* reference length for the brevity penalty (sacreBLEU uses the
     closest), optional add-one smoothing. Each row also gets that BLEU computed on its own.
     """
-    predictions, references = read_pairs(inputs["dataset"], params.prediction_column, params.reference_column, "metric.bleu")
+    predictions, references = read_pairs(
+        inputs["dataset"], params.prediction_column, params.reference_column, "metric.bleu"
+    )
     tokenizer = _sacrebleu_metric("metric.bleu", tokenize=params.tokenize).tokenizer
     with cyclic_gc_paused():
         rows = [
             bleu_statistics(tokenizer(prediction), [tokenizer(r) for r in refs], params.max_order)
-            for prediction, refs in zip(predictions, references)
+            for prediction, refs in zip(predictions, references, strict=False)
         ]
         scores = [bleu_from_statistics(*row, smooth=params.smooth)["bleu"] for row in rows]
-    matches, possible, lengths, reference_lengths = zip(*rows)
+    matches, possible, lengths, reference_lengths = zip(*rows, strict=False)
     result = bleu_from_statistics(
-        [sum(counts) for counts in zip(*matches)],
-        [sum(counts) for counts in zip(*possible)],
+        [sum(counts) for counts in zip(*matches, strict=False)],
+        [sum(counts) for counts in zip(*possible, strict=False)],
         sum(lengths),
         sum(reference_lengths),
         smooth=params.smooth,
@@ -185,7 +210,9 @@ RougeType = Literal["rouge1", "rouge2", "rougeL", "rougeLsum"]
 
 class RougeParams(PairParams):
     rouge_types: list[RougeType] = Field(
-        ["rouge1", "rouge2", "rougeL", "rougeLsum"], min_length=1, description="Scores to compute; the first one ranks the worst examples"
+        ["rouge1", "rouge2", "rougeL", "rougeLsum"],
+        min_length=1,
+        description="Scores to compute; the first one ranks the worst examples",
     )
     use_stemmer: bool = Field(False, description="Porter-stem words before matching (English)")
     tokenizer: Literal["default", "whitespace"] = Field(
@@ -219,13 +246,15 @@ def rouge_score(ctx: RunContext, inputs: dict, params: RougeParams) -> dict:
     """
     from rouge_score import rouge_scorer
 
-    predictions, references = read_pairs(inputs["dataset"], params.prediction_column, params.reference_column, "metric.rouge")
+    predictions, references = read_pairs(
+        inputs["dataset"], params.prediction_column, params.reference_column, "metric.rouge"
+    )
     types = list(dict.fromkeys(params.rouge_types))
     tokenizer = _WhitespaceTokenizer() if params.tokenizer == "whitespace" else None
     scorer = rouge_scorer.RougeScorer(types, use_stemmer=params.use_stemmer, tokenizer=tokenizer)
     per_type: dict[str, list[float]] = {rouge_type: [] for rouge_type in types}
     with cyclic_gc_paused():
-        for prediction, refs in zip(predictions, references):
+        for prediction, refs in zip(predictions, references, strict=False):
             scores = scorer.score(refs[0], prediction) if len(refs) == 1 else scorer.score_multi(refs, prediction)
             for rouge_type in types:
                 per_type[rouge_type].append(scores[rouge_type].fmeasure)
@@ -244,8 +273,12 @@ _PUNCTUATION = r"[\p{P}" + "".join("\\" + character for character in string.punc
 
 class ExactMatchParams(PairParams):
     lowercase: bool = Field(False, description="Ignore case")
-    strip_punctuation: bool = Field(False, description="Remove punctuation (ASCII punctuation and symbols, and every Unicode punctuation mark)")
-    collapse_whitespace: bool = Field(False, description="Trim the ends and turn every run of spaces, tabs and newlines into one space")
+    strip_punctuation: bool = Field(
+        False, description="Remove punctuation (ASCII punctuation and symbols, and every Unicode punctuation mark)"
+    )
+    collapse_whitespace: bool = Field(
+        False, description="Trim the ends and turn every run of spaces, tabs and newlines into one space"
+    )
 
 
 def answer_normalizer(params: ExactMatchParams) -> Callable[[str], str]:
@@ -285,11 +318,13 @@ def exact_match(ctx: RunContext, inputs: dict, params: ExactMatchParams) -> dict
 
     `worst_examples` lists the first rows that match no reference.
     """
-    predictions, references = read_pairs(inputs["dataset"], params.prediction_column, params.reference_column, "metric.exact_match")
+    predictions, references = read_pairs(
+        inputs["dataset"], params.prediction_column, params.reference_column, "metric.exact_match"
+    )
     normalize = answer_normalizer(params)
     scores = [
         float(normalize(prediction) in {normalize(reference) for reference in refs})
-        for prediction, refs in zip(predictions, references)
+        for prediction, refs in zip(predictions, references, strict=False)
     ]
     matches = int(sum(scores))
     return {

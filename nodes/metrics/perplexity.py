@@ -13,7 +13,6 @@ from nodeloom.engine.types import METRICS, MODEL, TOKENIZED_DATASET
 from nodeloom.nodes.data import column_values
 from nodeloom.nodes.metrics.common import WORST_EXAMPLE_COUNT, check_rows
 
-
 # transformers' causal LMs (GPT2LMHeadModel, LlamaForCausalLM, ...) and peft's wrapper of them
 CAUSAL_LM_CLASS_ENDINGS = ("ForCausalLM", "LMHeadModel")
 
@@ -44,7 +43,11 @@ def token_columns(dataset: Any) -> dict[str, list]:
     category="metric",
     inputs=[
         Input("model", MODEL, description="A causal language model"),
-        Input("dataset", TOKENIZED_DATASET, description="Token rows: input_ids, attention_mask and labels (-100: not scored)"),
+        Input(
+            "dataset",
+            TOKENIZED_DATASET,
+            description="Token rows: input_ids, attention_mask and labels (-100: not scored)",
+        ),
     ],
     outputs=[Output("metrics", METRICS, "perplexity, mean_loss (per token), tokens; perplexity per row")],
     params=PerplexityParams,
@@ -66,7 +69,9 @@ def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
     columns = token_columns(inputs["dataset"])
     row_count = len(columns["input_ids"])
     if not type(model).__name__.endswith(CAUSAL_LM_CLASS_ENDINGS):
-        raise NodeError(f"metric.perplexity: input 'model' is a {type(model).__name__}, not a causal language model; load it with task 'causal_lm'")
+        raise NodeError(
+            f"metric.perplexity: input 'model' is a {type(model).__name__}, not a causal language model; load it with task 'causal_lm'"
+        )
     pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model.to(ctx.device).eval()
 
@@ -89,11 +94,15 @@ def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
 
     tokens = sum(row_tokens)
     if tokens == 0:
-        raise NodeError("metric.perplexity: input 'dataset' has no token to score (every row is shorter than 2 tokens or labelled -100)")
+        raise NodeError(
+            "metric.perplexity: input 'dataset' has no token to score (every row is shorter than 2 tokens or labelled -100)"
+        )
     mean_loss = math.fsum(row_losses) / tokens
-    per_row = [math.exp(loss / count) if count else None for loss, count in zip(row_losses, row_tokens)]
+    per_row = [math.exp(loss / count) if count else None for loss, count in zip(row_losses, row_tokens, strict=False)]
     worst = heapq.nlargest(
-        WORST_EXAMPLE_COUNT, (row for row, value in enumerate(per_row) if value is not None), key=lambda row: (per_row[row], -row)
+        WORST_EXAMPLE_COUNT,
+        (row for row, value in enumerate(per_row) if value is not None),
+        key=lambda row: (per_row[row], -row),
     )
     return {
         "metrics": {
@@ -102,7 +111,12 @@ def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
             "tokens": tokens,
             "example_scores": per_row,
             "worst_examples": [
-                {"row": row, "perplexity": per_row[row], "mean_loss": row_losses[row] / row_tokens[row], "tokens": row_tokens[row]}
+                {
+                    "row": row,
+                    "perplexity": per_row[row],
+                    "mean_loss": row_losses[row] / row_tokens[row],
+                    "tokens": row_tokens[row],
+                }
                 for row in worst
             ],
         }

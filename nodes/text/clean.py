@@ -21,16 +21,26 @@ EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 class CleanParams(NodeParams):
     columns: list[str] = Field(["text"], min_length=1, description="Text columns to clean")
-    normalize_unicode: bool = Field(True, description="Apply Unicode NFKC normalization (full-width letters, ligatures, odd spaces)")
-    strip_html: bool = Field(False, description="Remove HTML tags (and script/style contents), decode entities such as &amp;")
+    normalize_unicode: bool = Field(
+        True, description="Apply Unicode NFKC normalization (full-width letters, ligatures, odd spaces)"
+    )
+    strip_html: bool = Field(
+        False, description="Remove HTML tags (and script/style contents), decode entities such as &amp;"
+    )
     remove_urls: bool = Field(False, description="Remove web addresses (http://…, https://…, www.…)")
     remove_emails: bool = Field(False, description="Remove e-mail addresses")
     lowercase: bool = Field(False, description="Lower-case the text")
-    collapse_whitespace: bool = Field(True, description="Turn runs of spaces, tabs and newlines into one space and trim the ends")
+    collapse_whitespace: bool = Field(
+        True, description="Turn runs of spaces, tabs and newlines into one space and trim the ends"
+    )
     drop_empty: bool = Field(True, description="Drop rows whose cleaned text is empty")
     min_length: int = Field(0, ge=0, description="Drop rows shorter than this (in length_unit); 0: no minimum")
-    max_length: int | None = Field(None, ge=1, description="Drop rows longer than this (in length_unit); empty: no maximum")
-    length_unit: Literal["characters", "words"] = Field("characters", description="What min_length and max_length count")
+    max_length: int | None = Field(
+        None, ge=1, description="Drop rows longer than this (in length_unit); empty: no maximum"
+    )
+    length_unit: Literal["characters", "words"] = Field(
+        "characters", description="What min_length and max_length count"
+    )
     drop_duplicates: bool = Field(False, description="Keep only the first of rows whose cleaned columns are all equal")
 
 
@@ -38,7 +48,27 @@ class _HTMLText(HTMLParser):
     """Collects the text of an HTML fragment; block tags become spaces so words don't run together."""
 
     SKIPPED = {"script", "style", "head", "title"}
-    BLOCKS = {"p", "br", "div", "li", "ul", "ol", "tr", "td", "th", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "table", "section", "article"}
+    BLOCKS = {
+        "p",
+        "br",
+        "div",
+        "li",
+        "ul",
+        "ol",
+        "tr",
+        "td",
+        "th",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "table",
+        "section",
+        "article",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -92,7 +122,10 @@ def _clean_summary(outputs: dict) -> dict:
     title="Clean text",
     category="text",
     inputs=[Input("dataset", DATASET)],
-    outputs=[Output("dataset", DATASET, "The cleaned rows"), Output("report", REPORT, "Rows each operation changed or dropped")],
+    outputs=[
+        Output("dataset", DATASET, "The cleaned rows"),
+        Output("report", REPORT, "Rows each operation changed or dropped"),
+    ],
     params=CleanParams,
     version=2,
     key_params=("columns", "lowercase"),
@@ -131,8 +164,13 @@ def clean_text(ctx: RunContext, inputs: dict, params: CleanParams) -> dict:
         return cleaned | {CHANGES_COLUMN: changed}
 
     mapped = dataset.map(
-        clean_batch, batched=True, batch_size=MAP_BATCH, keep_in_memory=True, load_from_cache_file=False,
-        new_fingerprint=map_fingerprint(dataset, params), desc="text.clean",
+        clean_batch,
+        batched=True,
+        batch_size=MAP_BATCH,
+        keep_in_memory=True,
+        load_from_cache_file=False,
+        new_fingerprint=map_fingerprint(dataset, params),
+        desc="text.clean",
     )
     masks = np.asarray(column_values(mapped, CHANGES_COLUMN), dtype=np.int64)
     cleaned = mapped.remove_columns(CHANGES_COLUMN)
@@ -150,9 +188,13 @@ def clean_text(ctx: RunContext, inputs: dict, params: CleanParams) -> dict:
     if params.drop_empty:
         filters.append(("drop_empty", lambda row: all(texts[c][row].strip() for c in params.columns)))
     if params.min_length:
-        filters.append(("min_length", lambda row: all(measure(texts[c][row]) >= params.min_length for c in params.columns)))
+        filters.append(
+            ("min_length", lambda row: all(measure(texts[c][row]) >= params.min_length for c in params.columns))
+        )
     if params.max_length is not None:
-        filters.append(("max_length", lambda row: all(measure(texts[c][row]) <= params.max_length for c in params.columns)))
+        filters.append(
+            ("max_length", lambda row: all(measure(texts[c][row]) <= params.max_length for c in params.columns))
+        )
     for name, passes in filters:
         before = int(keep.sum())
         for row in np.flatnonzero(keep):
@@ -166,8 +208,16 @@ def clean_text(ctx: RunContext, inputs: dict, params: CleanParams) -> dict:
         operations.append({"operation": "drop_duplicates", "dropped": before - int(keep.sum())})
     if not keep.all():
         cleaned = cleaned.select(np.flatnonzero(keep), keep_in_memory=True)
-    report = {"rows_in": dataset.num_rows, "rows_out": cleaned.num_rows, "columns": list(params.columns), "operations": operations}
-    ctx.log(f"{dataset.num_rows} rows in, {cleaned.num_rows} out; " + ", ".join(f"{op['operation']} {op.get('changed', op.get('dropped'))}" for op in operations))
+    report = {
+        "rows_in": dataset.num_rows,
+        "rows_out": cleaned.num_rows,
+        "columns": list(params.columns),
+        "operations": operations,
+    }
+    ctx.log(
+        f"{dataset.num_rows} rows in, {cleaned.num_rows} out; "
+        + ", ".join(f"{op['operation']} {op.get('changed', op.get('dropped'))}" for op in operations)
+    )
     return {"dataset": cleaned, "report": report}
 
 
@@ -178,4 +228,6 @@ def _stop_if_emptied(before: int, keep: Any, operation: str, params: CleanParams
             "min_length": f"no row reaches min_length={params.min_length} {params.length_unit}; lower it",
             "max_length": f"every row exceeds max_length={params.max_length} {params.length_unit}; raise it",
         }[operation]
-        raise NodeError(f"text.clean: operation '{operation}' removed the last {before} rows and left the dataset empty: {setting}")
+        raise NodeError(
+            f"text.clean: operation '{operation}' removed the last {before} rows and left the dataset empty: {setting}"
+        )

@@ -21,7 +21,9 @@ def require_text_column(dataset: Any, column: str, where: str) -> None:
     require_columns(dataset, [column], where)
     dtype = getattr(dataset.features[column], "dtype", None)
     if dtype not in ("string", "large_string"):
-        raise NodeError(f"{where}: column '{column}' holds {dtype or type(dataset.features[column]).__name__} values, not text; choose a text column")
+        raise NodeError(
+            f"{where}: column '{column}' holds {dtype or type(dataset.features[column]).__name__} values, not text; choose a text column"
+        )
 
 
 def text_column_values(dataset: Any, column: str, where: str) -> list[str]:
@@ -60,7 +62,9 @@ def map_fingerprint(dataset: Any, params: NodeParams, *material: str) -> str:
     """
     import hashlib
 
-    text = "|".join((MAP_CODE_VERSION, dataset._fingerprint, type(params).__name__, params.model_dump_json(), *material))
+    text = "|".join(
+        (MAP_CODE_VERSION, dataset._fingerprint, type(params).__name__, params.model_dump_json(), *material)
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 

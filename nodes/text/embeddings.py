@@ -16,8 +16,15 @@ from nodeloom.nodes.text.tokenizers import ensure_eos_and_pad, from_pretrained
 
 
 class EmbedParams(NodeParams):
-    mode: Literal["sentence", "word"] = Field("sentence", description="sentence: one mean-pooled vector per row; word: the static input vector of each frequent token")
-    model: str = Field("bundled:minilm", min_length=1, description="Model to embed with when no model is connected: bundled:minilm, a local folder or a Hub name")
+    mode: Literal["sentence", "word"] = Field(
+        "sentence",
+        description="sentence: one mean-pooled vector per row; word: the static input vector of each frequent token",
+    )
+    model: str = Field(
+        "bundled:minilm",
+        min_length=1,
+        description="Model to embed with when no model is connected: bundled:minilm, a local folder or a Hub name",
+    )
     text_column: str = Field("text", min_length=1, description="Column with the text")
     batch_size: int = Field(32, ge=1, le=4096, description="sentence: texts per forward pass")
     max_length: int = Field(256, ge=2, le=65_536, description="sentence: truncate texts to this many tokens")
@@ -30,7 +37,9 @@ def _embedding_model(ctx: RunContext, inputs: dict, params: EmbedParams) -> tupl
     from transformers import AutoModel, AutoTokenizer
 
     if ("model" in inputs) != ("tokenizer" in inputs):
-        raise NodeError("text.embed: connect both a model and its tokenizer, or neither (then parameter 'model' is used)")
+        raise NodeError(
+            "text.embed: connect both a model and its tokenizer, or neither (then parameter 'model' is used)"
+        )
     if "model" in inputs:
         return inputs["model"], inputs["tokenizer"]
     where = "text.embed: parameter 'model'"
@@ -46,7 +55,13 @@ def _sentence_vectors(ctx: RunContext, model: Any, tokenizer: Any, texts: list[s
     vectors = []
     for start in range(0, len(texts), params.batch_size):
         ctx.check_cancelled()
-        batch = tokenizer(texts[start : start + params.batch_size], padding=True, truncation=True, max_length=params.max_length, return_tensors="pt")
+        batch = tokenizer(
+            texts[start : start + params.batch_size],
+            padding=True,
+            truncation=True,
+            max_length=params.max_length,
+            return_tensors="pt",
+        )
         mask = batch["attention_mask"].to(ctx.device)
         output = model(input_ids=batch["input_ids"].to(ctx.device), attention_mask=mask, output_hidden_states=True)
         hidden = output.hidden_states[-1]
@@ -60,7 +75,9 @@ def _sentence_vectors(ctx: RunContext, model: Any, tokenizer: Any, texts: list[s
     return np.concatenate(vectors)
 
 
-def _word_vectors(model: Any, tokenizer: Any, texts: list[str], params: EmbedParams) -> tuple[list[str], list[int], Any]:
+def _word_vectors(
+    model: Any, tokenizer: Any, texts: list[str], params: EmbedParams
+) -> tuple[list[str], list[int], Any]:
     import torch
 
     counts: Counter[int] = Counter()
@@ -97,10 +114,26 @@ def projection_2d(vectors: Any) -> Any:
 
 def _embed_summary(outputs: dict) -> dict:
     dataset = outputs["embeddings"]
-    label = "word" if "word" in dataset.column_names else next((c for c in dataset.column_names if c not in ("embedding", "x", "y")), None)
+    label = (
+        "word"
+        if "word" in dataset.column_names
+        else next((c for c in dataset.column_names if c not in ("embedding", "x", "y")), None)
+    )
     sample = dataset.select(range(min(300, dataset.num_rows)))
-    points = [{"x": round(x, 4), "y": round(y, 4)} | ({"label": _short_label(text)} if label else {}) for x, y, text in zip(column_values(sample, "x"), column_values(sample, "y"), column_values(sample, label) if label else itertools.repeat(None))]
-    return {"rows": dataset.num_rows, "columns": list(dataset.column_names), "dimensions": len(dataset[0]["embedding"]) if dataset.num_rows else 0, "points": points}
+    points = [
+        {"x": round(x, 4), "y": round(y, 4)} | ({"label": _short_label(text)} if label else {})
+        for x, y, text in zip(
+            column_values(sample, "x"),
+            column_values(sample, "y"),
+            column_values(sample, label) if label else itertools.repeat(None), strict=False,
+        )
+    ]
+    return {
+        "rows": dataset.num_rows,
+        "columns": list(dataset.column_names),
+        "dimensions": len(dataset[0]["embedding"]) if dataset.num_rows else 0,
+        "points": points,
+    }
 
 
 def _short_label(value: Any) -> str:
@@ -114,7 +147,12 @@ def _short_label(value: Any) -> str:
     category="text",
     inputs=[
         Input("dataset", DATASET),
-        Input("model", MODEL, required=False, description="A model to embed with (connect its tokenizer too); default: parameter 'model'"),
+        Input(
+            "model",
+            MODEL,
+            required=False,
+            description="A model to embed with (connect its tokenizer too); default: parameter 'model'",
+        ),
         Input("tokenizer", TOKENIZER, required=False, description="The connected model's tokenizer"),
     ],
     outputs=[Output("embeddings", EMBEDDINGS, "Rows with an `embedding` vector and `x`, `y` for a scatter plot")],
@@ -153,6 +191,10 @@ def embed(ctx: RunContext, inputs: dict, params: EmbedParams) -> dict:
     finally:  # a connected model may also sit in the output cache: leave it as it was
         model.to(original_device).train(was_training)
     projected = projection_2d(vectors)
-    table = table.add_column("embedding", list(vectors)).add_column("x", projected[:, 0].tolist()).add_column("y", projected[:, 1].tolist())
+    table = (
+        table.add_column("embedding", list(vectors))
+        .add_column("x", projected[:, 0].tolist())
+        .add_column("y", projected[:, 1].tolist())
+    )
     ctx.log(f"{table.num_rows} {params.mode} vectors of {vectors.shape[1]} dimensions")
     return {"embeddings": table}

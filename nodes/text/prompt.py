@@ -19,7 +19,9 @@ def template_columns(template: str, where: str) -> list[str]:
     except ValueError as exc:
         raise NodeError(f"{where}: {exc}; write columns as {{column}} and a literal brace as {{{{ or }}}}") from exc
     if not fields:
-        raise NodeError(f"{where}: the template names no column; write columns as {{column}}, e.g. 'Question: {{question}}\\nAnswer: {{answer}}'")
+        raise NodeError(
+            f"{where}: the template names no column; write columns as {{column}}, e.g. 'Question: {{question}}\\nAnswer: {{answer}}'"
+        )
     if any(not name or any(ch in name for ch in ".[") for name in fields):  # positional, attribute or index fields
         raise NodeError(f"{where}: use plain column names in braces, e.g. {{question}}; found {fields}")
     return list(dict.fromkeys(fields))
@@ -27,7 +29,9 @@ def template_columns(template: str, where: str) -> list[str]:
 
 class SplitPromptParams(NodeParams):
     text_column: str = Field("text", min_length=1, description="Column with the passages to split")
-    prompt_words: int = Field(12, ge=1, le=10_000, description="Words at the start of each passage that become the prompt")
+    prompt_words: int = Field(
+        12, ge=1, le=10_000, description="Words at the start of each passage that become the prompt"
+    )
     continuation_words: int | None = Field(
         None, ge=1, le=100_000, description="Longest continuation kept, in words (empty: the rest of the passage)"
     )
@@ -67,5 +71,8 @@ def split_prompt(ctx: RunContext, inputs: dict, params: SplitPromptParams) -> di
             "lower 'prompt_words'"
         )
     dropped = inputs["dataset"].num_rows - len(prompts)
-    ctx.log(f"{len(prompts)} prompts of {params.prompt_words} words" + (f"; {dropped} passages too short to split were dropped" if dropped else ""))
+    ctx.log(
+        f"{len(prompts)} prompts of {params.prompt_words} words"
+        + (f"; {dropped} passages too short to split were dropped" if dropped else "")
+    )
     return {"dataset": Dataset.from_dict({"prompt": prompts, "continuation": continuations})}

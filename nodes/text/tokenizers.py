@@ -32,9 +32,13 @@ def from_pretrained(loader: Any, name_or_path: str, where: str, **options: Any) 
         raise NodeError(f"{where}: {exc}") from exc
     local = Path(source).expanduser()
     if source.startswith(("/", "./", "../", "~")) and not local.exists():
-        raise NodeError(f"{where}: folder '{name_or_path}' does not exist; give a folder written by save_pretrained, a Hub name or {BUNDLED_PREFIX}minilm")
+        raise NodeError(
+            f"{where}: folder '{name_or_path}' does not exist; give a folder written by save_pretrained, a Hub name or {BUNDLED_PREFIX}minilm"
+        )
     if local.exists() and not local.is_dir():
-        raise NodeError(f"{where}: '{name_or_path}' is a file; give the folder that holds it (with its config and tokenizer files)")
+        raise NodeError(
+            f"{where}: '{name_or_path}' is a file; give the folder that holds it (with its config and tokenizer files)"
+        )
     try:
         return loader.from_pretrained(str(local) if local.is_dir() else source, **options)
     except Exception as exc:
@@ -55,7 +59,9 @@ def ensure_eos_and_pad(tokenizer: Any, ctx: RunContext, where: str) -> Any:
     """
     if tokenizer.eos_token is None:
         if tokenizer.sep_token is None:
-            raise NodeError(f"{where}: the tokenizer has neither an end-of-text (eos) nor a separator token; NodeLoom needs one to end examples")
+            raise NodeError(
+                f"{where}: the tokenizer has neither an end-of-text (eos) nor a separator token; NodeLoom needs one to end examples"
+            )
         tokenizer.eos_token = tokenizer.sep_token
         ctx.log(f"no eos token: using the separator token {tokenizer.sep_token} as eos")
     if tokenizer.pad_token is None:
@@ -69,16 +75,24 @@ def ensure_eos_and_pad(tokenizer: Any, ctx: RunContext, where: str) -> Any:
 
 
 class TrainTokenizerParams(NodeParams):
-    kind: Literal["bpe", "wordpiece", "unigram"] = Field("bpe", description="bpe: byte-level BPE (GPT-2 style); wordpiece: BERT style; unigram: SentencePiece style")
-    vocab_size: int = Field(8000, ge=300, le=200_000, description="Largest vocabulary to learn (small data may give fewer)")
+    kind: Literal["bpe", "wordpiece", "unigram"] = Field(
+        "bpe", description="bpe: byte-level BPE (GPT-2 style); wordpiece: BERT style; unigram: SentencePiece style"
+    )
+    vocab_size: int = Field(
+        8000, ge=300, le=200_000, description="Largest vocabulary to learn (small data may give fewer)"
+    )
     min_frequency: int = Field(
-        2, ge=1, le=1_000_000_000,
+        2,
+        ge=1,
+        le=1_000_000_000,
         description="bpe and wordpiece: ignore merges seen fewer times than this (unigram has no such setting)",
     )
     text_columns: list[str] = Field(["text"], min_length=1, description="Text columns to learn from")
     lowercase: bool = Field(False, description="Lower-case text before tokenizing (as uncased BERT does)")
     special_tokens: list[str] = Field([], description="Extra special tokens that are never split, e.g. chat markers")
-    model_max_length: int = Field(1024, ge=8, le=1_000_000, description="Longest sequence the tokenizer will claim to handle")
+    model_max_length: int = Field(
+        1024, ge=8, le=1_000_000, description="Longest sequence the tokenizer will claim to handle"
+    )
     pretrained: str = Field(
         "",
         description="Skip training and load this pretrained tokenizer (Hub name or local folder, e.g. gpt2) to match a pretrained model",
@@ -97,15 +111,20 @@ def _build_tokenizer(params: TrainTokenizerParams) -> tuple[Any, Any]:
     from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 
     eos, pad, unk, others = SPECIALS[params.kind]
-    specials = [token for token in (pad, unk, *others, eos) if token] + [t for t in params.special_tokens if t not in (pad, unk, eos, *others)]
+    specials = [token for token in (pad, unk, *others, eos) if token] + [
+        t for t in params.special_tokens if t not in (pad, unk, eos, *others)
+    ]
     if params.kind == "bpe":
         tokenizer = Tokenizer(models.BPE())
         tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tokenizer.decoder = decoders.ByteLevel()
         tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
         trainer = trainers.BpeTrainer(
-            vocab_size=params.vocab_size, min_frequency=params.min_frequency, special_tokens=specials,
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False,
+            vocab_size=params.vocab_size,
+            min_frequency=params.min_frequency,
+            special_tokens=specials,
+            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+            show_progress=False,
         )
         if params.lowercase:
             tokenizer.normalizer = normalizers.Lowercase()
@@ -115,14 +134,21 @@ def _build_tokenizer(params: TrainTokenizerParams) -> tuple[Any, Any]:
         tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         tokenizer.decoder = decoders.WordPiece()
         trainer = trainers.WordPieceTrainer(
-            vocab_size=params.vocab_size, min_frequency=params.min_frequency, special_tokens=specials, show_progress=False,
+            vocab_size=params.vocab_size,
+            min_frequency=params.min_frequency,
+            special_tokens=specials,
+            show_progress=False,
         )
     else:
         tokenizer = Tokenizer(models.Unigram())
-        tokenizer.normalizer = normalizers.Sequence([normalizers.NFKC(), *([normalizers.Lowercase()] if params.lowercase else [])])
+        tokenizer.normalizer = normalizers.Sequence(
+            [normalizers.NFKC(), *([normalizers.Lowercase()] if params.lowercase else [])]
+        )
         tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
         tokenizer.decoder = decoders.Metaspace()
-        trainer = trainers.UnigramTrainer(vocab_size=params.vocab_size, special_tokens=specials, unk_token=unk, show_progress=False)
+        trainer = trainers.UnigramTrainer(
+            vocab_size=params.vocab_size, special_tokens=specials, unk_token=unk, show_progress=False
+        )
     return tokenizer, trainer
 
 
@@ -153,7 +179,9 @@ def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams)
         # a pretrained model only understands its own vocabulary: training a new one would break it
         tokenizer = from_pretrained(AutoTokenizer, params.pretrained, "text.train_tokenizer: parameter 'pretrained'")
         ensure_eos_and_pad(tokenizer, ctx, "text.train_tokenizer")
-        ctx.log(f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.pretrained} instead of training one")
+        ctx.log(
+            f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.pretrained} instead of training one"
+        )
         return {"tokenizer": tokenizer}
     dataset = inputs["dataset"]
     for column in params.text_columns:
@@ -173,7 +201,8 @@ def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams)
     if params.kind == "wordpiece":
         cls, sep = "[CLS]", "[SEP]"
         tokenizer.post_processor = processors.TemplateProcessing(
-            single=f"{cls} $A {sep}", pair=f"{cls} $A {sep} $B:1 {sep}:1",
+            single=f"{cls} $A {sep}",
+            pair=f"{cls} $A {sep} $B:1 {sep}:1",
             special_tokens=[(cls, tokenizer.token_to_id(cls)), (sep, tokenizer.token_to_id(sep))],
         )
     names = {"eos_token": eos, "pad_token": pad}
@@ -187,7 +216,10 @@ def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams)
     if params.special_tokens:
         wrapped.add_special_tokens({"additional_special_tokens": list(params.special_tokens)})
     if len(wrapped) < params.vocab_size:
-        ctx.log(f"learned {len(wrapped)} tokens, fewer than vocab_size={params.vocab_size}: the text has no more to learn", "warning")
+        ctx.log(
+            f"learned {len(wrapped)} tokens, fewer than vocab_size={params.vocab_size}: the text has no more to learn",
+            "warning",
+        )
     ctx.log(f"trained a {params.kind} tokenizer with {len(wrapped)} tokens on {dataset.num_rows} rows")
     return {"tokenizer": wrapped}
 
@@ -197,12 +229,28 @@ def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams)
 
 
 class LoadTokenizerParams(NodeParams):
-    name_or_path: str = Field("bundled:minilm", min_length=1, description="bundled:minilm (offline BERT tokenizer), a local folder or a Hub name")
+    name_or_path: str = Field(
+        "bundled:minilm",
+        min_length=1,
+        description="bundled:minilm (offline BERT tokenizer), a local folder or a Hub name",
+    )
     revision: str = Field("main", min_length=1, description="Hub branch, tag or commit")
-    trust_remote_code: bool = Field(False, description="Run Python code shipped with the tokenizer (only for sources you trust)")
+    trust_remote_code: bool = Field(
+        False, description="Run Python code shipped with the tokenizer (only for sources you trust)"
+    )
 
 
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "vocab.json", "merges.txt", "added_tokens.json", "spiece.model", "tokenizer.model")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "spiece.model",
+    "tokenizer.model",
+)
 
 
 def _tokenizer_files(params: LoadTokenizerParams) -> list[str]:
@@ -228,9 +276,13 @@ def load_tokenizer(ctx: RunContext, inputs: dict, params: LoadTokenizerParams) -
     from transformers import AutoTokenizer
 
     where = "text.load_tokenizer: parameter 'name_or_path'"
-    tokenizer = from_pretrained(AutoTokenizer, params.name_or_path, where, revision=params.revision, trust_remote_code=params.trust_remote_code)
+    tokenizer = from_pretrained(
+        AutoTokenizer, params.name_or_path, where, revision=params.revision, trust_remote_code=params.trust_remote_code
+    )
     if not tokenizer.is_fast:
-        raise NodeError(f"{where}: '{params.name_or_path}' has only a slow (Python) tokenizer; NodeLoom needs a fast one (a tokenizer.json)")
+        raise NodeError(
+            f"{where}: '{params.name_or_path}' has only a slow (Python) tokenizer; NodeLoom needs a fast one (a tokenizer.json)"
+        )
     ensure_eos_and_pad(tokenizer, ctx, "text.load_tokenizer")
     ctx.log(f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.name_or_path}")
     return {"tokenizer": tokenizer}
