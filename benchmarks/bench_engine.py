@@ -104,10 +104,12 @@ def main() -> None:
     print(f"  direct function calls            {direct_seconds * 1000:9.2f} ms")
     print(f"  load + validate                  {validate_seconds * 1000:9.2f} ms")
     print(
-        f"  engine, first run (disk writes)  {first_seconds * 1000:9.2f} ms   overhead {per_node(first_seconds):.3f} ms/node   ratio {first_seconds / direct_seconds:,.0f}x"
+        f"  engine, first run (disk writes)  {first_seconds * 1000:9.2f} ms"
+        f"   overhead {per_node(first_seconds):.3f} ms/node   ratio {first_seconds / direct_seconds:,.0f}x"
     )
     print(
-        f"  engine, --no-cache run           {nocache_seconds * 1000:9.2f} ms   overhead {per_node(nocache_seconds):.3f} ms/node"
+        f"  engine, --no-cache run           {nocache_seconds * 1000:9.2f} ms"
+        f"   overhead {per_node(nocache_seconds):.3f} ms/node"
     )
     print(f"  fully cached rerun, memory       {memory_seconds * 1000:9.2f} ms   (goal < 500 ms)")
     print(f"  fully cached rerun, disk         {disk_seconds * 1000:9.2f} ms   (goal < 500 ms)")

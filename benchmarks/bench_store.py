@@ -188,14 +188,17 @@ def main() -> None:
 
     median = statistics.median
     print(
-        f"{args.steps} training steps, {points} metric points recorded per run ({run.status}), {args.repeats} repeats, medians:"
+        f"{args.steps} training steps, {points} metric points recorded per run ({run.status}), "
+        f"{args.repeats} repeats, medians:"
     )
     print(f"  plain PyTorch loop            {median(plain):8.3f} s")
     print(
-        f"  engine, no recording          {median(engine_only):8.3f} s   ratio to plain {median(engine_only) / median(plain):.3f}"
+        f"  engine, no recording          {median(engine_only):8.3f} s"
+        f"   ratio to plain {median(engine_only) / median(plain):.3f}"
     )
     print(
-        f"  engine + store recording      {median(recorded):8.3f} s   ratio to plain {median(recorded) / median(plain):.3f}"
+        f"  engine + store recording      {median(recorded):8.3f} s"
+        f"   ratio to plain {median(recorded) / median(plain):.3f}"
     )
     print(
         f"  time inside the recorder      {median(shares) * 100:8.3f} %   of the recorded run (goal < 2 %)"

@@ -128,7 +128,8 @@ def main() -> None:
     print(f"{options.texts:,} texts, tokenizer {type(tokenizer).__name__} (bundled:minilm), best of {options.repeats}")
     for name in variants:
         print(
-            f"  {name:32s} wall {wall[name]:7.3f} s ({options.texts / wall[name]:8,.0f} texts/s)   cpu {cpu[name]:7.3f} s"
+            f"  {name:32s} wall {wall[name]:7.3f} s ({options.texts / wall[name]:8,.0f} texts/s)"
+            f"   cpu {cpu[name]:7.3f} s"
         )
     comparisons = [
         ("classification: node vs direct map", "text.tokenize, classification", "direct map, classification"),

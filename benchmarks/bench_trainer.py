@@ -149,8 +149,8 @@ def main() -> None:
     bf16 = precision_flags("auto", device.partition(":")[0])["bf16"]  # the node's `auto`, for the plain script too
     data = random_blocks(setup)
     print(
-        f"GPT-2 {setup.n_layer} layers x {setup.n_embd}, seq {setup.seq_len}, batch {setup.batch_size}, {setup.steps} steps, "
-        f"device {device}, bf16 {bf16}, torch threads {torch.get_num_threads()}"
+        f"GPT-2 {setup.n_layer} layers x {setup.n_embd}, seq {setup.seq_len}, batch {setup.batch_size}, "
+        f"{setup.steps} steps, device {device}, bf16 {bf16}, torch threads {torch.get_num_threads()}"
     )
     node_runs, plain_runs = [], []
     for repeat in range(args.repeats):
@@ -159,7 +159,8 @@ def main() -> None:
         node, plain = node_runs[-1], plain_runs[-1]
         print(
             f"  run {repeat + 1}: train.trainer {node['tokens_per_second']:,.0f} tok/s (wall {node['wall']:.1f} s, "
-            f"cpu {node['cpu']:.1f} s, {node['events']} events) | plain Trainer {plain['tokens_per_second']:,.0f} tok/s "
+            f"cpu {node['cpu']:.1f} s, {node['events']} events) "
+            f"| plain Trainer {plain['tokens_per_second']:,.0f} tok/s "
             f"(wall {plain['wall']:.1f} s, cpu {plain['cpu']:.1f} s)"
         )
     best_node = max(run["tokens_per_second"] for run in node_runs)
@@ -169,7 +170,8 @@ def main() -> None:
     print(f"train.trainer  {best_node:,.0f} tokens/s   {node_cpu:,.0f} tokens per CPU-second")
     print(f"plain Trainer  {best_plain:,.0f} tokens/s   {plain_cpu:,.0f} tokens per CPU-second")
     print(
-        f"ratio          {best_node / best_plain:.3f}x tokens/s, {node_cpu / plain_cpu:.3f}x per CPU-second  (goal >= 0.95x)"
+        f"ratio          {best_node / best_plain:.3f}x tokens/s, {node_cpu / plain_cpu:.3f}x per CPU-second"
+        "  (goal >= 0.95x)"
     )
     if device.startswith("cuda"):
         parameters = fresh_model(setup).num_parameters()
