@@ -68,9 +68,9 @@ def holds(condition: Mapping[str, Iterable[Any]] | None, values: Mapping[str, An
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (
-        isinstance(value, (str, list, dict)) and not (value.strip() if isinstance(value, str) else value)
-    )
+    if isinstance(value, str):
+        return not value.strip()
+    return value is None or (isinstance(value, (list, dict)) and not value)
 
 
 class NodeParams(BaseModel):
