@@ -196,7 +196,7 @@ def canvas_props(
         ],
         "edges": [canvas_edge(edge) for edge in pipeline.edges if edge.source_port and edge.target_port],
         **registry_props(registry),
-        "view": editor.view,
+        "view": None if read_only else editor.view,  # presentation fits its own, narrower canvas
         "read_only": read_only,
         "theme": "light",
         "min_height": MIN_HEIGHT,
@@ -313,8 +313,8 @@ def apply_action(editor: Editor, registry: Registry, action: dict[str, Any]) -> 
 def read_canvas(editor: Editor, registry: Registry, presentation: bool) -> None:
     """Apply the canvas's latest gesture, if any (call before drawing anything)."""
     envelope = take_action(canvas_key(editor, presentation))
-    if envelope is not None:
-        apply_action(editor, registry, envelope["action"])
+    if envelope is not None and not (presentation and envelope["action"].get("kind") == "view"):
+        apply_action(editor, registry, envelope["action"])  # the editor's view is the editor's to keep
 
 
 def lay_out(editor: Editor, registry: Registry) -> None:

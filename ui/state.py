@@ -10,6 +10,7 @@ copy of the rule is a convenience, the engine's is the truth.
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from collections.abc import Callable
@@ -216,17 +217,12 @@ class Editor:
     def add_node(
         self,
         node_type: NodeType,
-        position: dict[str, float] | None = None,
+        position: dict[str, float],
         link: Callable[[NodeSpec], PortLink | None] | None = None,
     ) -> str:
-        """Add a node with a fresh id named after its type; `link(new_spec)` may name one link to
-        make with it in the same step (so one undo takes both back)."""
+        """Add a node at `position` with a fresh id named after its type; `link(new_spec)` may name one
+        link to make with it in the same step (so one undo takes both back)."""
         node_id = unique_node_id(self.pipeline, node_type.type_id.split(".", 1)[1])
-        if position is None:
-            # Right of everything already placed, so the new card never covers one the user arranged.
-            right = max((spec.position["x"] for spec in self.pipeline.nodes), default=-260.0)
-            top = min((spec.position["y"] for spec in self.pipeline.nodes), default=0.0)
-            position = {"x": right + 260.0, "y": top}
         spec = NodeSpec(node_id, node_type.type_id, {}, {"x": float(position["x"]), "y": float(position["y"])})
         wanted = link(spec) if link else None
 
@@ -283,7 +279,7 @@ class Editor:
             taken = Pipeline(nodes=self.pipeline.nodes + copies)
             renamed[spec.id] = unique_node_id(taken, spec.id)
             position = {"x": spec.position["x"] + float(offset["x"]), "y": spec.position["y"] + float(offset["y"])}
-            copies.append(NodeSpec(renamed[spec.id], spec.type, json.loads(json.dumps(spec.params)), position))
+            copies.append(NodeSpec(renamed[spec.id], spec.type, copy.deepcopy(spec.params), position))
         links = [
             Edge(renamed[edge.source], renamed[edge.target], edge.source_port, edge.target_port)
             for edge in self.pipeline.edges
