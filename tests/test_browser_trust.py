@@ -203,7 +203,7 @@ def page(server, remote_requests):
         tab = context.new_page()
         tab.set_default_timeout(30_000)
         tab.goto(server)
-        tab.get_by_text("NodeLoom").first.wait_for()
+        tab.locator(SIDEBAR).get_by_role("button", name="Save").wait_for(timeout=120_000)  # the first run has drawn
         yield tab
         browser.close()
 
@@ -256,10 +256,9 @@ def import_pipeline(page, home: Path, data: dict, file_name: str) -> None:
     path.write_text(json.dumps(data))
     sidebar = page.locator(SIDEBAR)
     uploader = sidebar.locator("input[type='file']")
-    try:
-        uploader.wait_for(state="attached", timeout=5_000)
-    except playwright_api.TimeoutError:  # its expander is closed
+    if not uploader.count():  # its expander is closed
         sidebar.get_by_text("Import / export").click()
+    uploader.wait_for(state="attached")
     shown_name = sidebar.get_by_text(data["name"].split(" <")[0] + " <img", exact=False).first
     # The uploader is keyed by a generation that a rerun may bump: hand the file over again if it went nowhere.
     for attempt in range(3):
