@@ -27,6 +27,7 @@ from nodeloom.ui.layout import auto_layout, estimated_heights
 from nodeloom.ui.palette import category_colour, registry_props
 from nodeloom.ui.staleness import current_keys, stale_nodes
 from nodeloom.ui.state import Editor, PortLink, fitting_pair, port_link
+from nodeloom.ui.text import remote_code_warning
 
 log = logging.getLogger(__name__)
 
@@ -165,9 +166,7 @@ def card(spec: NodeSpec, node_type: NodeType | None, status: NodeStatus | None, 
         "inputs": [{"name": port.name, "type": port.type.name, "required": port.required} for port in node_type.inputs],
         "outputs": [{"name": port.name, "type": port.type.name} for port in node_type.outputs],
         "params": card_params(spec, node_type),
-        "warning": "runs code from the model's repository (trust_remote_code)"
-        if spec.params.get("trust_remote_code")
-        else None,
+        "warning": remote_code_warning(spec),
     }
 
 

@@ -24,6 +24,7 @@ from nodeloom.engine.node import NodeType, Registry
 from nodeloom.engine.params import CHOICES, CHOICES_WHEN, REQUIRED, UNIT, applicable_params, holds, param_errors
 from nodeloom.ui.canvas import links, port_label
 from nodeloom.ui.state import Editor
+from nodeloom.ui.text import inline_code, plain, remote_code_warning
 
 NOT_SET = "— not set —"
 
@@ -167,7 +168,7 @@ def parameter_widget(
             f"{label} (JSON)", value=json.dumps(current), key=key, help=help_text, on_change=apply_json, height=68
         )
         if error_key in st.session_state:
-            st.error(st.session_state[error_key])
+            st.error(plain(st.session_state[error_key]))
 
 
 def default_text(default: Any) -> str:
@@ -181,7 +182,7 @@ def draw_parameters(editor: Editor, node_type: NodeType, node_id: str) -> None:
     params = editor.pipeline.node(node_id).params
     errors = param_errors(node_type, params)
     for message in errors.get("", []):
-        st.error(message, icon=":material/error:")
+        st.error(plain(message), icon=":material/error:")
     shown = applicable_params(node_type, params)
     fields = node_type.params.model_fields
     values = {
@@ -198,14 +199,14 @@ def draw_parameters(editor: Editor, node_type: NodeType, node_id: str) -> None:
         if about:
             st.caption(" · ".join(about))
         for message in errors.get(name, []):
-            st.error(message, icon=":material/error:")
+            st.error(plain(message), icon=":material/error:")
     hidden = [name for name in fields if name not in shown]
     if hidden:
         st.caption("Not shown, as they do not apply with these settings: " + ", ".join(hidden))
     unknown = [name for name in params if name not in properties]
     for name in unknown:
         col_text, col_button = st.columns([4, 1])
-        col_text.warning(f"unknown parameter '{name}' = {params[name]!r}")
+        col_text.warning(plain(f"unknown parameter '{name}' = {params[name]!r}"))
         if col_button.button("Remove", key=f"drop:{node_id}:{name}"):
             editor.set_param(node_id, name, None, None)
             st.rerun()
@@ -237,7 +238,10 @@ def draw_node(editor: Editor, registry: Registry, node_id: str) -> None:
     node_type = registry.get(spec.type)
     if node_type is None:
         st.error(
-            f"Node '{node_id}' has an unknown type '{spec.type}'; delete it or install the plug-in that provides it."
+            plain(
+                f"Node '{node_id}' has an unknown type '{spec.type}'; "
+                "delete it or install the plug-in that provides it."
+            )
         )
         if st.button("Delete node", key="delete-unknown"):
             editor.delete_node(node_id)
@@ -253,12 +257,15 @@ def draw_node(editor: Editor, registry: Registry, node_id: str) -> None:
     if new_id != node_id:
         problem = editor.rename_node(node_id, new_id)
         if problem:
-            st.error(problem)
+            st.error(plain(problem))
         else:
             st.rerun()
     structural = [problem for problem in editor.problems_of(node_id) if problem.code != "params"]
     for problem in structural:
-        st.warning(problem.message, icon=":material/warning:")
+        st.warning(plain(problem.message), icon=":material/warning:")
+    remote_code = remote_code_warning(spec)
+    if remote_code:
+        st.warning(plain(remote_code), icon=":material/gpp_maybe:")
     with st.container(border=True):
         draw_parameters(editor, node_type, node_id)
     with st.expander("Ports"):
@@ -269,11 +276,13 @@ def draw_node(editor: Editor, registry: Registry, node_id: str) -> None:
 
 def draw_link(editor: Editor, registry: Registry, source: str, target: str) -> None:
     joined = links(editor.pipeline).get((source, target), [])
-    st.markdown(f"#### Link {source} → {target}")
-    st.caption(port_label(joined) or "no ports")
+    st.markdown(f"#### Link {plain(source)} → {plain(target)}")
+    st.caption(plain(port_label(joined) or "no ports"))
     for edge in joined:
         col_text, col_button = st.columns([4, 1])
-        col_text.write(f"`{edge.source}.{edge.source_port}` → `{edge.target}.{edge.target_port}`")
+        col_text.markdown(
+            f"{inline_code(f'{edge.source}.{edge.source_port}')} → {inline_code(f'{edge.target}.{edge.target_port}')}"
+        )
         if col_button.button("Remove", key=f"unlink:{source}:{target}:{edge.target_port}"):
             editor.disconnect(source, target, edge.target_port)
             st.rerun()
