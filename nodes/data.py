@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
 from nodeloom.engine.node import param_rules
 from nodeloom.engine.paths import datasets_cache_folder
-from nodeloom.engine.types import DATASET
+from nodeloom.engine.types import DATASET, REPORT
 from nodeloom.nodes.bundled import hub_unreachable
 from nodeloom.nodes.file_head import first_rows
 
@@ -366,6 +366,25 @@ class SplitParams(NodeParams):
         description="Keep this column's class proportions in every part when the column is there (empty: never stratify)",
     )
     seed: int | None = Field(None, ge=0, description="Seed of the random split (empty: the pipeline's seed)")
+    drop_overlap: Literal["off", "exact", "near"] = Field(
+        "off",
+        description=(
+            "Drop validation and test rows that repeat a training row: exact (same text after normalizing case, "
+            "whitespace and Unicode) or near (also near duplicates, as data.quality finds them); off: keep every row"
+        ),
+    )
+    overlap_columns: list[str] = Field(
+        ["text"],
+        description="The text columns compared for drop_overlap (a row is all of them together)",
+        json_schema_extra=param_rules(applies_when={"drop_overlap": ["exact", "near"]}, required=True),
+    )
+    overlap_threshold: float = Field(
+        0.7,
+        ge=0.3,
+        le=1.0,
+        description="near: a row is a near copy when the Jaccard similarity of the word sets reaches this",
+        json_schema_extra=param_rules(applies_when={"drop_overlap": ["near"]}),
+    )
 
     @model_validator(mode="after")
     def _fractions_add_up(self) -> SplitParams:
@@ -391,8 +410,9 @@ def _split_off(indices: Any, count: int, labels: Any, seed: int) -> tuple[Any, A
 
 
 def _split_summary(outputs: dict) -> dict:
-    summary: dict[str, Any] = {}
-    for part, dataset in outputs.items():
+    summary: dict[str, Any] = {"report": outputs["report"]}
+    for part in ("train", "validation", "test"):
+        dataset = outputs[part]
         summary[part] = {"rows": dataset.num_rows}
         if "label" in dataset.column_names and dataset.num_rows:
             counts: dict[str, int] = {}
@@ -411,13 +431,22 @@ def _split_summary(outputs: dict) -> dict:
         Output("train", DATASET, "Rows for training"),
         Output("validation", DATASET, "Rows for validation (empty when its fraction is 0)"),
         Output("test", DATASET, "Rows for testing (empty when its fraction is 0)"),
+        Output("report", REPORT, "Rows per part, and the validation and test rows dropped by drop_overlap"),
     ],
     params=SplitParams,
+    version=2,  # 2: the report output and drop_overlap
     key_params=("train_fraction", "validation_fraction", "test_fraction"),
     summarize=_split_summary,
 )
 def split_dataset(ctx: RunContext, inputs: dict, params: SplitParams) -> dict:
-    """Split rows at random into train, validation and test parts, stratified by a label column when there is one."""
+    """Split rows at random into train, validation and test parts, stratified by a label column when there is one.
+
+    With drop_overlap, validation and test rows that repeat a training row are dropped after the
+    split, so they measure generalization and not memory: `exact` drops rows whose text equals a
+    training row's after normalization (Unicode NFKC, case, whitespace), `near` also those whose word
+    set has a Jaccard similarity of at least overlap_threshold with a training row's (data.quality's
+    near duplicates). The report counts them.
+    """
     import numpy as np
 
     dataset = inputs["dataset"]
@@ -442,12 +471,39 @@ def split_dataset(ctx: RunContext, inputs: dict, params: SplitParams) -> dict:
             f"data.split: cannot stratify by column '{params.stratify_column}': {exc}; "
             "load more rows, change the fractions, or set 'stratify_column' to empty"
         ) from exc
+    dropped = {"validation": 0, "test": 0}
+    if params.drop_overlap != "off":
+        validation, test, dropped = _drop_overlap(dataset, params, train, validation, test)
     ctx.log(
         f"split {dataset.num_rows} rows into {len(train)} train, {len(validation)} validation, {len(test)} test"
         + (f", stratified by '{params.stratify_column}'" if labels is not None else "")
+        + (
+            f"; dropped {dropped['validation']} validation and {dropped['test']} test rows that repeat training rows"
+            if params.drop_overlap != "off"
+            else ""
+        )
     )
-    # in memory: datasets would otherwise write index files beside an input from NodeLoom's cache
-    return {
-        part: dataset.select(indices, keep_in_memory=True)
-        for part, indices in (("train", train), ("validation", validation), ("test", test))
+    parts = (("train", train), ("validation", validation), ("test", test))
+    report = {
+        "rows": {part: len(indices) for part, indices in parts},
+        "drop_overlap": params.drop_overlap,
+        "dropped_overlap": dropped,
     }
+    # in memory: datasets would otherwise write index files beside an input from NodeLoom's cache
+    return {part: dataset.select(indices, keep_in_memory=True) for part, indices in parts} | {"report": report}
+
+
+def _drop_overlap(dataset: Any, params: SplitParams, train: Any, validation: Any, test: Any) -> tuple[Any, Any, dict]:
+    """Validation and test indices without the rows that repeat a training row, and how many each lost."""
+    import numpy as np
+
+    from nodeloom.nodes.quality import TextNormalization, column_texts, normalized_keys, rows_overlapping
+
+    texts = column_texts(dataset, params.overlap_columns, "data.split: parameter 'overlap_columns'")
+    keys = normalized_keys(texts, TextNormalization())
+    threshold = params.overlap_threshold if params.drop_overlap == "near" else None
+    repeats = set(rows_overlapping(keys, train.tolist(), [*validation.tolist(), *test.tolist()], threshold))
+    kept = [
+        np.array([row for row in part.tolist() if row not in repeats], dtype=part.dtype) for part in (validation, test)
+    ]
+    return kept[0], kept[1], {"validation": len(validation) - len(kept[0]), "test": len(test) - len(kept[1])}

@@ -31,7 +31,9 @@ def load(**params) -> datasets.Dataset:
 
 
 def split(dataset: datasets.Dataset, pipeline_seed: int = 0, **params) -> dict[str, datasets.Dataset]:
-    return data.split_dataset(context(seed=pipeline_seed), {"dataset": dataset}, data.SplitParams(**params))
+    """The three parts (the report output aside: tests/test_quality.py checks it)."""
+    outputs = data.split_dataset(context(seed=pipeline_seed), {"dataset": dataset}, data.SplitParams(**params))
+    return {part: outputs[part] for part in ("train", "validation", "test")}
 
 
 # ---------------------------------------------------------------------------------------------
