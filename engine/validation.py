@@ -319,7 +319,8 @@ def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
                 problems.append(
                     Problem(
                         "unconnected",
-                        f"{describe_node(spec.id, spec.type)}: required input '{port.name}' ({port.type}) is not connected",
+                        f"{describe_node(spec.id, spec.type)}: "
+                        f"required input '{port.name}' ({port.type}) is not connected",
                         spec.id,
                     )
                 )
