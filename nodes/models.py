@@ -32,7 +32,8 @@ def class_labels(dataset: Any, num_labels: int | None, node_name: str) -> tuple[
         return num_labels, None
     if dataset is None:
         raise NodeError(
-            f"{node_name}: task 'classification' needs parameter 'num_labels' or a connected 'dataset' with a label column"
+            f"{node_name}: task 'classification' needs parameter 'num_labels' "
+            "or a connected 'dataset' with a label column"
         )
     column = next((name for name in ("labels", "label") if name in dataset.column_names), None)
     if column is None:

@@ -212,7 +212,8 @@ def precision_flags(choice: str, device_type: str) -> dict[str, bool]:
         return {"bf16": bf16, "fp16": False}
     if choice == "fp16" and device_type != "cuda":
         raise NodeError(
-            f"train.trainer: parameter 'mixed_precision': fp16 needs a CUDA device, this run is on {device_type}; use auto or bf16"
+            f"train.trainer: parameter 'mixed_precision': fp16 needs a CUDA device, this run is on {device_type}; "
+            "use auto or bf16"
         )
     return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
 
@@ -425,7 +426,8 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         resume_from = Path(params.resume_from).expanduser()
         if not (resume_from / "trainer_state.json").is_file():
             raise NodeError(
-                f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder (no trainer_state.json); pick a checkpoint-N folder"
+                f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder "
+                "(no trainer_state.json); pick a checkpoint-N folder"
             )
 
     check_tracker(params.report_to)
