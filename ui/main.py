@@ -26,7 +26,7 @@ from nodeloom.ui.text import plain
 
 # The canvas gets the page's width: Streamlit's wide layout still leaves wide margins around the content.
 PAGE_STYLE = "<style>[data-testid='stMainBlockContainer'] {padding: 2.75rem 1.25rem 3rem;}</style>"
-TOAST_ICONS = {
+TOAST_ICONS = {  # in order of gravity
     "error": ":material/error:",
     "warning": ":material/warning:",
     "success": ":material/check_circle:",
@@ -71,11 +71,13 @@ def keep_draft(editor: Editor) -> None:
 
 
 def draw_toast(editor: Editor) -> None:
-    """The newest message as a toast; older ones are dropped, so toasts never pile up."""
+    """One toast per step, saying all that the step said (an import and its problems together) with
+    the icon of the gravest message: messages never pile up one box each, and none is lost."""
     if editor.notices:
-        notice = editor.notices[-1]
-        duration = "long" if notice.level == "error" else "short"  # an error takes longer to read and act on
-        st.toast(plain(notice.text), icon=TOAST_ICONS.get(notice.level), duration=duration)
+        gravest = min(editor.notices, key=lambda notice: list(TOAST_ICONS).index(notice.level)).level
+        duration = "long" if gravest == "error" else "short"  # an error takes longer to read and act on
+        text = "\n".join(notice.text for notice in editor.notices)
+        st.toast(plain(text), icon=TOAST_ICONS[gravest], duration=duration)
         editor.notices.clear()
 
 
