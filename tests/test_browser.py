@@ -1,6 +1,7 @@
 """The real app in headless Chromium: a `nodeloom app` process per module, driven like a user would.
 
 Each step saves a screenshot under test-artifacts/browser/ (look at them when something changes).
+The canvas's own gestures (typed handles, palette, keyboard, drafts) are in test_browser_canvas.py.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +28,9 @@ REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "test-artifacts" / "browser"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Opening another pipeline gives the canvas a fresh component; the old one may linger a moment.
-FLOW = "iframe[title*='streamlit_flow'] >> nth=-1"
+CANVAS = "iframe[title*='nodeloom_canvas'] >> nth=-1"
+SIDEBAR = "section[data-testid='stSidebar']"
+BROWSER_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
@@ -55,8 +59,8 @@ def pairs_file(home) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def server(home):
+def serve_app(home: Path) -> Iterator[str]:
+    """`nodeloom app` with NODELOOM_HOME=home, on a free port; yields its URL, stops it afterwards."""
     port = free_port()
     env = os.environ | {"NODELOOM_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     log = open(home / "app.log", "wb")
@@ -86,16 +90,20 @@ def server(home):
 
 
 @pytest.fixture(scope="module")
+def server(home):
+    yield from serve_app(home)
+
+
+@pytest.fixture(scope="module")
 def page(server):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
-        tab = browser.new_page(viewport={"width": 1600, "height": 1100})
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
         tab.set_default_timeout(30_000)
         tab.goto(server)
         tab.get_by_text("NodeLoom").first.wait_for()
+        canvas_frame(tab).locator(".react-flow__node").first.wait_for(timeout=90_000)  # a cold first run is slow
         yield tab
         browser.close()
 
@@ -105,23 +113,38 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def canvas_frame(page):
+    return page.frame_locator(CANVAS)
+
+
 def card(page, node_id: str):
-    return page.frame_locator(FLOW).locator(f".react-flow__node[data-id='{node_id}']")
+    return canvas_frame(page).locator(f".react-flow__node[data-id='{node_id}']")
+
+
+def handle(page, node_id: str, port: str, side: str):
+    """A card's handle for one port: side "source" for an output, "target" for an input."""
+    return canvas_frame(page).locator(f".react-flow__handle.{side}[data-nodeid='{node_id}'][data-handleid='{port}']")
 
 
 def import_pipeline(page, home: Path, data: dict) -> None:
+    """Import a pipeline file through the sidebar, discarding unsaved changes when the app asks."""
     path = home / f"{data['name']}.json"
     path.write_text(json.dumps(data))
-    uploader = page.locator("section[data-testid='stSidebar'] input[type='file']")
+    uploader = page.locator(f"{SIDEBAR} input[type='file']")
     if not uploader.count():
         page.get_by_text("Import / export").click()
+    imported = page.get_by_text(f"Imported {path.name}")
+    discard = page.get_by_role("button", name="Discard and open")
     try:
         # The uploader is keyed by the canvas generation: a rerun landing between finding it and
         # handing it the file replaces it, and the file goes nowhere. Hand it over again then.
         for attempt in range(3):
             uploader.set_input_files(str(path))
             try:
-                page.get_by_text(f"Imported {path.name}").wait_for(timeout=20_000 * (attempt + 1))
+                imported.or_(discard).first.wait_for(timeout=20_000 * (attempt + 1))
+                if discard.is_visible():
+                    discard.click()
+                    imported.wait_for()
                 break
             except playwright_api.TimeoutError:
                 if attempt == 2:
@@ -135,7 +158,8 @@ def run_all(page) -> None:
     button = page.get_by_role("button", name="Run all")
     playwright_api.expect(button).to_be_enabled()
     button.click()
-    page.get_by_role("button", name="Stop").or_(page.get_by_text("succeeded")).or_(page.get_by_text("failed")).first.wait_for()
+    started = page.get_by_role("button", name="Stop").or_(page.get_by_text("succeeded")).or_(page.get_by_text("failed"))
+    started.first.wait_for()
 
 
 def test_the_example_opens_with_its_nodes_on_the_canvas(page):
@@ -147,7 +171,7 @@ def test_the_example_opens_with_its_nodes_on_the_canvas(page):
     for node_id in expected:
         card(page, node_id).wait_for()
     shot(page, "01-example-opened")
-    edges = page.frame_locator(FLOW).locator(".react-flow__edge")
+    edges = canvas_frame(page).locator(".react-flow__edge")
     assert edges.count() >= len(expected) - 1
 
 
@@ -170,7 +194,7 @@ def test_the_chatbot_example_trains_in_a_presentation_and_answers_in_the_chat(pa
     reply = messages.nth(1).inner_text().lower()
     page.set_viewport_size({"width": 1600, "height": 2300})  # the whole results panel and the chat in one picture
     shot(page, "11-presentation-chat")
-    page.set_viewport_size({"width": 1600, "height": 1100})
+    page.set_viewport_size({"width": 1600, "height": 1000})
     assert reply.strip() and "(no answer)" not in reply
     assert any(word in reply for word in ("parcel", "delivery", "tracking", "order", "ship")), reply  # on topic
     page.get_by_role("button", name="Exit presentation").click()
@@ -178,8 +202,7 @@ def test_the_chatbot_example_trains_in_a_presentation_and_answers_in_the_chat(pa
 
 
 def test_previews_show_generated_answers_beside_references_and_the_loss_curve(page):
-    card(page, "generate").click()
-    page.get_by_role("tab", name="Preview").click()
+    card(page, "generate").locator(".nl-card-title").click()  # selects it: the Preview under the canvas follows
     page.get_by_text(re.compile(r"^generate — succeeded")).wait_for()
     caption = page.get_by_text(re.compile(r"^dataset: 64 rows")).first  # the table itself is drawn on a canvas
     caption.wait_for()
@@ -187,57 +210,54 @@ def test_previews_show_generated_answers_beside_references_and_the_loss_curve(pa
     page.locator("[data-testid='stDataFrame']:visible").first.wait_for()
     caption.scroll_into_view_if_needed()
     shot(page, "12-preview-generated")
-    card(page, "train").click()  # the Preview tab stays open
+    card(page, "train").locator(".nl-card-title").click()
     page.get_by_text(re.compile(r"^train — succeeded")).wait_for()
     curve = page.locator(".js-plotly-plot:visible").first  # the loss and learning-rate curves
     curve.wait_for()
     curve.scroll_into_view_if_needed()
     shot(page, "13-preview-training-curves")
-    page.get_by_role("tab", name="Run").click()  # the tests after this one read the run panel
 
 
 ADDED: dict[str, str] = {}
 
 
-def test_add_a_node_from_the_palette(page):
-    page.get_by_placeholder("e.g. tokenizer, bleu, lora").fill("bleu")
-    page.keyboard.press("Enter")
-    page.locator("section[data-testid='stSidebar']").get_by_role("button", name="sacreBLEU").click()
-    notice = page.get_by_text("Added '").first
-    notice.wait_for()
-    ADDED["node"] = node_id = notice.inner_text().split("'")[1]  # sacrebleu, or sacrebleu_2 beside the example's
+def test_add_a_node_from_the_canvas_palette(page):
+    frame = canvas_frame(page)
+    frame.get_by_text("+ Nodes").click()
+    frame.locator(".nl-palette input").fill("bleu")
+    frame.locator(".nl-palette-item[data-typeid='metric.sacrebleu']").click()  # a click adds it mid-view
+    ADDED["node"] = node_id = "sacrebleu_2"  # the example has a sacrebleu already: a fresh id
     card(page, node_id).wait_for()
     assert "sacreBLEU" in card(page, node_id).inner_text()
+    frame.get_by_role("button", name="Hide the palette").click()
     shot(page, "02-node-added")
 
 
 def test_change_a_parameter_and_see_it_on_the_card(page):
     node_id = ADDED["node"]
-    card(page, node_id).click()
-    inspector = page.get_by_text("Corpus BLEU", exact=False).first
-    inspector.wait_for()
-    page.get_by_role("combobox", name="tokenize").click()
-    page.get_by_role("option", name="char", exact=True).click()
+    card(page, node_id).locator(".nl-card-title").click()
+    playwright_api.expect(page.locator(SIDEBAR).get_by_role("textbox", name="Node id")).to_have_value(node_id)
+    for attempt in range(3):  # a rerun landing meanwhile redraws the form and closes an open list
+        page.get_by_role("combobox", name="tokenize").click()
+        try:
+            page.get_by_role("option", name="char", exact=True).click(timeout=5_000)
+            break
+        except playwright_api.TimeoutError:
+            if attempt == 2:
+                raise
     try:
-        card(page, node_id).get_by_text("tokenize: char").wait_for()
+        card(page, node_id).locator(".nl-param", has_text="tokenize").get_by_text("char", exact=True).wait_for()
     finally:
         shot(page, "03-parameter-changed")
 
 
-def test_an_incompatible_connection_is_refused_with_both_types(page, home, pairs_file):
-    import_pipeline(page, home, bleu_pipeline("refusal", str(pairs_file)) | {"edges": []})
+def test_a_link_drawn_from_an_output_to_an_input_connects_those_ports(page, home, pairs_file):
+    import_pipeline(page, home, bleu_pipeline("linking", str(pairs_file)) | {"edges": []})
     card(page, "bleu").wait_for()
-    # sacreBLEU offers metrics; Load dataset takes nothing: the engine refuses, naming both sides.
-    source = card(page, "bleu").locator(".react-flow__handle.source")
-    target = card(page, "load").locator(".react-flow__handle.target")
-    source.drag_to(target)
-    message = page.get_by_text("Cannot connect 'bleu' → 'load'")
-    message.wait_for()
-    assert "metrics" in message.inner_text()
-    shot(page, "04-connection-refused")
-    # The right way round connects, and the edge is labelled with the resolved port.
-    card(page, "load").locator(".react-flow__handle.source").drag_to(card(page, "bleu").locator(".react-flow__handle.target"))
-    page.frame_locator(FLOW).locator(".react-flow__edge-text", has_text="dataset").wait_for()
+    handle(page, "load", "dataset", "source").drag_to(handle(page, "bleu", "dataset", "target"))
+    link = canvas_frame(page).locator(".react-flow__edge[data-id='load.dataset->bleu.dataset']")
+    link.wait_for(state="attached")  # a level link is a flat box, which Playwright calls hidden
+    page.get_by_text("The pipeline is valid.").wait_for()
     shot(page, "05-connected")
 
 
@@ -246,7 +266,7 @@ def test_run_a_small_pipeline_to_completion_and_see_its_metrics(page, home, pair
     card(page, "bleu").wait_for()
     run_all(page)
     try:
-        page.frame_locator(FLOW).get_by_text("✓ done").first.wait_for(timeout=90_000)
+        canvas_frame(page).get_by_text("✓ done").first.wait_for(timeout=90_000)
     finally:
         shot(page, "06-run-finished")
     import sacrebleu
@@ -276,20 +296,20 @@ def test_a_failing_node_shows_its_error(page, home):
 
 
 def test_runs_page_lists_the_runs_and_compares_them(page):
-    page.locator("section[data-testid='stSidebar']").get_by_text("Runs", exact=True).click()
+    page.locator(SIDEBAR).get_by_text("Runs", exact=True).click()
     page.get_by_role("heading", name="Runs").wait_for()
     page.get_by_text("all pipelines").click()
     page.get_by_role("button", name="Rerun").wait_for()
     page.get_by_text("Parameter differences").wait_for()  # the two latest runs are compared by default
     shot(page, "08-runs-page")
-    page.locator("section[data-testid='stSidebar']").get_by_text("Editor", exact=True).click()
+    page.locator(SIDEBAR).get_by_text("Editor", exact=True).click()
     page.get_by_role("button", name="Run all").wait_for()
 
 
 def test_presentation_mode_hides_the_editing_chrome(page):
     page.get_by_text("Presentation mode").click()
     page.get_by_role("button", name="Exit presentation").wait_for()
-    assert not page.locator("section[data-testid='stSidebar']").is_visible()
+    assert not page.locator(SIDEBAR).is_visible()
     assert page.get_by_role("button", name="Undo").count() == 0
     card(page, "load").wait_for()
     shot(page, "09-presentation")
