@@ -58,15 +58,17 @@ def read_labels(dataset: Any, prediction_column: str, reference_column: str, whe
         if None in kinds[column]:
             row = next(row for row, value in enumerate(values) if _label_kind(value) is None)
             raise NodeError(
-                f"{where}: column '{column}', row {row}: expected a class label (integer or text), got {_kind(values[row])}"
+                f"{where}: column '{column}', row {row}: expected a class label (integer or text), "
+                f"got {_kind(values[row])}"
             )
     if len(kinds[prediction_column] | kinds[reference_column]) > 1:
         expected = _label_kind(columns[prediction_column][0])
         column = prediction_column if len(kinds[prediction_column]) > 1 else reference_column
         row = next(row for row, value in enumerate(columns[column]) if _label_kind(value) != expected)
         raise NodeError(
-            f"{where}: column '{column}', row {row} holds {_label_kind(columns[column][row])} but column '{prediction_column}' "
-            f"starts with {expected} labels; give both columns the same kind (e.g. map class names to ids first)"
+            f"{where}: column '{column}', row {row} holds {_label_kind(columns[column][row])} "
+            f"but column '{prediction_column}' starts with {expected} labels; "
+            "give both columns the same kind (e.g. map class names to ids first)"
         )
     return columns[prediction_column], columns[reference_column]
 

@@ -37,7 +37,8 @@ def _load_evaluate_metric(params: EvaluateParams) -> Any:
         raise NodeError(f"{where}: name a metric, e.g. 'meteor' or a local metric script (.py) or folder")
     if not params.trust_remote_code:
         raise NodeError(
-            f"{where}: evaluate runs the metric's Python script when it loads it; set trust_remote_code to true if you trust it"
+            f"{where}: evaluate runs the metric's Python script when it loads it; "
+            "set trust_remote_code to true if you trust it"
         )
     try:
         return evaluate.load(params.metric, params.config_name or None)
@@ -48,7 +49,8 @@ def _load_evaluate_metric(params: EvaluateParams) -> Any:
                 "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else "the Hub is unreachable or has no such metric"
             )
             raise NodeError(
-                f"{where}: no local metric at that path, and it cannot be fetched from the Hugging Face Hub ({reason}); "
+                f"{where}: no local metric at that path, "
+                f"and it cannot be fetched from the Hugging Face Hub ({reason}); "
                 "use metric.bleu, metric.sacrebleu, metric.rouge, metric.accuracy, metric.precision_recall_f1 or "
                 "metric.exact_match, which work offline, or give the path of a downloaded metric script"
             ) from exc

@@ -35,7 +35,8 @@ def _sacrebleu_metric(where: str, **options: Any) -> Any:
         return BLEU(**options)
     except Exception as exc:  # mecab/sentencepiece tokenizers raise ImportError or download errors
         raise NodeError(
-            f"{where}: parameter 'tokenize': tokenizer '{options.get('tokenize')}' is not usable here ({' '.join(str(exc).split())}); choose 13a, intl, zh, char or none"
+            f"{where}: parameter 'tokenize': tokenizer '{options.get('tokenize')}' is not usable here "
+            f"({' '.join(str(exc).split())}); choose 13a, intl, zh, char or none"
         ) from exc
 
 
@@ -70,7 +71,8 @@ def sacrebleu_score(ctx: RunContext, inputs: dict, params: SacreBleuParams) -> d
         effective_order=True,
     )
     with cyclic_gc_paused():
-        rows = [counter.sentence_score(prediction, refs) for prediction, refs in zip(predictions, references, strict=False)]
+        pairs = zip(predictions, references, strict=False)
+        rows = [counter.sentence_score(prediction, refs) for prediction, refs in pairs]
         scores = [
             BLEU.compute_bleu(
                 list(row.counts), list(row.totals), row.sys_len, row.ref_len, params.smooth_method, effective_order=True

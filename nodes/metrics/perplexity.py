@@ -70,7 +70,8 @@ def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
     row_count = len(columns["input_ids"])
     if not type(model).__name__.endswith(CAUSAL_LM_CLASS_ENDINGS):
         raise NodeError(
-            f"metric.perplexity: input 'model' is a {type(model).__name__}, not a causal language model; load it with task 'causal_lm'"
+            f"metric.perplexity: input 'model' is a {type(model).__name__}, not a causal language model; "
+            "load it with task 'causal_lm'"
         )
     pad_token_id = model.config.pad_token_id if model.config.pad_token_id is not None else 0
     model.to(ctx.device).eval()
@@ -95,7 +96,8 @@ def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
     tokens = sum(row_tokens)
     if tokens == 0:
         raise NodeError(
-            "metric.perplexity: input 'dataset' has no token to score (every row is shorter than 2 tokens or labelled -100)"
+            "metric.perplexity: input 'dataset' has no token to score "
+            "(every row is shorter than 2 tokens or labelled -100)"
         )
     mean_loss = math.fsum(row_losses) / tokens
     per_row = [math.exp(loss / count) if count else None for loss, count in zip(row_losses, row_tokens, strict=False)]
