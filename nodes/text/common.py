@@ -22,7 +22,8 @@ def require_text_column(dataset: Any, column: str, where: str) -> None:
     dtype = getattr(dataset.features[column], "dtype", None)
     if dtype not in ("string", "large_string"):
         raise NodeError(
-            f"{where}: column '{column}' holds {dtype or type(dataset.features[column]).__name__} values, not text; choose a text column"
+            f"{where}: column '{column}' holds {dtype or type(dataset.features[column]).__name__} values, not text; "
+            "choose a text column"
         )
 
 

@@ -20,7 +20,8 @@ def template_columns(template: str, where: str) -> list[str]:
         raise NodeError(f"{where}: {exc}; write columns as {{column}} and a literal brace as {{{{ or }}}}") from exc
     if not fields:
         raise NodeError(
-            f"{where}: the template names no column; write columns as {{column}}, e.g. 'Question: {{question}}\\nAnswer: {{answer}}'"
+            f"{where}: the template names no column; "
+            "write columns as {column}, e.g. 'Question: {question}\\nAnswer: {answer}'"
         )
     if any(not name or any(ch in name for ch in ".[") for name in fields):  # positional, attribute or index fields
         raise NodeError(f"{where}: use plain column names in braces, e.g. {{question}}; found {fields}")
@@ -67,8 +68,8 @@ def split_prompt(ctx: RunContext, inputs: dict, params: SplitPromptParams) -> di
             continuations.append(" ".join(rest))
     if not prompts:
         raise NodeError(
-            f"text.split_prompt: no passage in column '{params.text_column}' has more than prompt_words={params.prompt_words} words; "
-            "lower 'prompt_words'"
+            f"text.split_prompt: no passage in column '{params.text_column}' "
+            f"has more than prompt_words={params.prompt_words} words; lower 'prompt_words'"
         )
     dropped = inputs["dataset"].num_rows - len(prompts)
     ctx.log(

@@ -30,7 +30,10 @@ class TokenizeParams(NodeParams):
     )
     prompt_template: str = Field(
         "",
-        description="causal_lm: joins columns into one text, e.g. 'Question: {question}\\nAnswer: {answer}' (empty: use text_column)",
+        description=(
+            "causal_lm: joins columns into one text, e.g. 'Question: {question}\\nAnswer: {answer}' "
+            "(empty: use text_column)"
+        ),
         json_schema_extra={"applies_when": {"task": ["causal_lm"]}},
     )
     block_size: int = Field(
@@ -42,8 +45,10 @@ class TokenizeParams(NodeParams):
     )
     packing: bool = Field(
         True,
-        description="causal_lm: concatenate examples into full blocks (fastest); off: one row per example, cut at block_size, "
-        "so a short Q/A pair is never split across blocks",
+        description=(
+            "causal_lm: concatenate examples into full blocks (fastest); "
+            "off: one row per example, cut at block_size, so a short Q/A pair is never split across blocks"
+        ),
         json_schema_extra={"applies_when": {"task": ["causal_lm"]}},
     )
     label_column: str = Field(
@@ -80,8 +85,10 @@ def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizePa
         if not params.prompt_template:
             return [value or "" for value in batch[params.text_column]]
         rows = zip(*(batch[column] for column in columns), strict=False)
+        # a missing value renders as empty text rather than the word "None"
         return [
-            params.prompt_template.format_map(dict(zip(columns, ("" if v is None else v for v in row), strict=False))) for row in rows
+            params.prompt_template.format_map({c: "" if v is None else v for c, v in zip(columns, row, strict=False)})
+            for row in rows
         ]
 
     def tokenize_and_pack(batch: dict) -> dict:
@@ -112,7 +119,8 @@ def _causal_lm(ctx: RunContext, dataset: Any, tokenizer: Any, params: TokenizePa
     total = sum(lengths)
     if packed.num_rows == 0:
         raise NodeError(
-            f"text.tokenize: the {len(lengths)} examples hold only {total} tokens, less than one block of block_size={block}; lower 'block_size' or load more rows"
+            f"text.tokenize: the {len(lengths)} examples hold only {total} tokens, "
+            f"less than one block of block_size={block}; lower 'block_size' or load more rows"
         )
     report = {
         "task": "causal_lm",
@@ -146,7 +154,8 @@ def _classification(ctx: RunContext, dataset: Any, tokenizer: Any, params: Token
         ("int", "uint", "bool")
     ):
         raise NodeError(
-            f"text.tokenize: parameter 'label_column': column '{params.label_column}' holds {feature}, not class ids or names"
+            f"text.tokenize: parameter 'label_column': column '{params.label_column}' holds {feature}, "
+            "not class ids or names"
         )
     if None in labels or (label_ids is None and min(labels) < 0):  # ClassLabel marks a missing label as -1
         raise NodeError(
@@ -222,7 +231,8 @@ def tokenize(ctx: RunContext, inputs: dict, params: TokenizeParams) -> dict:
     dataset, tokenizer = inputs["dataset"], inputs["tokenizer"]
     if tokenizer.eos_token_id is None or tokenizer.pad_token_id is None:
         raise NodeError(
-            "text.tokenize: the tokenizer needs an eos and a pad token; load it with text.load_tokenizer or text.train_tokenizer"
+            "text.tokenize: the tokenizer needs an eos and a pad token; "
+            "load it with text.load_tokenizer or text.train_tokenizer"
         )
     if dataset.num_rows == 0:
         raise NodeError("text.tokenize: the dataset has no rows")
@@ -230,6 +240,7 @@ def tokenize(ctx: RunContext, inputs: dict, params: TokenizeParams) -> dict:
     tokenized, report = run(ctx, dataset, tokenizer, params)
     stats = report["example_tokens"]
     ctx.log(
-        f"{report['examples']} examples, {report['tokens']} tokens (median {stats['p50']:g}, p95 {stats['p95']:g}, max {stats['max']} per example)"
+        f"{report['examples']} examples, {report['tokens']} tokens "
+        f"(median {stats['p50']:g}, p95 {stats['p95']:g}, max {stats['max']} per example)"
     )
     return {"dataset": tokenized, "report": report}

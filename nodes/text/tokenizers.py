@@ -33,7 +33,8 @@ def from_pretrained(loader: Any, name_or_path: str, where: str, **options: Any) 
     local = Path(source).expanduser()
     if source.startswith(("/", "./", "../", "~")) and not local.exists():
         raise NodeError(
-            f"{where}: folder '{name_or_path}' does not exist; give a folder written by save_pretrained, a Hub name or {BUNDLED_PREFIX}minilm"
+            f"{where}: folder '{name_or_path}' does not exist; "
+            f"give a folder written by save_pretrained, a Hub name or {BUNDLED_PREFIX}minilm"
         )
     if local.exists() and not local.is_dir():
         raise NodeError(
@@ -44,7 +45,8 @@ def from_pretrained(loader: Any, name_or_path: str, where: str, **options: Any) 
     except Exception as exc:
         if not local.is_dir() and hub_unreachable(exc):
             raise NodeError(
-                f"{where}: '{name_or_path}' is not a local folder and the Hugging Face Hub is unreachable (offline or no network); "
+                f"{where}: '{name_or_path}' is not a local folder "
+                "and the Hugging Face Hub is unreachable (offline or no network); "
                 f"use {BUNDLED_PREFIX}minilm or the path of a local folder"
             ) from exc
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
@@ -60,7 +62,8 @@ def ensure_eos_and_pad(tokenizer: Any, ctx: RunContext, where: str) -> Any:
     if tokenizer.eos_token is None:
         if tokenizer.sep_token is None:
             raise NodeError(
-                f"{where}: the tokenizer has neither an end-of-text (eos) nor a separator token; NodeLoom needs one to end examples"
+                f"{where}: the tokenizer has neither an end-of-text (eos) nor a separator token; "
+                "NodeLoom needs one to end examples"
             )
         tokenizer.eos_token = tokenizer.sep_token
         ctx.log(f"no eos token: using the separator token {tokenizer.sep_token} as eos")
@@ -95,7 +98,10 @@ class TrainTokenizerParams(NodeParams):
     )
     pretrained: str = Field(
         "",
-        description="Skip training and load this pretrained tokenizer (Hub name or local folder, e.g. gpt2) to match a pretrained model",
+        description=(
+            "Skip training and load this pretrained tokenizer (Hub name or local folder, e.g. gpt2) "
+            "to match a pretrained model"
+        ),
     )
 
 
@@ -180,7 +186,8 @@ def train_tokenizer(ctx: RunContext, inputs: dict, params: TrainTokenizerParams)
         tokenizer = from_pretrained(AutoTokenizer, params.pretrained, "text.train_tokenizer: parameter 'pretrained'")
         ensure_eos_and_pad(tokenizer, ctx, "text.train_tokenizer")
         ctx.log(
-            f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.pretrained} instead of training one"
+            f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.pretrained} "
+            "instead of training one"
         )
         return {"tokenizer": tokenizer}
     dataset = inputs["dataset"]
@@ -281,7 +288,8 @@ def load_tokenizer(ctx: RunContext, inputs: dict, params: LoadTokenizerParams) -
     )
     if not tokenizer.is_fast:
         raise NodeError(
-            f"{where}: '{params.name_or_path}' has only a slow (Python) tokenizer; NodeLoom needs a fast one (a tokenizer.json)"
+            f"{where}: '{params.name_or_path}' has only a slow (Python) tokenizer; "
+            "NodeLoom needs a fast one (a tokenizer.json)"
         )
     ensure_eos_and_pad(tokenizer, ctx, "text.load_tokenizer")
     ctx.log(f"loaded {type(tokenizer).__name__} with {len(tokenizer)} tokens from {params.name_or_path}")
