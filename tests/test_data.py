@@ -63,7 +63,8 @@ def test_chat_support_contract():
     assert set(test["answer"]) <= set(train["answer"])
     assert len(set(train["answer"])) >= 25
     assert {"orders", "shipping", "returns", "account", "payments"} <= set(train["topic"])
-    assert all(question.strip() and answer.strip() for question, answer in zip(every["question"], every["answer"], strict=False))
+    question_answer_pairs = zip(every["question"], every["answer"], strict=False)
+    assert all(question.strip() and answer.strip() for question, answer in question_answer_pairs)
 
 
 def test_reviews_sentiment_is_balanced_and_labelled():

@@ -60,8 +60,9 @@ def test_generate_answers_only_and_stops_at_end_of_text(ctx, chatbot, tokenizer)
         prediction.startswith(("Question", "How", "Where")) for prediction in out["prediction"]
     )  # no prompt echo
     # the memorised answers come back whole, and generation ended at eos instead of running on to 40 tokens
-    exact = [prediction == reference for prediction, reference in zip(out["prediction"], out["reference"], strict=False)]
-    assert sum(exact) >= 3, list(zip(out["prediction"], out["reference"], strict=False))
+    pairs = list(zip(out["prediction"], out["reference"], strict=False))
+    exact = [prediction == reference for prediction, reference in pairs]
+    assert sum(exact) >= 3, pairs
 
 
 def test_left_padded_batches_match_one_prompt_at_a_time(ctx, chatbot, tokenizer):

@@ -264,7 +264,8 @@ def test_accuracy_equals_scikit_learn_and_lists_misclassified_rows():
     predictions, references = random_labels(0, [0, 1, 2])
     metrics = run_metric("metric.accuracy", pairs(predictions, references))
     assert metrics["accuracy"] == accuracy_score(references, predictions)
-    assert metrics["correct"] == sum(p == r for p, r in zip(predictions, references, strict=False)) and metrics["total"] == 200
+    assert metrics["correct"] == sum(p == r for p, r in zip(predictions, references, strict=False))
+    assert metrics["total"] == 200
     wrong = [row for row in range(200) if predictions[row] != references[row]][:10]
     assert [row["row"] for row in metrics["worst_examples"]] == wrong
     assert run_metric("metric.accuracy", pairs(["cat", "dog"], ["cat", "cat"]))["accuracy"] == 0.5

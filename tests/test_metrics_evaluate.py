@@ -21,7 +21,9 @@ class ShareEqual(evaluate.Metric):
             description="share of rows whose prediction equals the reference",
             citation="",
             inputs_description="",
-            features=datasets.Features({"predictions": datasets.Value("string"), "references": datasets.Value("string")}),
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
         )
 
     def _compute(self, predictions, references, scale=1.0):

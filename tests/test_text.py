@@ -190,7 +190,10 @@ def test_load_tokenizer_errors(tmp_path):
 
     with pytest.raises(
         NodeError,
-        match="'gpt2' is not a local folder and the Hugging Face Hub is unreachable.*bundled:minilm or the path of a local folder",
+        match=(
+            "'gpt2' is not a local folder and the Hugging Face Hub is unreachable"
+            ".*bundled:minilm or the path of a local folder"
+        ),
     ):
         load("gpt2")
     with pytest.raises(NodeError, match="unknown bundled model 'bundled:gpt'; bundled models: bundled:minilm"):
@@ -295,7 +298,10 @@ def test_causal_lm_without_packing_keeps_one_example_per_row(chat, bpe):
 def test_causal_lm_bad_inputs(chat, bpe):
     with pytest.raises(
         NodeError,
-        match="parameter 'prompt_template': column 'reply' is not in the dataset; its columns are: question, answer, topic",
+        match=(
+            "parameter 'prompt_template': column 'reply' is not in the dataset; "
+            "its columns are: question, answer, topic"
+        ),
     ):
         tokenize(chat, bpe, prompt_template="Q: {question} A: {reply}")
     with pytest.raises(NodeError, match="parameter 'text_column': column 'text' is not in the dataset"):

@@ -81,7 +81,8 @@ def test_schedule_spec_shapes_the_learning_rate(tmp_path, model, blocks):
     assert warm[0] < warm[1] < warm[2] and max(warm) == pytest.approx(0.1) and warm[-1] < warm[4]
     assert rates({"name": "constant"}) == [pytest.approx(0.1)] * 8
     restarts = rates({"name": "cosine_with_restarts", "num_cycles": 2}, steps=12)
-    assert any(later > earlier for earlier, later in zip(restarts, restarts[1:], strict=False))  # it climbs back up once
+    # it climbs back up once
+    assert any(later > earlier for earlier, later in zip(restarts, restarts[1:], strict=False))
 
 
 def test_optimizer_specs_become_torch_optimizers():
