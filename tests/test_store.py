@@ -280,6 +280,19 @@ def test_gc_keeps_recent_runs_and_what_they_use(store, nodeloom_home):
     assert store.get_run("run-10").metrics  # history stays
 
 
+def test_gc_frees_the_datasets_scratch_copies(store, nodeloom_home):
+    scratch = nodeloom_home / "datasets" / "csv" / "default-1234"
+    scratch.mkdir(parents=True)
+    (scratch / "csv-train.arrow").write_bytes(b"x" * 1000)
+    (nodeloom_home / "datasets" / "lock-file").write_text("")
+    report = collect_garbage(store, keep=1)
+    assert sorted(report.removed_datasets_scratch) == [
+        str(nodeloom_home / "datasets" / "csv"),
+        str(nodeloom_home / "datasets" / "lock-file"),
+    ]
+    assert report.bytes_freed >= 1000 and not list((nodeloom_home / "datasets").iterdir())
+
+
 def test_gc_leaves_the_cache_alone_while_a_run_is_in_progress(store, nodeloom_home):
     record(store, train_pipeline(steps=10), run_id="old")
     record(store, train_pipeline(steps=11), run_id="new")

@@ -9,6 +9,8 @@ Policy (documented in docs/store.md):
 - While any run is in progress, cache entries are left alone (its outputs may not be recorded
   yet, and it may be about to read an entry it found), and only old run folders are removed.
 - Folders under runs/ that the store does not know are left alone.
+- The Arrow copies `datasets` keeps under NODELOOM_HOME/datasets are scratch (a loaded dataset is
+  stored in the cache as its own entry), so they go too, also only while no run is in progress.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 
 from nodeloom.engine.cache import STAGING
 from nodeloom.engine.events import ACTIVE, RunStatus
-from nodeloom.engine.paths import cache_folder, folder_size, runs_root
+from nodeloom.engine.paths import cache_folder, datasets_cache_folder, folder_size, runs_root
 from nodeloom.engine.store.core import Store
 
 
@@ -31,6 +33,7 @@ class GcReport:
     kept_runs: list[str] = field(default_factory=list)
     removed_run_folders: list[str] = field(default_factory=list)
     removed_cache_entries: list[str] = field(default_factory=list)
+    removed_datasets_scratch: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     cache_skipped: str | None = None  # why the cache was left alone, if it was
     dry_run: bool = False
@@ -106,6 +109,11 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
                     report.bytes_freed += folder_size(entry)
                     report.removed_cache_entries.append(str(entry))
                     removed.append(entry)
+        scratch = datasets_cache_folder(home)
+        for folder in sorted(scratch.iterdir()) if scratch.is_dir() else []:
+            report.bytes_freed += folder_size(folder) if folder.is_dir() else folder.stat().st_size
+            report.removed_datasets_scratch.append(str(folder))
+            removed.append(folder)
         if staging.is_dir():  # half-written entries of crashed runs
             leftovers = [path for path in staging.iterdir() if path.is_dir()]
             report.bytes_freed += sum(folder_size(path) for path in leftovers)
@@ -114,6 +122,9 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
     if dry_run:
         return report
     for folder in removed:
+        if not folder.is_dir():  # a lock file beside the datasets scratch folders
+            folder.unlink(missing_ok=True)
+            continue
         if folder.parent == staging:
             shutil.rmtree(folder, ignore_errors=True)
             continue
