@@ -35,6 +35,7 @@ def test_wheel_has_one_top_level_name(wheel):
         "nodeloom/pipelines/gpt2_chatbot.json",
         "nodeloom/ui/main.py",
         "nodeloom/streamlit_app.py",
+        "nodeloom/py.typed",
     ):
         assert expected in names
     # the sample-data generator is a development tool (tools/), not part of the package
