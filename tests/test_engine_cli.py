@@ -120,6 +120,21 @@ sys.exit(main(["run", sys.argv[1], "--json"]))
 """
 
 
+def _wait_until_node_runs(node_id: str, process: subprocess.Popen, timeout: float = 60) -> None:
+    """Until the store says `node_id` is running: only then is the CLI's Ctrl-C handler surely in place."""
+    from nodeloom.engine.store import Store
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()
+        with Store.open() as store:
+            runs = store.list_runs()
+            if runs and (node := store.get_run(runs[0].id).nodes.get(node_id)) and node.status == "running":
+                return
+        time.sleep(0.2)
+    raise AssertionError(f"node {node_id} did not start within {timeout} s")
+
+
 def test_ctrl_c_cancels_cooperatively_and_exits_130(tmp_path):
     pipeline = {
         "schema_version": 1,
@@ -132,7 +147,7 @@ def test_ctrl_c_cancels_cooperatively_and_exits_130(tmp_path):
     process = subprocess.Popen(
         [sys.executable, "-c", SLOW_RUN, str(path)], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    time.sleep(4)
+    _wait_until_node_runs("wait", process)  # a fixed sleep raced the CLI's start-up on a loaded machine
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
     stdout, _ = process.communicate(timeout=60)
