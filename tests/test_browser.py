@@ -6,10 +6,12 @@ The canvas's own gestures (typed handles, palette, keyboard, drafts) are in test
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -80,13 +82,31 @@ def serve_app(home: Path) -> Iterator[str]:
             time.sleep(0.5)
     else:
         pytest.fail("the app did not answer within 60 s")
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        stop_runs(home)
+
+
+def stop_runs(home: Path) -> None:
+    """End the runs the app left going (a test that failed mid-training): a run's worker is a session of
+    its own that outlives the app by design, and would go on taking the machine's cores."""
+    from nodeloom.engine.store import Store
+
+    store = Store.open(home)
+    for run_id in store.active_run_ids():
+        run = store.get_run(run_id)
+        command = Path(f"/proc/{run.pid}/cmdline") if run is not None and run.pid else None
+        with contextlib.suppress(OSError):  # gone already, or no /proc: nothing to stop
+            # Only the worker of this very run: a pid the store kept may belong to another process by now.
+            if command is not None and run_id in command.read_bytes().decode(errors="replace").split("\0"):
+                os.kill(run.pid, signal.SIGTERM)
 
 
 @pytest.fixture(scope="module")
