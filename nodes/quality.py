@@ -2,13 +2,12 @@
 
 Also the text comparison data.split uses to drop held-out rows that repeat training rows: the
 normalization (`TextNormalization`, `normalized_keys`), the word sets (`word_sets`) and the
-near-duplicate search (`near_pairs`: datasketch's MinHash LSH proposes pairs, their exact
+near-duplicate search (`near_matches`: datasketch's MinHash LSH proposes pairs, their exact
 Jaccard similarity confirms them).
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 import unicodedata
@@ -27,12 +26,8 @@ PUNCTUATION = re.compile(r"[^\w\s]")  # Unicode-aware: anything that is not a le
 WORD = re.compile(r"\w+")
 COLUMN_SEPARATOR = "\x1f"  # joins a row's normalized columns into one key; NFKC and the rules here never produce it
 NUM_PERM = 128  # MinHash permutations
-CANDIDATE_RECALL = 0.995  # the chance LSH offers a pair whose similarity is exactly the threshold
-SCREEN_DEVIATIONS = 4.5  # how far below the expected MinHash agreement a pair at the threshold may fall and still pass
-QUICK_SCREEN = 32  # hash values compared in the first, cheap screen
-SCREEN_CHUNK = 65_536  # candidate pairs compared at once (two blocks of 32 MB)
-LARGE_BUCKET = 2048  # an LSH bucket with more sets than this is paired sparsely (see _candidate_pairs)
-PARTNERS = 64
+CANDIDATE_RECALL = 0.99  # the chance LSH offers a pair whose similarity is exactly the threshold (more above)
+SCREEN_DEVIATIONS = 4.5  # how far below its expected MinHash agreement a pair at the threshold may fall and pass
 EXAMPLES = 20  # rows of each table in the report
 EXAMPLE_CHARS = 300
 DEFAULT_THRESHOLD = 0.7
@@ -149,7 +144,7 @@ def lsh_bands(threshold: float, num_perm: int = NUM_PERM) -> tuple[int, int]:
             return num_perm // rows, rows
         if probability <= 0.0:
             continue
-        bands = max(2, math.ceil(math.log(1 - CANDIDATE_RECALL) / math.log(1 - probability)))
+        bands = max(2, math.ceil(math.log1p(-CANDIDATE_RECALL) / math.log1p(-probability)))
         if bands * rows <= num_perm:
             return bands, rows
     return num_perm, 1
@@ -165,108 +160,98 @@ class _WordHashes(dict):
         return value
 
 
-def near_pairs(
-    sets: list[frozenset[str]], threshold: float, boundary: int | None = None
-) -> list[tuple[int, int, float]]:
-    """(i, j, similarity) with i < j for every pair of word sets whose Jaccard similarity reaches `threshold`.
+class NearIndex:
+    """Word sets in datasketch's MinHash LSH, with each set's MinHash values kept for a screen in numpy.
 
-    With `boundary`, sets from `boundary` on are a reference: pairs between two of them are skipped.
-    Every non-empty set goes into datasketch's MinHash LSH once; the pairs sharing a bucket are the
-    candidates. They are screened by their MinHash estimate, in numpy, and confirmed by their exact
-    similarity, so a pair counts only when it truly reaches the threshold. LSH and the screen can
-    only miss a pair, rarely: CANDIDATE_RECALL at the threshold, more above it; the screen's margin
-    is over 4 standard deviations of the estimate.
+    `match` asks LSH for candidates, screens them by their MinHash agreement (all at once), then checks
+    the likely ones by their exact Jaccard similarity, most agreeing first, and answers the first that
+    reaches the threshold: a match is always truly a near duplicate. LSH and the screen can only miss a
+    pair, rarely: LSH offers a pair at the threshold with CANDIDATE_RECALL (more above it), and the
+    screen passes it but for a chance of a few in a million.
     """
-    import numpy as np
-    from datasketch import MinHash, MinHashLSH
 
-    lsh = MinHashLSH(num_perm=NUM_PERM, params=lsh_bands(threshold))
-    sketch = MinHash(num_perm=NUM_PERM, hashfunc=_WordHashes().__getitem__)
-    values = np.zeros((len(sets), NUM_PERM), dtype=np.uint32)
-    for index, words in enumerate(sets):
+    def __init__(self, threshold: float, capacity: int):
+        import numpy as np
+        from datasketch import MinHashLSH
+
+        self.threshold = threshold
+        self.lsh = MinHashLSH(num_perm=NUM_PERM, params=lsh_bands(threshold))
+        self.values = np.zeros((capacity, NUM_PERM), dtype=np.uint32)  # key -> its MinHash values
+        self.sets: dict[int, frozenset[str]] = {}
+        self.needed = _screen(threshold, NUM_PERM)
+
+    def add(self, key: int, words: frozenset[str], sketch: Any) -> None:
+        self.lsh.insert(key, sketch, check_duplication=False)
+        self.values[key] = sketch.hashvalues
+        self.sets[key] = words
+
+    def match(self, words: frozenset[str], sketch: Any) -> tuple[int, float] | None:
+        """(key, similarity) of an indexed set at or above the threshold, or None."""
+        import numpy as np
+
+        candidates = self.lsh.query(sketch) if self.sets else []
+        if not candidates:
+            return None
+        keys = np.sort(np.fromiter(candidates, dtype=np.int64, count=len(candidates)))
+        agreeing = np.count_nonzero(self.values[keys] == sketch.hashvalues, axis=1)
+        for position in np.argsort(-agreeing, kind="stable").tolist():  # most agreeing first, then lowest key
+            if agreeing[position] < self.needed:
+                return None
+            key = int(keys[position])
+            similarity = jaccard(words, self.sets[key])
+            if similarity >= self.threshold - 1e-12:
+                return key, similarity
+        return None
+
+
+class Sketcher:
+    """The MinHash of a word set, in one reused datasketch MinHash (valid until the next call): copying a
+    MinHash costs more than filling one, and LSH reads the values at once and keeps none of it."""
+
+    def __init__(self) -> None:
+        from datasketch import MinHash
+
+        self.minhash = MinHash(num_perm=NUM_PERM, hashfunc=_WordHashes().__getitem__)
+
+    def __call__(self, words: frozenset[str]) -> Any:
+        self.minhash.clear()
+        self.minhash.update_batch(list(words))
+        return self.minhash
+
+
+def near_matches(
+    keys: list[str], reference: list[str], threshold: float
+) -> tuple[list[tuple[int, int, float]], dict[int, tuple[int, float]]]:
+    """Near duplicates among distinct texts `keys` (in order) and of them in distinct texts `reference`.
+
+    First: (j, i, similarity) for each text j that a keep-the-first near-deduplication drops, i being the
+    earlier kept text it matches: in order, a text is dropped when it is a near duplicate of a kept one,
+    and kept (indexed) otherwise, so a big group of near-identical texts costs one indexed text.
+    Second: text index -> (reference index, similarity) for each text that nearly matches a reference text.
+    """
+    sketch = Sketcher()
+    reference_index = NearIndex(threshold, len(reference))
+    for index, key in enumerate(reference):
+        words = word_sets(key)
         if words:
-            # one reused MinHash: copying one costs more than filling it, and LSH keeps only its bands
-            sketch.clear()
-            sketch.update_batch(list(words))
-            lsh.insert(index, sketch, check_duplication=False)
-            values[index] = sketch.hashvalues
-    first, second = _candidate_pairs(lsh.hashtables, len(sets), len(sets) if boundary is None else boundary)
-    sizes = np.fromiter((len(words) for words in sets), dtype=np.int64, count=len(sets))
-    small, large = np.minimum(sizes[first], sizes[second]), np.maximum(sizes[first], sizes[second])
-    possible = small >= threshold * large - 1e-9  # Jaccard is at most the ratio of the sizes
-    first, second = first[possible], second[possible]
-    for columns in (QUICK_SCREEN, NUM_PERM):  # a few hash values weed out most pairs cheaply, then all of them
-        head = np.ascontiguousarray(values[:, :columns])
-        likely = np.zeros(len(first), dtype=bool)
-        for start in range(0, len(first), SCREEN_CHUNK):
-            part = slice(start, start + SCREEN_CHUNK)
-            likely[part] = np.count_nonzero(head[first[part]] == head[second[part]], axis=1) >= _screen(
-                threshold, columns
-            )
-        first, second = first[likely], second[likely]
-    found = []
-    for i, j in zip(first.tolist(), second.tolist(), strict=True):
-        similarity = jaccard(sets[i], sets[j])
-        if similarity >= threshold - 1e-12:
-            found.append((i, j, similarity))
-    return found
-
-
-def _candidate_pairs(hashtables: list, count: int, boundary: int) -> tuple[Any, Any]:
-    """(first, second) arrays of the distinct pairs, first < second < count, that share an LSH bucket,
-    without pairs whose first is at or past `boundary`.
-
-    Buckets of up to LARGE_BUCKET sets give all their pairs at once, in numpy. A larger bucket (a big
-    group of near-identical texts) pairs each member with the group's first PARTNERS members and the
-    PARTNERS before it, not with every member: the work stays linear, and a group whose texts are
-    all near one another is still counted exactly.
-    """
-    import numpy as np
-
-    small: list[Any] = []
-    large: dict[bytes, Any] = {}  # near-identical texts fill the same bucket in every band: pair them once
-    for table in hashtables:
-        for bucket, size in table.itemcounts().items():
-            if size > LARGE_BUCKET:
-                members = np.sort(np.fromiter(table.get(bucket), dtype=np.int64, count=size))
-                large.setdefault(members.tobytes(), members)
-            elif size > 1:
-                small.append(table.get(bucket))
-    encoded = [_pairs_within(small, count)]
-    for members in large.values():
-        left, right = _sparse_pairs(len(members))
-        encoded.append(members[left] * count + members[right])
-    pairs = np.concatenate(encoded)
-    pairs = np.sort(pairs[pairs < boundary * count])  # first < boundary
-    # distinct by sorting: np.unique's hashing (numpy 2.4) took a minute on 5 million pairs where this takes a second
-    pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))] if len(pairs) else pairs
-    return pairs // count, pairs % count
-
-
-def _pairs_within(groups: list[Any], count: int) -> Any:
-    """Every pair (a, b), a < b, inside each group of ids, encoded as a * count + b, in numpy."""
-    import numpy as np
-
-    sizes = np.fromiter((len(group) for group in groups), dtype=np.int64, count=len(groups))
-    members = np.fromiter(itertools.chain.from_iterable(groups), dtype=np.int64, count=int(sizes.sum()))
-    group_of = np.repeat(np.arange(len(groups)), sizes)
-    members = members[np.lexsort((members, group_of))]  # ascending inside each group
-    later = np.repeat(np.cumsum(sizes), sizes) - np.arange(len(members)) - 1  # members after each one in its group
-    left = np.repeat(np.arange(len(members)), later)
-    right = left + np.arange(int(later.sum())) - np.repeat(np.cumsum(later) - later, later) + 1
-    return members[left] * count + members[right]
-
-
-def _sparse_pairs(size: int) -> tuple[Any, Any]:
-    """Index pairs (a, b), a < b, in a bucket of `size`: each member with the first PARTNERS members
-    and with the PARTNERS members before it (no pair twice)."""
-    import numpy as np
-
-    members = np.arange(size)
-    heads = [(np.full(size - head - 1, head), members[head + 1 :]) for head in range(PARTNERS)]
-    windows = [(members[PARTNERS:-gap], members[PARTNERS + gap :]) for gap in range(1, PARTNERS + 1)]
-    pairs = heads + windows
-    return np.concatenate([left for left, _ in pairs]), np.concatenate([right for _, right in pairs])
+            reference_index.add(index, words, sketch(words))
+    kept = NearIndex(threshold, len(keys))
+    dropped: list[tuple[int, int, float]] = []
+    leaked: dict[int, tuple[int, float]] = {}
+    for index, key in enumerate(keys):
+        words = word_sets(key)
+        if not words:  # no words, no similarity: only exact copies count
+            continue
+        signature = sketch(words)
+        match = reference_index.match(words, signature)
+        if match is not None:
+            leaked[index] = match
+        match = kept.match(words, signature)
+        if match is None:
+            kept.add(index, words, signature)
+        else:
+            dropped.append((index, *match))
+    return dropped, leaked
 
 
 def rows_overlapping(keys: list[str], reference_rows: list[int], rows: list[int], threshold: float | None) -> list[int]:
@@ -277,8 +262,7 @@ def rows_overlapping(keys: list[str], reference_rows: list[int], rows: list[int]
     if threshold is None:
         return [row for row in rows if keys[row] in known]
     distinct = list(dict.fromkeys(keys[row] for row in rows if keys[row] not in known))
-    pairs = near_pairs([word_sets(key) for key in [*distinct, *reference]], threshold, boundary=len(distinct))
-    near = {distinct[i] for i, j, _similarity in pairs if j >= len(distinct)}
+    near = {distinct[index] for index in near_matches(distinct, reference, threshold)[1]}
     return [row for row in rows if keys[row] in known or keys[row] in near]
 
 
@@ -307,33 +291,6 @@ def _blank_and_short(texts: list[list[str]], keys: list[str], min_words: int) ->
         elif any(len(text.split()) < min_words for text in (column[row] for column in texts)):
             short += 1
     return empty, short
-
-
-def _kept_and_dropped(count: int, pairs: list[tuple[int, int, float]]) -> list[tuple[int, int, float]]:
-    """(j, i, similarity) for each text j, of `count` in order, that a keep-the-first near-deduplication
-    drops: i is the most similar earlier kept text (the first of equals)."""
-    earlier: dict[int, list[tuple[int, float]]] = {}
-    for i, j, similarity in pairs:
-        if j < count:
-            earlier.setdefault(j, []).append((i, similarity))
-    kept = [True] * count
-    dropped = []
-    for j in sorted(earlier):
-        partners = [(similarity, -i) for i, similarity in earlier[j] if kept[i]]
-        if partners:
-            similarity, negative = max(partners)
-            kept[j] = False
-            dropped.append((j, -negative, similarity))
-    return dropped
-
-
-def _best_reference(count: int, pairs: list[tuple[int, int, float]]) -> dict[int, tuple[int, float]]:
-    """Text i (< count) -> (reference index, similarity) of its most similar reference text (j >= count)."""
-    best: dict[int, tuple[int, float]] = {}
-    for i, j, similarity in pairs:
-        if j >= count and (i not in best or (similarity, -(j - count)) > (best[i][1], -best[i][0])):
-            best[i] = (j - count, similarity)
-    return best
 
 
 def _leaks(
@@ -450,16 +407,9 @@ def data_quality(ctx: RunContext, inputs: dict, params: QualityParams) -> dict:
         column_texts(reference, columns, "data.quality: input 'reference'") if reference is not None else []
     )
     reference_first = _first_rows(normalized_keys(reference_texts, params)) if reference is not None else {}
-    pairs = near_pairs(
-        [word_sets(key) for key in [*distinct, *reference_first]],
-        params.near_duplicate_threshold,
-        boundary=len(distinct),
-    )
+    dropped, leaked = near_matches(distinct, list(reference_first), params.near_duplicate_threshold)
     ctx.check_cancelled()
-    near = [
-        (first[distinct[j]], first[distinct[i]], similarity)
-        for j, i, similarity in _kept_and_dropped(len(distinct), pairs)
-    ]
+    near = [(first[distinct[j]], first[distinct[i]], similarity) for j, i, similarity in dropped]
     empty, short = _blank_and_short(texts, keys, params.min_words)
     lengths = {
         "characters": length_statistics([sum(len(column[row]) for column in texts) for row in range(rows)]),
@@ -485,7 +435,7 @@ def data_quality(ctx: RunContext, inputs: dict, params: QualityParams) -> dict:
         "lengths": lengths,
     }
     if reference is not None:
-        leaks = _leaks(keys, distinct, reference_first, _best_reference(len(distinct), pairs))
+        leaks = _leaks(keys, distinct, reference_first, leaked)
         metrics |= _overlap_counts(rows, leaks, reference.num_rows)
         report["leaks"] = [
             {
