@@ -21,6 +21,7 @@ from nodeloom.ui.text import chart_text, inline_code, plain
 PREVIEW_ROWS = 50
 HOVER_WIDTH = 120  # characters of a row in a chart's hover label
 LEGEND_WIDTH = 40  # characters of a label in a chart's legend, which takes room from the chart itself
+MARGIN = dict(l=10, r=10, t=36, b=10)
 
 
 @st.cache_resource(max_entries=6, show_spinner="Reading outputs…")
@@ -153,11 +154,84 @@ def json_preview(port_type: T.PortType, value: Any) -> None:
     st.json(value, expanded=1)
 
 
+QUALITY_TILES = {  # data.quality's counts worth a tile, in this order
+    "rows": "rows",
+    "duplicate_rows": "duplicate rows",
+    "near_duplicate_rows": "near-duplicate rows",
+    "overlap_with_reference": "overlap with reference",
+    "exact_overlap_rows": "exact overlap rows",
+    "near_overlap_rows": "near overlap rows",
+    "empty_rows": "empty rows",
+    "short_rows": "short rows",
+}
+
+
+def quality_preview(report: dict[str, Any]) -> None:
+    """data.quality's report: counts, leaked rows beside the reference rows they repeat, duplicates,
+    length histograms and label balance. Every row text and label is the dataset's: shown in
+    dataframe cells and escaped chart labels, as text."""
+    tiles = {label: report[name] for name, label in QUALITY_TILES.items() if isinstance(report.get(name), (int, float))}
+    if "overlap with reference" in tiles:
+        tiles["overlap with reference"] *= 100  # a percentage reads better on a tile than a fraction
+    columns = st.columns(4)
+    for index, (label, value) in enumerate(tiles.items()):
+        shown = f"{value:.1f}%" if label == "overlap with reference" else tile_text(value)
+        columns[index % 4].metric(label, shown)
+    tables = (
+        ("leaks", "Leaked rows: each beside the reference row it repeats (exact first, then the most similar)"),
+        ("near_duplicates", "Near duplicates: each beside the earlier row it nearly repeats"),
+        ("duplicates", "Duplicates: the texts with the most copies"),
+    )
+    for name, title in tables:
+        if name not in report:
+            continue
+        st.markdown(f"**{title}**")
+        if report[name]:
+            st.dataframe(report[name], hide_index=True, width="stretch", key=f"quality:{name}")
+        else:
+            st.caption("None.")
+    lengths = report.get("lengths", {})
+    charts = [
+        (unit, lengths[unit]["histogram"]) for unit in ("characters", "words") if "histogram" in lengths.get(unit, {})
+    ]
+    for column, (unit, histogram) in zip(st.columns(max(1, len(charts))), charts, strict=False):
+        with column:
+            histogram_chart(histogram, f"Length in {unit}")
+    classes = report.get("labels", {}).get("classes", [])
+    if classes:
+        import plotly.graph_objects as go
+
+        figure = go.Figure(
+            go.Bar(
+                x=[entry["share"] for entry in classes],
+                y=[chart_text(entry["label"], LEGEND_WIDTH) for entry in classes],
+                orientation="h",
+                text=[f"{entry['rows']:,}" for entry in classes],
+            )
+        )
+        figure.update_layout(title="Label balance (share of rows)", height=120 + 28 * len(classes), margin=MARGIN)
+        figure.update_yaxes(autorange="reversed", type="category")
+        st.plotly_chart(figure, width="stretch")
+    with st.expander("Whole report (JSON)"):
+        st.json(report, expanded=1)
+
+
+def histogram_chart(histogram: dict[str, list], title: str) -> None:
+    import plotly.graph_objects as go
+
+    edges, counts = histogram["edges"], histogram["counts"]
+    figure = go.Figure(go.Bar(x=[f"{edges[i]:g}–{edges[i + 1]:g}" for i in range(len(counts))], y=counts))
+    figure.update_layout(title=title, height=260, margin=MARGIN)
+    st.plotly_chart(figure, width="stretch")
+
+
 def port_preview(node_type: NodeType, port_name: str, value: Any) -> None:
     port = node_type.output(port_name)
     if port is None:
         return
-    if port.type in T.JSON_TYPES:
+    if node_type.type_id == "data.quality" and port_name == "report" and isinstance(value, dict):
+        quality_preview(value)
+    elif port.type in T.JSON_TYPES:
         json_preview(port.type, value)
     elif port.type.name in ("dataset", "tokenized_dataset", "embeddings"):
         dataset_preview(value, port_name)
