@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from nodeloom.engine.worker import start_worker
+from nodeloom.ui.text import plain  # the inspector shows problems as plain text, escaped for markdown
 from tests.conftest import REPO
 
 
@@ -106,7 +107,7 @@ def test_a_new_load_node_is_flagged_at_once_not_shown_as_valid():
     from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 
     load = node_type("data.load_dataset")
-    assert param_errors(load, {}) == {"path": ["path is required when source is file"]}
+    assert param_errors(load, {}) == {"path": [plain("path is required when source is file")]}
     assert param_errors(load, {"source": "builtin"}) == {}  # the other sources have runnable defaults
     assert param_errors(load, {"source": "builtin", "name": "imdb"}) == {
         "name": [
@@ -127,11 +128,11 @@ def test_a_rule_across_parameters_is_shown_at_each_of_them_in_plain_words():
 
     fractions = {"train_fraction": 0.8, "validation_fraction": 0.2, "test_fraction": 0.1}
     found = param_errors(node_type("data.split"), fractions)
-    message = "train_fraction + validation_fraction + test_fraction must be 1, got 1.1"
+    message = plain("train_fraction + validation_fraction + test_fraction must be 1, got 1.1")
     assert found == {name: [message] for name in fractions}
     assert param_errors(node_type("optim.optimizer"), {"name": "sgd", "nesterov": True}) == {
-        "nesterov": ["nesterov needs momentum > 0"],
-        "momentum": ["nesterov needs momentum > 0"],
+        "nesterov": [plain("nesterov needs momentum > 0")],
+        "momentum": [plain("nesterov needs momentum > 0")],
     }
     assert param_errors(node_type("optim.optimizer"), {"name": "adam", "nesterov": True}) == {}  # SGD's only
     assert param_errors(node_type("infer.generate"), {"max_new_tokens": 0}) == {
@@ -217,16 +218,18 @@ def test_the_inspector_hides_what_does_not_apply_and_shows_rules_and_problems_at
     numbers = [element.label for element in app.number_input]
     assert "momentum" in numbers and "beta1" not in numbers
     labelled(app.toggle, "nesterov").set_value(True).run()
-    assert [error.value for error in app.error].count("nesterov needs momentum > 0") == 2  # at nesterov and momentum
+    assert [error.value for error in app.error].count(
+        plain("nesterov needs momentum > 0")
+    ) == 2  # at nesterov and momentum
 
     select(app, "split")
     errors = [error.value for error in app.error]
-    assert errors.count("train_fraction + validation_fraction + test_fraction must be 1, got 1.1") == 3
+    assert errors.count(plain("train_fraction + validation_fraction + test_fraction must be 1, got 1.1")) == 3
     assert not any("Value error" in error or "'params'" in error for error in errors)
 
     select(app, "load")
-    assert "path is required when source is file" in [error.value for error in app.error]
+    assert plain("path is required when source is file") in [error.value for error in app.error]
     labelled(app.selectbox, "source").select("builtin").run()
     assert "path" not in [element.label for element in app.text_input]
     assert labelled(app.selectbox, "name").options == ["chat_support", "reviews_sentiment", "support_articles"]
-    assert "path is required when source is file" not in [error.value for error in app.error]
+    assert plain("path is required when source is file") not in [error.value for error in app.error]
