@@ -136,6 +136,16 @@ def test_editing_a_parameter_applies_at_once_and_marks_unsaved(app):
     assert ["tokenize", "char"] in canvas_card(app, "bleu")["params"]
 
 
+def test_a_value_sent_again_changes_nothing_even_when_it_is_the_default():
+    editor = small_editor()
+    editor.pipeline.node("clean").params["lowercase"] = False  # the file spells the default (False) out
+    editor.set_param("clean", "lowercase", False, False)
+    assert editor.pipeline.node("clean").params == {"lowercase": False} and editor.undo_stack == []
+    editor.set_param("clean", "lowercase", True, False)
+    editor.set_param("clean", "lowercase", False, False)  # a change back to the default drops it
+    assert editor.pipeline.node("clean").params == {}
+
+
 def test_back_to_the_default_drops_the_parameter_and_undo_redo_follow(app):
     select_node(app, "bleu")
     widget(app.toggle, "lowercase").set_value(True).run()

@@ -314,10 +314,14 @@ class Editor:
         return None
 
     def set_param(self, node_id: str, name: str, value: Any, default: Any) -> None:
-        """Parameters hold only what differs from the default, like a hand-written file."""
+        """Parameters hold only what differs from the default, like a hand-written file. The value a
+        parameter already holds changes nothing, so a form that sends it again (Streamlit may, when the
+        inspector switches to another node) never drops a default the file spells out."""
 
         def edit(pipeline: Pipeline) -> None:
             params = pipeline.node(node_id).params
+            if name in params and params[name] == value:
+                return
             if value == default:
                 params.pop(name, None)
             else:
