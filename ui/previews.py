@@ -177,17 +177,33 @@ def quality_preview(report: dict[str, Any]) -> None:
     for index, (label, value) in enumerate(tiles.items()):
         shown = f"{value:.1f}%" if label == "overlap with reference" else tile_text(value)
         columns[index % 4].metric(label, shown)
-    tables = (
-        ("leaks", "Leaked rows: each beside the reference row it repeats (exact first, then the most similar)"),
-        ("near_duplicates", "Near duplicates: each beside the earlier row it nearly repeats"),
-        ("duplicates", "Duplicates: the texts with the most copies"),
+    tables = (  # report key, title, columns in order: the two texts side by side first
+        (
+            "leaks",
+            "Leaked rows: each beside the reference row it repeats (exact first, then the most similar)",
+            ("text", "reference_text", "similarity", "match", "row", "reference_row"),
+        ),
+        (
+            "near_duplicates",
+            "Near duplicates: each beside the earlier row it nearly repeats",
+            ("text", "similar_text", "similarity", "row", "similar_row"),
+        ),
+        ("duplicates", "Duplicates: the texts with the most copies", ("text", "copies", "first_row")),
     )
-    for name, title in tables:
+    for name, title, order in tables:
         if name not in report:
             continue
         st.markdown(f"**{title}**")
         if report[name]:
-            st.dataframe(report[name], hide_index=True, width="stretch", key=f"quality:{name}")
+            texts = {column: st.column_config.TextColumn(width="large") for column in order if "text" in column}
+            st.dataframe(
+                report[name],
+                hide_index=True,
+                width="stretch",
+                column_order=order,
+                column_config=texts,
+                key=f"quality:{name}",
+            )
         else:
             st.caption("None.")
     lengths = report.get("lengths", {})
