@@ -351,7 +351,7 @@ def _length_metrics(lengths: dict[str, dict[str, Any]]) -> dict[str, float]:
     for unit, statistics in lengths.items():
         for name in ("mean", "p50", "p95", "max"):
             if name in statistics:
-                found[f"{unit}_{name}"] = statistics[name]
+                found[f"{unit}_{name}"] = round(statistics[name], 2)
     return found
 
 
