@@ -136,7 +136,7 @@ def test_editing_a_parameter_applies_at_once_and_marks_unsaved(app):
     assert ["tokenize", "char"] in canvas_card(app, "bleu")["params"]
 
 
-def test_a_value_sent_again_changes_nothing_even_when_it_is_the_default():
+def test_a_value_sent_again_or_for_a_deleted_node_changes_nothing():
     editor = small_editor()
     editor.pipeline.node("clean").params["lowercase"] = False  # the file spells the default (False) out
     editor.set_param("clean", "lowercase", False, False)
@@ -144,6 +144,9 @@ def test_a_value_sent_again_changes_nothing_even_when_it_is_the_default():
     editor.set_param("clean", "lowercase", True, False)
     editor.set_param("clean", "lowercase", False, False)  # a change back to the default drops it
     assert editor.pipeline.node("clean").params == {}
+    editor.delete(["clean"], [])
+    editor.set_param("clean", "lowercase", True, False)  # the deleted node's form, late: nothing happens
+    assert not editor.pipeline.has_node("clean")
 
 
 def test_back_to_the_default_drops_the_parameter_and_undo_redo_follow(app):

@@ -315,8 +315,12 @@ class Editor:
 
     def set_param(self, node_id: str, name: str, value: Any, default: Any) -> None:
         """Parameters hold only what differs from the default, like a hand-written file. The value a
-        parameter already holds changes nothing, so a form that sends it again (Streamlit may, when the
-        inspector switches to another node) never drops a default the file spells out."""
+        parameter already holds changes nothing, and neither does a value for a node that is gone: a
+        form can send its last value again after the inspector switched to another node (Streamlit
+        calls a field's on_change then), and that must neither drop a default the file spells out nor
+        fail on a node just deleted."""
+        if not self.pipeline.has_node(node_id):
+            return
 
         def edit(pipeline: Pipeline) -> None:
             params = pipeline.node(node_id).params
