@@ -162,6 +162,7 @@ def test_a_link_from_adamw_to_the_trainers_optimizer_is_saved_port_to_port(page,
     link_ports(page, "adamw", "optimizer", "train", "optimizer")
     assert eventually(lambda: links(draft(home)["pipeline"]) == before), links(draft(home)["pipeline"]) ^ before
     page.locator(SIDEBAR).get_by_role("button", name="Save", exact=True).click()
+    page.get_by_text("as version 1.").wait_for()  # the toast, drawn by the rerun after the save
     saved = eventually(lambda: Store.open(home).list_pipelines())
     data = Store.open(home).get_version(saved[0].name).data
     assert [edge for edge in data["edges"] if edge["target"] == "train" and edge["target_port"] == "optimizer"] == [
