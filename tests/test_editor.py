@@ -107,7 +107,7 @@ def test_a_new_load_node_is_flagged_at_once_not_shown_as_valid():
     from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 
     load = node_type("data.load_dataset")
-    assert param_errors(load, {}) == {"path": [plain("path is required when source is file")]}
+    assert param_errors(load, {}) == {"path": ["path is required when source is file"]}
     assert param_errors(load, {"source": "builtin"}) == {}  # the other sources have runnable defaults
     assert param_errors(load, {"source": "builtin", "name": "imdb"}) == {
         "name": [
@@ -128,11 +128,11 @@ def test_a_rule_across_parameters_is_shown_at_each_of_them_in_plain_words():
 
     fractions = {"train_fraction": 0.8, "validation_fraction": 0.2, "test_fraction": 0.1}
     found = param_errors(node_type("data.split"), fractions)
-    message = plain("train_fraction + validation_fraction + test_fraction must be 1, got 1.1")
+    message = "train_fraction + validation_fraction + test_fraction must be 1, got 1.1"  # the engine's words, unescaped
     assert found == {name: [message] for name in fractions}
     assert param_errors(node_type("optim.optimizer"), {"name": "sgd", "nesterov": True}) == {
-        "nesterov": [plain("nesterov needs momentum > 0")],
-        "momentum": [plain("nesterov needs momentum > 0")],
+        "nesterov": ["nesterov needs momentum > 0"],
+        "momentum": ["nesterov needs momentum > 0"],
     }
     assert param_errors(node_type("optim.optimizer"), {"name": "adam", "nesterov": True}) == {}  # SGD's only
     assert param_errors(node_type("infer.generate"), {"max_new_tokens": 0}) == {
