@@ -2,8 +2,11 @@
 
 Each run trains for real on CPU (about 1.5 minutes for the chatbot, 1 for text generation,
 half a minute for sentiment), so the thresholds below sit well under what a run measures
-(chatbot: sacreBLEU about 79, ROUGE-L 0.82; sentiment accuracy 0.92; text generation ROUGE-L 0.44):
-they catch a pipeline that stopped learning, not noise.
+(chatbot: sacreBLEU about 27, ROUGE-L 0.33, 14 of 64 answers exact; sentiment accuracy 0.92; text
+generation ROUGE-L 0.44): they catch a pipeline that stopped learning, not noise. The chatbot's test questions
+come from question templates held out of training whole; when they were random phrasings of training
+templates (a quarter of them near copies of training questions, as data.quality measures), the same
+pipeline scored sacreBLEU 79 and ROUGE-L 0.82: that was memory.
 """
 
 from __future__ import annotations
@@ -67,8 +70,9 @@ def test_gpt2_chatbot_learns_to_answer_on_topic():
     assert_finite(metrics["bleu"], "bleu")
     assert_finite(metrics["rouge"], "rouge1", "rouge2", "rougeL")
     assert_finite(metrics["perplexity"], "perplexity")
-    assert metrics["sacrebleu"]["score"] > 30 and metrics["rouge"]["rougeL"] > 0.5, metrics
+    assert metrics["sacrebleu"]["score"] > 15 and metrics["rouge"]["rougeL"] > 0.2, metrics
     assert metrics["perplexity"]["perplexity"] < 5
+    assert metrics["quality"]["overlap_with_reference"] < 0.05, metrics["quality"]  # held-out wording, not memory
 
     # On topic: the training answer closest to each generated answer belongs to the question's topic.
     training = result.outputs("split")["train"].to_list()
@@ -79,7 +83,10 @@ def test_gpt2_chatbot_learns_to_answer_on_topic():
     for row in predictions:
         closest = max(answers_by_topic, key=lambda pair: scorer.score(pair[0], row["prediction"])["rougeL"].fmeasure)
         on_topic += closest[1] == row["topic"]
-    assert on_topic / len(predictions) > 0.7, f"{on_topic} of {len(predictions)} answers on topic"
+    # measured: 22 of 64 on topic (a random training answer: about 10), 14 exactly the intent's answer (about 2)
+    assert on_topic / len(predictions) > 0.25, f"{on_topic} of {len(predictions)} answers on topic"
+    exact = sum(row["prediction"].strip() == row["answer"] for row in predictions)
+    assert exact >= 8, f"{exact} of {len(predictions)} answers exactly right"
 
 
 @pytest.mark.slow
