@@ -192,10 +192,12 @@ def run_recorded(
     listeners: Iterable[Listener] = (),
     cancel: CancelToken | None = None,
     rerun_of: str | None = None,
+    sweep_id: str | None = None,
     registry: Registry | None = None,
 ) -> RunResult:
     """Run a checked pipeline (the `version`, or with `version` None the JSON `pipeline_data`, with
-    `overrides` applied) and record it in the store, with the exact JSON it ran.
+    `overrides` applied) and record it in the store, with the exact JSON it ran (and the `sweep_id` of the
+    sweep it is part of, if any).
 
     The run is recorded as `queued` before anything executes, so a watcher polling the store by
     `run_id` sees it from the start. Any exception out of the run is recorded, then re-raised.
@@ -213,6 +215,7 @@ def run_recorded(
         targets=run_plan.targets,
         use_cache=use_cache,
         rerun_of=rerun_of,
+        sweep_id=sweep_id,
     )
     recorder = RunRecorder(store, run_id, {spec.id: spec.type for spec in pipeline.nodes})
     try:

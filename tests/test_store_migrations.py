@@ -76,7 +76,7 @@ def write_v1_database(path) -> None:
 def test_an_older_database_is_upgraded_on_open_and_keeps_its_data(nodeloom_home):
     write_v1_database(nodeloom_home / "nodeloom.db")
     with Store.open() as store:
-        assert store.schema_version == schema.LATEST == 3
+        assert store.schema_version == schema.LATEST == 4
         assert [v.version for v in store.versions("legacy")] == [2, 1]
         assert store.get_version("legacy", 1).data["description"] == "v1"
         done = store.get_run("done")
@@ -96,9 +96,14 @@ def test_an_older_database_is_upgraded_on_open_and_keeps_its_data(nodeloom_home)
         assert [run.id for run in store.list_runs("legacy")] and store.list_pipelines()[0].runs == 2
         store.create_run(None, run_id="draft", pipeline={**PIPELINE, "description": "unsaved"})
         assert store.get_run("draft").version is None
+        # version 4: old runs belong to no sweep; new ones can, and are listed by it
+        assert done.sweep_id is None
+        store.create_run(2, run_id="swept", sweep_id="s1")
+        assert [run.id for run in store.list_runs(sweep_id="s1")] == ["swept"]
+        assert store.get_run("swept").sweep_id == "s1"
         assert store.integrity_check() == "ok"
     db = sqlite3.connect(nodeloom_home / "nodeloom.db")
-    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,)]
+    assert db.execute("SELECT version FROM schema_version").fetchall() == [(1,), (2,), (3,), (4,)]
     assert db.execute("PRAGMA foreign_key_check").fetchall() == []
     assert db.execute("SELECT count(*) FROM node_runs").fetchone() == (2,)
 
@@ -108,16 +113,17 @@ def test_a_failing_migration_leaves_the_database_as_it_was(nodeloom_home, monkey
     write_v1_database(path)
 
     def broken(db):
-        db["logs_v4"].create({"id": int}, pk="id")
+        db["logs_next"].create({"id": int}, pk="id")
         raise RuntimeError("disk full, say")
 
-    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (4, broken)])
-    monkeypatch.setattr(schema, "LATEST", 4)
+    monkeypatch.setattr(schema, "MIGRATIONS", [*schema.MIGRATIONS, (schema.LATEST + 1, broken)])
+    monkeypatch.setattr(schema, "LATEST", schema.LATEST + 1)
     with pytest.raises(RuntimeError, match="disk full"):
         Store.open()
     db = sqlite3.connect(path)
     assert db.execute("SELECT max(version) FROM schema_version").fetchone() == (1,)
     tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert "logs" not in tables and "logs_v4" not in tables and "runs_rebuilt" not in tables
+    assert "logs" not in tables and "logs_next" not in tables and "runs_rebuilt" not in tables
     assert db.execute("SELECT count(*) FROM metrics").fetchone() == (11,)
-    assert "pipeline_json" not in {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    assert "pipeline_json" not in columns and "sweep_id" not in columns

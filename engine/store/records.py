@@ -170,6 +170,7 @@ class RunInfo:
     host: str | None
     rerun_of: str | None
     metrics: dict[str, dict[str, float]]  # final results: node -> name -> value
+    sweep_id: str | None = None  # the `nodeloom sweep` it belongs to, if any
 
     @property
     def version_label(self) -> str:

@@ -33,7 +33,8 @@ from nodeloom.engine.store.records import (
 
 _RUN_COLUMNS = """
     r.id, r.pipeline_name AS pipeline, v.version, v.id AS version_id, r.status, r.created, r.started, r.finished,
-    r.seconds, r.device, r.requested_device, r.overrides, r.targets, r.use_cache, r.error, r.pid, r.host, r.rerun_of
+    r.seconds, r.device, r.requested_device, r.overrides, r.targets, r.use_cache, r.error, r.pid, r.host, r.rerun_of,
+    r.sweep_id
 """
 # A run of a pipeline that matched no saved version (a draft) has no version: its columns read NULL.
 _RUN_FROM = "runs r LEFT JOIN pipeline_versions v ON v.id = r.pipeline_version_id"
@@ -64,12 +65,13 @@ class RunStore(StoreConnection):
         targets: Iterable[str] = (),
         use_cache: bool = True,
         rerun_of: str | None = None,
+        sweep_id: str | None = None,
         process: ProcessIdentity | None = None,
     ) -> str:
         """Record a new run (status `queued`) owned by `process` (default: this one), keeping the exact
         pipeline JSON it runs (before `overrides`): a saved `version`'s, or — `version` None — `pipeline`,
         tied to the saved version of its name with that content when there is one, else a draft.
-        Recording a run never creates a version."""
+        Recording a run never creates a version. `sweep_id` groups the runs of one `nodeloom sweep`."""
         try:
             check_run_id(run_id)
         except InvalidRunId as exc:
@@ -100,6 +102,7 @@ class RunStore(StoreConnection):
                     "targets": json.dumps(list(targets)),
                     "use_cache": int(use_cache),
                     "rerun_of": rerun_of,
+                    "sweep_id": sweep_id,
                     "pid": owner.pid,
                     "pid_started": owner.started,
                     "host": owner.host,
@@ -161,13 +164,17 @@ class RunStore(StoreConnection):
         pipeline: str | None = None,
         *,
         status: str | Iterable[str] | None = None,
+        sweep_id: str | None = None,
         limit: int | None = 100,
     ) -> list[RunInfo]:
-        """Runs, newest first, each with its final metrics; filter by pipeline name and status."""
+        """Runs, newest first, each with its final metrics; filter by pipeline name, status and sweep."""
         where, params = [], []
         if pipeline is not None:
             where.append("r.pipeline_name = ?")
             params.append(pipeline)
+        if sweep_id is not None:
+            where.append("r.sweep_id = ?")
+            params.append(sweep_id)
         if status is not None:
             statuses = [status] if isinstance(status, str) else list(status)
             where.append(f"r.status IN ({','.join('?' * len(statuses))})")

@@ -166,11 +166,19 @@ def _runs_keep_their_pipeline(db: Database) -> None:
     db["runs"].create_index(["status"])
 
 
+def _runs_belong_to_sweeps(db: Database) -> None:
+    """Version 4: the sweep a run belongs to (`nodeloom sweep`), so a sweep's runs are listed and compared
+    together. Older runs belong to none (NULL)."""
+    db["runs"].add_column("sweep_id", str)
+    db["runs"].create_index(["sweep_id"])
+
+
 # (version, step). Append new steps; never edit one that has shipped.
 MIGRATIONS: list[tuple[int, Callable[[Database], None]]] = [
     (1, _initial_tables),
     (2, _processes_logs_and_lineage),
     (3, _runs_keep_their_pipeline),
+    (4, _runs_belong_to_sweeps),
 ]
 LATEST = MIGRATIONS[-1][0]
 
