@@ -410,9 +410,10 @@ def parse_set_value(text: str) -> Any:
         return text
 
 
-def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Problem]]:
+def apply_overrides(data: Any, assignments: list[str], option: str = "--set") -> tuple[Any, list[Problem]]:
     """Apply `NODE.PARAM=VALUE` and `settings.KEY=VALUE` assignments to parsed pipeline JSON; the result is
-    validated as usual. `settings.` means the pipeline's settings unless the pipeline has a node called 'settings'."""
+    validated as usual. `settings.` means the pipeline's settings unless the pipeline has a node called 'settings'.
+    Problems name the assignment as given with `option` (`--set`, or `--grid` for a sweep's values)."""
     problems: list[Problem] = []
     if not isinstance(data, dict) or not isinstance(data.get("nodes"), list):
         return data, problems
@@ -421,16 +422,16 @@ def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Proble
         target, equals, value = assignment.partition("=")
         node_id, dot, param = target.partition(".")
         if not equals or not dot or not node_id or not param:
-            problems.append(Problem("set", f"--set {assignment!r}: expected NODE.PARAM=VALUE or settings.KEY=VALUE"))
+            problems.append(Problem("set", f"{option} {assignment!r}: expected NODE.PARAM=VALUE or settings.KEY=VALUE"))
             continue
         if node_id == "settings" and node_id not in nodes:
-            problems.extend(_apply_setting(data, assignment, param, value))
+            problems.extend(_apply_setting(data, f"{option} {assignment!r}", param, value))
             continue
         if node_id not in nodes:
             close = difflib.get_close_matches(node_id, [str(key) for key in nodes], n=1)
             hint = f"; did you mean '{close[0]}'?" if close else ""
             problems.append(
-                Problem("set", f"--set {assignment!r}: no node '{node_id}' in this pipeline{hint}", node_id)
+                Problem("set", f"{option} {assignment!r}: no node '{node_id}' in this pipeline{hint}", node_id)
             )
             continue
         params = nodes[node_id].setdefault("params", {})
@@ -439,10 +440,11 @@ def apply_overrides(data: Any, assignments: list[str]) -> tuple[Any, list[Proble
     return data, problems
 
 
-def _apply_setting(data: dict[str, Any], assignment: str, key: str, value: str) -> list[Problem]:
+def _apply_setting(data: dict[str, Any], given: str, key: str, value: str) -> list[Problem]:
+    """`given`: the assignment as the user wrote it, option included, for the message."""
     known = list(PipelineSettings.model_fields)
     if key not in known:
-        return [Problem("set", f"--set {assignment!r}: no setting '{key}'; the settings are {', '.join(known)}")]
+        return [Problem("set", f"{given}: no setting '{key}'; the settings are {', '.join(known)}")]
     settings = data.setdefault("settings", {})
     if isinstance(settings, dict):  # anything else is reported by load_pipeline
         settings[key] = parse_set_value(value)

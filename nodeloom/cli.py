@@ -6,7 +6,7 @@ Exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store probl
 141 stdout closed before the output was written (`nodeloom nodes --json | head -1`).
 With --json, stdout holds exactly one JSON object; everything else goes to stderr.
 
-This module is the parser and `main`; the commands live in running.py (run, rerun, validate),
+This module is the parser and `main`; the commands live in running.py (run, rerun, validate), sweep.py (sweep),
 history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app), serve.py (serve) and
 export.py (export).
 """
@@ -39,6 +39,7 @@ from nodeloom.output import (
 )
 from nodeloom.running import cmd_rerun, cmd_run, cmd_validate
 from nodeloom.serve import cmd_serve, positive_count
+from nodeloom.sweep import cmd_sweep
 
 EXAMPLES = f"""\
 examples:
@@ -50,6 +51,8 @@ examples:
   nodeloom runs                                         run history, newest first
   nodeloom show 3f2a                                    one run: nodes, metrics, curves, log
   nodeloom rerun 3f2a --no-cache                        the same pipeline and overrides again
+  nodeloom sweep my_pipeline.json --grid train.learning_rate=1e-4,3e-4 --grid train.epochs=1,2 \
+      --rank-by perplexity.perplexity:asc               4 runs, shared nodes computed once, ranked
   nodeloom app --port 8600 --server.maxUploadSize 500   the app; --server.* options go to Streamlit
   nodeloom serve --port 8765 --max-runs 2               the HTTP API (docs at /docs), bearer-token protected
   nodeloom export example:word_vectors --python -o wv.py  a standalone script calling the node functions
@@ -103,7 +106,8 @@ def verbosity_options(subcommand: bool) -> argparse.ArgumentParser:
     return options
 
 
-def add_run_options(parser: argparse.ArgumentParser) -> None:
+def add_override_options(parser: argparse.ArgumentParser) -> None:
+    """What a run changes or limits: --set, --seed, --device, --until (`run`, `rerun` and `sweep`)."""
     parser.add_argument(
         "--set",
         action="append",
@@ -129,6 +133,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--until", action="append", default=[], metavar="NODE", help="run only this node and what it needs (repeatable)"
     )
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    add_override_options(parser)
     parser.add_argument("--no-cache", action="store_true", help="recompute every node")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
     parser.add_argument(
@@ -173,6 +181,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="record a FILE's pipeline with the run only, saving no version (what the app's Run does)",
     )
 
+    sweep = command("sweep", "run a pipeline over a grid of parameter values, recording and ranking runs", cmd_sweep)
+    sweep.add_argument("pipeline", help="pipeline file, example:NAME, NAME or NAME@VERSION")
+    sweep.add_argument(
+        "--grid",
+        action="append",
+        required=True,
+        metavar="NODE.PARAM=V1,V2,...",
+        help="values to sweep, each read as `--set` reads a value (repeatable: one run per combination)",
+    )
+    sweep.add_argument(
+        "--rank-by",
+        metavar="NODE.METRIC[:asc]",
+        help="order the table by this metric, highest first; :asc puts the lowest first (losses, perplexity)",
+    )
+    sweep.add_argument(
+        "--executor", choices=["local", "ray"], default="local", help="where the runs execute (only local for now)"
+    )
+    add_override_options(sweep)
+    sweep.add_argument("--json", action="store_true", help='print {"sweep_id", "runs": [...]}, best first')
+    sweep.add_argument(
+        "--no-version", action="store_true", help="record a FILE's pipeline with the runs only, saving no version"
+    )
+
     rerun = command("rerun", "run a recorded run's exact pipeline and overrides again", cmd_rerun)
     rerun.add_argument("run", help="run id (or a unique prefix)")
     add_run_options(rerun)
@@ -184,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["queued", "running", "succeeded", "failed", "cancelled", "interrupted"],
         help="only runs with this status",
     )
+    runs.add_argument("--sweep", metavar="ID", help="only the runs of this sweep (`nodeloom sweep` prints its id)")
     runs.add_argument("--limit", type=int, default=50, help="at most this many runs (default 50)")
     runs.add_argument("--json", action="store_true", help='print {"runs": [...]}')
 

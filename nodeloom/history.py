@@ -38,6 +38,7 @@ def run_summary(run: Any) -> dict[str, Any]:
         "seconds": run.seconds,
         "device": run.device,
         "rerun_of": run.rerun_of,
+        "sweep_id": run.sweep_id,
         "error": run.error,
         "metrics": run.metrics,
     }
@@ -56,12 +57,13 @@ def run_document(run: Any, series: dict[str, dict[str, Any]], logs: list[Any]) -
 
 def cmd_runs(args: argparse.Namespace) -> int:
     with open_store() as store:
-        runs = store.list_runs(args.pipeline, status=args.status, limit=args.limit)
+        runs = store.list_runs(args.pipeline, status=args.status, sweep_id=args.sweep, limit=args.limit)
     if args.json:
         print(json.dumps({"runs": [run_summary(run) for run in runs]}))
         return EXIT_OK
+    swept = any(run.sweep_id for run in runs)  # the column only where it says something
     table = Table(title=plural(len(runs), "run"))
-    for column in ("id", "pipeline", "status", "started", "seconds", "metrics"):
+    for column in ("id", "pipeline", "status", "started", "seconds", *(["sweep"] if swept else []), "metrics"):
         table.add_column(column, justify="right" if column == "seconds" else "left")
     for run in runs:
         table.add_row(
@@ -70,6 +72,7 @@ def cmd_runs(args: argparse.Namespace) -> int:
             status_markup(run.status),
             timestamp(run.started or run.created),
             "" if run.seconds is None else f"{run.seconds:.2f}",
+            *([run.sweep_id or ""] if swept else []),
             metrics_text(run.metrics),
         )
     stdout_console().print(table)
@@ -120,6 +123,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     facts += [f"--set {' '.join(run.overrides)}"] if run.overrides else []
     facts += [f"--until {' '.join(run.targets)}"] if run.targets else []
     facts += [f"rerun of {run.rerun_of}"] if run.rerun_of else []
+    facts += [f"sweep {run.sweep_id}"] if run.sweep_id else []
     facts += [f"error: {run.error}"] if run.error else []
     console.print("  ".join(facts), highlight=False, markup=False, soft_wrap=True)
     for node, metrics in series.items():

@@ -24,7 +24,7 @@ from nodeloom.output import (
     stdout_console,
 )
 from nodeloom.progress import progress_view
-from nodeloom.sources import check_pipeline, find_run, open_store, read_pipeline, read_source
+from nodeloom.sources import Source, check_pipeline, find_run, open_store, read_pipeline, read_source
 
 
 def run_overrides(args: argparse.Namespace, earlier: Sequence[str] = ()) -> list[str]:
@@ -49,6 +49,40 @@ def results_table(result: Any) -> Table:
     return table
 
 
+EXIT_CODES = {"succeeded": EXIT_OK, "failed": EXIT_NODE_FAILED, "cancelled": EXIT_INTERRUPTED}  # by run status
+
+
+def run_with_progress(store: Any, pipeline: Any, version: Any, *, as_json: bool, **options: Any) -> Any:
+    """`run_recorded` (its keyword `options`) with the CLI's progress display on stderr and its Ctrl-C: the first
+    cancels the run at the node's next check (it returns, `cancelled`), a second raises KeyboardInterrupt at once
+    (the run recorded as cancelled). With `as_json`, what libraries print goes to stderr, keeping stdout for the
+    one JSON object."""
+    from nodeloom.engine.context import CancelToken
+    from nodeloom.engine.recorder import run_recorded
+
+    cancel = CancelToken()
+
+    def interrupt(signum: int, frame: Any) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        say(("stopping after the current step… (Ctrl-C again to abort)", "yellow"))
+        cancel.cancel()
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    view = progress_view()
+    try:
+        redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
+        with redirect, view:
+            return run_recorded(store, pipeline, version, listeners=[view], cancel=cancel, **options)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def run_json(result: Any, recorded: Any) -> dict[str, Any]:
+    """A finished run as `nodeloom run --json` prints it: the engine's result, the pipeline and its version."""
+    return result.to_json() | {"pipeline": recorded.pipeline, "version": recorded.version}
+
+
 def execute(
     pipeline: Any,
     args: argparse.Namespace,
@@ -63,52 +97,46 @@ def execute(
     """Run a checked pipeline, recorded against the saved `version`, or with `version` None with its JSON
     `pipeline_data` (the store ties it to a saved version when the content is one), with the CLI's progress
     display and output contract."""
-    from nodeloom.engine.context import CancelToken
     from nodeloom.engine.paths import new_run_id
-    from nodeloom.engine.recorder import run_recorded
 
-    cancel = CancelToken()
-
-    def interrupt(signum: int, frame: Any) -> None:
-        if cancel.cancelled:
-            raise KeyboardInterrupt
-        say(("stopping after the current step… (Ctrl-C again to abort)", "yellow"))
-        cancel.cancel()
-
-    previous = signal.signal(signal.SIGINT, interrupt)
-    view = progress_view()
-    stdout = sys.stdout
     run_id = args.run_id or new_run_id()
     try:
-        # Libraries print to stdout; with --json stdout must hold exactly one JSON object.
-        redirect = contextlib.redirect_stdout(sys.stderr) if args.json else contextlib.nullcontext()
-        with redirect, view:
-            result = run_recorded(
-                store,
-                pipeline,
-                version,
-                pipeline_data=pipeline_data,
-                run_id=run_id,
-                targets=targets,
-                device=device,
-                use_cache=not args.no_cache,
-                overrides=overrides,
-                listeners=[view],
-                cancel=cancel,
-                rerun_of=rerun_of,
-            )
+        result = run_with_progress(
+            store,
+            pipeline,
+            version,
+            as_json=args.json,
+            pipeline_data=pipeline_data,
+            run_id=run_id,
+            targets=targets,
+            device=device,
+            use_cache=not args.no_cache,
+            overrides=overrides,
+            rerun_of=rerun_of,
+        )
     except KeyboardInterrupt:
         say(("interrupted", "red"), f" (run {run_id})")
         return EXIT_INTERRUPTED
-    finally:
-        signal.signal(signal.SIGINT, previous)
     recorded = store.get_run(result.run_id)
     if args.json:
-        stdout.write(json.dumps(result.to_json() | {"pipeline": recorded.pipeline, "version": recorded.version}) + "\n")
+        sys.stdout.write(json.dumps(run_json(result, recorded)) + "\n")
     else:
         stdout_console().print(results_table(result))
         say(f"recorded as run {result.run_id} of {recorded.pipeline} {recorded.version_label}")
-    return {"succeeded": EXIT_OK, "failed": EXIT_NODE_FAILED, "cancelled": EXIT_INTERRUPTED}[result.status]
+    return EXIT_CODES[result.status]
+
+
+def recorded_against(store: Any, source: Source, pipeline: Any, no_version: bool) -> tuple[Any, dict[str, Any] | None]:
+    """What runs of `source` are recorded against: (its saved version, None), or for a file with `no_version`
+    (None, its JSON), as the app's Run records a pipeline with the run only."""
+    if source.version is not None:
+        return source.version, None
+    if no_version:
+        return None, {**source.data, "name": pipeline.name or "untitled"}
+    # a file: its content becomes (or matches) a version of the pipeline it names
+    assert source.path is not None, "a source with no saved version is a file"
+    message = f"run from {source.path.resolve()}"
+    return store.ensure_version(pipeline.name or "untitled", source.data, message).version, None
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -116,14 +144,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     overrides = run_overrides(args)
     pipeline = check_pipeline(source.data, overrides)
     with open_store() as store:
-        version = source.version
-        if version is None and args.no_version:  # recorded with the run only (the app's Run)
-            data = {**source.data, "name": pipeline.name or "untitled"}
-            return execute(pipeline, args, store, None, overrides, args.until, args.device, pipeline_data=data)
-        if version is None:  # a file: its content becomes (or matches) a version of the pipeline it names
-            message = f"run from {source.path.resolve()}"
-            version = store.ensure_version(pipeline.name or "untitled", source.data, message).version
-        return execute(pipeline, args, store, version, overrides, args.until, args.device)
+        version, data = recorded_against(store, source, pipeline, args.no_version)
+        return execute(pipeline, args, store, version, overrides, args.until, args.device, pipeline_data=data)
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:

@@ -59,11 +59,11 @@ def read_source(source: str) -> Source:
     return Source(version.data, version=version)
 
 
-def check_pipeline(data: Any, assignments: list[str]):
-    """Apply --set overrides to pipeline JSON and check it."""
+def check_pipeline(data: Any, assignments: list[str], option: str = "--set"):
+    """Apply --set overrides (or a sweep's `option` --grid values) to pipeline JSON and check it."""
     from nodeloom.engine.validation import PipelineInvalid, apply_overrides, load_pipeline
 
-    data, problems = apply_overrides(copy.deepcopy(data), assignments)
+    data, problems = apply_overrides(copy.deepcopy(data), assignments, option)
     try:
         pipeline = load_pipeline(data)
     except PipelineInvalid as exc:
