@@ -10,6 +10,7 @@ from nodeloom.engine.store import diff_pipelines
 from nodeloom.ui import library, runs
 from nodeloom.ui.previews import draw_log
 from nodeloom.ui.state import Editor
+from nodeloom.ui.sweeps import draw_sweeps
 from nodeloom.ui.text import chart_text, inline_code
 
 HISTORY_LIMIT = 200
@@ -29,6 +30,7 @@ def draw_history(history: list) -> None:
                 "started": (run.started or run.created)[:19].replace("T", " "),
                 "seconds": round(run.seconds, 2) if run.seconds is not None else None,
                 "device": run.device,
+                "sweep": run.sweep_id,
                 "metrics": metric_line(run.metrics),
             }
             for run in history
@@ -96,6 +98,7 @@ def draw_runs_page(editor: Editor, registry: Registry, device: str) -> None:
         st.info("No runs yet. Run a pipeline from the editor, or with `nodeloom run`.")
         return
     draw_history(history)
+    draw_sweeps(history)
     by_id = {run.id: run for run in history}
     chosen_ids = st.multiselect("Compare runs", list(by_id), default=list(by_id)[:2], key=f"compare:{scope}")
     if len(chosen_ids) >= 2:
