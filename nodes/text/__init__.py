@@ -1,6 +1,13 @@
-"""Text nodes: cleaning, prompts, tokenizers (trained or pretrained), tokenization and embeddings.
+"""Text nodes: cleaning, prompts, tokenizers (trained or pretrained), tokenization, embeddings and a safety filter.
 
 One module per concern; importing this package registers every text node type.
 """
 
-from nodeloom.nodes.text import clean, embeddings, prompt, tokenization, tokenizers  # noqa: F401  (registers their nodes)
+from nodeloom.nodes.text import (  # noqa: F401  (registers their nodes)
+    clean,
+    embeddings,
+    prompt,
+    safety_filter,
+    tokenization,
+    tokenizers,
+)
