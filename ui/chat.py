@@ -8,6 +8,10 @@ there (nothing else on the page does). It loads on the CPU, from_pretrained's de
 never takes accelerator memory from a run. Asking a worker process instead would keep torch out of
 the app, at the price of a second way to talk to a model kept alive between questions; for a chat
 about a finished run, a small model on the CPU answers quickly enough.
+
+Every reply goes through the safety filter (nodes/text/safety.py) unless the reader turns it off:
+an offensive reply is withheld, personal data is replaced by placeholders, and a line under the
+reply says so. The checks are those of the pipeline's `text.safety_filter` node when it has one.
 """
 
 from __future__ import annotations
@@ -22,9 +26,12 @@ from nodeloom.engine.node import Registry
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import RunDetail
 from nodeloom.nodes.infer import GenerateParams, generation_config, prompt_prefix
+from nodeloom.nodes.text.safety import SafetySettings, guard_reply
+from nodeloom.nodes.text.safety_filter import SafetyFilterParams, settings_of
 from nodeloom.ui.text import inline_code, plain
 
 CHAT_TYPE = "infer.generate"
+SAFETY_TYPE = "text.safety_filter"
 
 
 def chat_sources(registry: Registry, run: RunDetail) -> tuple[str, str, str, str] | None:
@@ -65,6 +72,15 @@ def generate_params(pipeline: Pipeline) -> GenerateParams:
         return GenerateParams()
 
 
+def safety_settings(pipeline: Pipeline) -> SafetySettings:
+    """The checks of the pipeline's own safety filter node, so the chat and the pipeline agree; else the defaults."""
+    spec = next((spec for spec in pipeline.nodes if spec.type == SAFETY_TYPE), None)
+    try:
+        return settings_of(SafetyFilterParams.model_validate(spec.params)) if spec else SafetySettings()
+    except ValueError:
+        return SafetySettings()
+
+
 def answer(model: Any, tokenizer: Any, params: GenerateParams, question: str) -> str:
     import torch
 
@@ -95,17 +111,35 @@ def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> 
     if loaded is None:
         st.warning(f"'{plain(model_node)}' is not a causal language model kept in the cache, so it cannot chat.")
         return
-    history = st.session_state.setdefault(f"chat:{run.id}", [])
+    guarded = st.toggle(
+        "Safety filter on replies",
+        value=True,
+        key=f"chat-guard:{run.id}",
+        help="Withhold offensive replies and replace e-mails, phone numbers, card numbers and IP addresses "
+        "with placeholders. It does not catch false claims or subtle harm.",
+    )
+    history = st.session_state.setdefault(f"chat:{run.id}", [])  # (role, text, the safety filter's notice)
     # Outside the main area chat_input sits where it is called: the conversation goes in a
     # container above it, so new messages land above the box like the earlier ones.
     # A model writes whatever its training data taught it (links, images, markup): shown as text.
     conversation = st.container()
-    for role, text in history:
-        conversation.chat_message(role).markdown(plain(text))
+    for role, text, notice in history:
+        _show_message(conversation, role, text, notice)
     question = st.chat_input("Ask the model…", key=f"chat-input:{run.id}")
     if question:
-        conversation.chat_message("user").markdown(plain(question))
+        _show_message(conversation, "user", question, "")
         with conversation, st.spinner("Thinking…"):
             reply = answer(*loaded, generate_params(pipeline), question) or "(no answer)"
-        conversation.chat_message("assistant").markdown(plain(reply))
-        history += [("user", question), ("assistant", reply)]
+            notice = ""
+            if guarded:
+                checked = guard_reply(reply, safety_settings(pipeline))
+                reply, notice = checked.text, checked.notice
+        _show_message(conversation, "assistant", reply, notice)
+        history += [("user", question, ""), ("assistant", reply, notice)]
+
+
+def _show_message(container: Any, role: str, text: str, notice: str) -> None:
+    message = container.chat_message(role)
+    message.markdown(plain(text))
+    if notice:
+        message.caption(f":material/shield: {plain(notice)}")
