@@ -6,7 +6,7 @@
 
 Unknown top-level keys are kept and written back. Reading and checking a file is
 `engine.validation.load_pipeline`; this module holds the data and writes it, and `PipelineSettings`
-is the one place the settings (seed, device) are checked and read.
+is the one place the settings (seed, device, presentation) are checked and read.
 """
 
 from __future__ import annotations
@@ -16,12 +16,45 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nodeloom.engine.device import DEVICE_PATTERN
 
 SCHEMA_VERSION = 1
 KNOWN_KEYS = ("schema_version", "name", "description", "settings", "nodes", "edges")
+MAX_HEADLINES = 12  # more than a screen of big numbers holds
+
+
+def headline_parts(entry: str, node_ids: list[str]) -> tuple[str, str]:
+    """(node id, metric) of a headline entry "NODE.METRIC". A node id may hold dots itself, so the entry is
+    split after the longest node id of the pipeline it starts with; failing that, at its first dot."""
+    owners = [node_id for node_id in node_ids if entry.startswith(node_id + ".") and len(entry) > len(node_id) + 1]
+    if owners:
+        node_id = max(owners, key=len)
+        return node_id, entry[len(node_id) + 1 :]
+    node_id, _, metric = entry.partition(".")
+    return node_id, metric
+
+
+class PresentationSettings(BaseModel):
+    """How presentation mode and run reports show the pipeline's results."""
+
+    model_config = ConfigDict(extra="forbid")
+    headline: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_HEADLINES,
+        description='The metrics shown as big numbers, each "NODE.METRIC" (e.g. "sacrebleu.score"); '
+        "by default each metric node's main score",
+    )
+
+    @field_validator("headline")
+    @classmethod
+    def _node_dot_metric(cls, entries: list[str]) -> list[str]:
+        for entry in entries:
+            node_id, metric = entry.partition(".")[::2]
+            if not node_id or not metric:
+                raise ValueError(f"{entry!r} is not NODE.METRIC; write e.g. \"sacrebleu.score\"")
+        return entries
 
 
 class PipelineSettings(BaseModel):
@@ -33,6 +66,10 @@ class PipelineSettings(BaseModel):
         "auto",
         pattern=DEVICE_PATTERN.pattern,
         description="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps",
+    )
+    presentation: PresentationSettings = Field(
+        default_factory=PresentationSettings,
+        description='Presentation mode and reports: {"headline": ["NODE.METRIC", …]}',
     )
 
     def to_dict(self) -> dict[str, Any]:

@@ -24,7 +24,16 @@ from nodeloom.engine.files import RefusedPath, folder_files, readable
 from nodeloom.engine.limits import NODE_ID_RULE, is_node_id, nested_too_deeply, shown, too_deep, too_large
 from nodeloom.engine.node import NodeType, Registry, discover
 from nodeloom.engine.params import plain_error
-from nodeloom.engine.pipeline import KNOWN_KEYS, SCHEMA_VERSION, Edge, NodeSpec, Pipeline, PipelineSettings
+from nodeloom.engine.pipeline import (
+    KNOWN_KEYS,
+    SCHEMA_VERSION,
+    Edge,
+    NodeSpec,
+    Pipeline,
+    PipelineSettings,
+    headline_parts,
+)
+from nodeloom.engine.types import METRICS
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,7 @@ def _read_settings(raw: Any, problems: list[Problem]) -> PipelineSettings:
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(part) for part in error["loc"])
-            problems.append(Problem("settings", f"setting '{where}': {error['msg']}"))
+            problems.append(Problem("settings", f"setting '{where}': {plain_error(error)}"))
         return PipelineSettings.model_construct(**raw)  # kept as written, so an editor saves them back
 
 
@@ -327,6 +336,29 @@ def _graph_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
     return problems
 
 
+def _presentation_problems(pipeline: Pipeline, registry: Registry) -> list[Problem]:
+    """Each headline metric must name a node of this pipeline that records metrics. Which numbers a node records
+    is known once it has run: presentation mode names a metric the run lacks."""
+    problems: list[Problem] = []
+    node_ids = [spec.id for spec in pipeline.nodes]
+    for entry in getattr(pipeline.settings.presentation, "headline", None) or []:  # as written when it failed
+        if not isinstance(entry, str):
+            continue  # reported by the settings check
+        node_id, _ = headline_parts(entry, node_ids)
+        where = f"setting 'presentation.headline': {entry!r}"
+        if node_id not in node_ids:
+            close = difflib.get_close_matches(node_id, node_ids, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "write NODE.METRIC with a node of this pipeline"
+            problems.append(Problem("settings", f"{where} names no node '{node_id}'; {hint}"))
+            continue
+        node_type = registry.get(pipeline.node(node_id).type)
+        if node_type is not None and not any(port.type == METRICS for port in node_type.outputs):
+            problems.append(
+                Problem("settings", f"{where}: node '{node_id}' ({node_type.type_id}) records no metrics", node_id)
+            )
+    return problems
+
+
 @dataclass
 class Loaded:
     """A pipeline as read, with everything wrong with it: `load_pipeline(..., strict=False)`.
@@ -398,6 +430,7 @@ def _read_pipeline(source: Any, registry: Registry) -> Loaded:
         extra={key: value for key, value in data.items() if key not in KNOWN_KEYS},
     )
     problems.extend(_graph_problems(pipeline, registry))
+    problems.extend(_presentation_problems(pipeline, registry))
     holds_pipeline = isinstance(raw_nodes, list) and isinstance(raw_edges, list)
     return Loaded(pipeline if holds_pipeline else None, problems)
 
