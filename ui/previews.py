@@ -14,7 +14,7 @@ import streamlit as st
 from nodeloom.engine import types as T
 from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import NodeType, Registry
-from nodeloom.engine.store import RunDetail
+from nodeloom.engine.store import RunDetail, Series
 from nodeloom.ui import library
 from nodeloom.ui.text import chart_text, inline_code, plain
 
@@ -47,32 +47,61 @@ def metric_tiles(found: dict[str, float], limit: int = 8, per_row: int = 4) -> N
             column.metric(plain(name), tile_text(value))
 
 
-def loss_chart(run_id: str, node_id: str) -> None:
-    """Per-step curves the node reported (loss, learning rate, eval loss…), one chart each."""
+LOSS_CURVES = ("loss", "eval_loss")  # on one chart: training and validation loss drawn apart is what overfitting is
+
+
+def curve_figures(series: dict[str, Series], height: int = 240) -> dict[str, Any]:
+    """A node's per-step curves as plotly figures: "loss" holds the training and the eval loss together, then one
+    figure per other curve (learning rate, grad norm…). A curve of one point is no curve, except an eval loss
+    beside a training loss (evaluations are few)."""
     import plotly.graph_objects as go
 
-    series = library.store().metric_series(run_id, node_id).get(node_id, {})
+    def figure_of(title: str, traces: list[Any]) -> Any:
+        figure = go.Figure(traces)
+        figure.update_layout(title=chart_text(title), height=height, margin=MARGIN, xaxis_title="step")
+        figure.update_layout(legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0))
+        return figure
+
+    figures: dict[str, Any] = {}
+    losses = {name: series[name] for name in LOSS_CURVES if name in series and series[name].steps}
+    if any(len(points.steps) >= 2 for points in losses.values()):
+        traces = [
+            go.Scatter(
+                x=points.steps,
+                y=points.values,
+                name=chart_text(name.replace("_", " ")),
+                mode="lines+markers" if name == "eval_loss" else "lines",
+            )
+            for name, points in losses.items()
+        ]
+        figures["loss"] = figure_of("loss", traces)
     for name, points in series.items():
-        if len(points.steps) < 2:
-            continue
-        figure = go.Figure(go.Scatter(x=points.steps, y=points.values, mode="lines", name=chart_text(name)))
-        figure.update_layout(
-            title=chart_text(name), height=240, margin=dict(l=10, r=10, t=36, b=10), xaxis_title="step"
-        )
+        if name not in LOSS_CURVES and len(points.steps) >= 2:
+            figures[name] = figure_of(name, [go.Scatter(x=points.steps, y=points.values, mode="lines")])
+    return figures
+
+
+def loss_chart(run_id: str, node_id: str) -> None:
+    """Per-step curves the node reported (loss with eval loss, learning rate…), one chart each."""
+    series = library.store().metric_series(run_id, node_id).get(node_id, {})
+    for name, figure in curve_figures(series).items():
         st.plotly_chart(figure, width="stretch", key=f"curve:{run_id}:{node_id}:{name}")
 
 
-def dataset_preview(dataset: Any, label: str) -> None:
-    columns = ", ".join(dataset.column_names)  # a dataset's column names are its author's: shown as text
-    st.caption(f"{plain(label)}: {dataset.num_rows:,} rows × {len(dataset.column_names)} columns ({plain(columns)})")
+def dataset_preview(dataset: Any, label: str, columns: list[str] | None = None, height: int = 260) -> None:
+    """The head of a dataset, the model's output beside the expected one first; `columns`: only those."""
+    names = ", ".join(dataset.column_names)  # a dataset's column names are its author's: shown as text
+    st.caption(f"{plain(label)}: {dataset.num_rows:,} rows × {len(dataset.column_names)} columns ({plain(names)})")
     head = dataset.select(range(min(PREVIEW_ROWS, dataset.num_rows))).to_pandas()
+    if columns is not None:
+        head = head[[name for name in columns if name in head.columns]]
     # generated or predicted rows: the model's output beside the expected one, before the rest
     first = [name for name in ("prediction", "reference") if name in head.columns]
     head = head[first + [name for name in head.columns if name not in first]]
-    st.dataframe(head, width="stretch", height=260)
+    st.dataframe(head, width="stretch", height=height)
 
 
-def embeddings_scatter(dataset: Any) -> None:
+def embeddings_scatter(dataset: Any, height: int = 380) -> None:
     import numpy as np
     import plotly.express as px
     from sklearn.decomposition import PCA
@@ -82,7 +111,7 @@ def embeddings_scatter(dataset: Any) -> None:
         return
     sample = dataset.select(range(min(2000, dataset.num_rows)))
     points = PCA(n_components=2).fit_transform(np.asarray(sample[vector_column], dtype="float32"))
-    text_column = next((name for name in sample.column_names if name in ("text", "sentence", "question")), None)
+    text_column = next((name for name in sample.column_names if name in ("text", "sentence", "question", "word")), None)
     colour_column = "label" if "label" in sample.column_names else None
     figure = px.scatter(
         x=points[:, 0],
@@ -91,7 +120,7 @@ def embeddings_scatter(dataset: Any) -> None:
         hover_name=[chart_text(text, HOVER_WIDTH) for text in sample[text_column]] if text_column else None,
         labels={"x": "PC 1", "y": "PC 2"},
         title="Embeddings (PCA)",
-        height=380,
+        height=height,
     )
     st.plotly_chart(figure, width="stretch")
 
