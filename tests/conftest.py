@@ -14,8 +14,10 @@ from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
-REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"
+# The shared helpers' asserts explain themselves on failure, as the tests' own do.
+pytest.register_assert_rewrite("tests.support")
+# REPO is re-exported for test files still importing it from here (tests.support is its home).
+from tests.support import REPO, SHARED_DATA  # noqa: E402, F401
 
 
 @pytest.fixture(autouse=True)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 # The phrase lists live in sibling modules; tools/ is not a package, so how to import them depends on how
 # this file was loaded.
-if __package__:  # imported as tools.generate_sample_data, as tests/test_data.py does
+if __package__:  # imported as tools.generate_sample_data, as tests/nodes/test_data.py does
     from .sample_data_intents import CARDS, CLOSINGS, COUNTRIES, GREETINGS, INTENTS, ITEMS
     from .sample_data_phrases import ARTICLES, REVIEW_DOMAINS, SUPPORT_CLOSINGS
 else:  # run as `python tools/generate_sample_data.py`: tools/ itself is on sys.path

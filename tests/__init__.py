@@ -1,0 +1,1 @@
+"""NodeLoom's tests, one subpackage per room; what they share is in tests/support."""

@@ -1,0 +1,457 @@
+"""The nodes' side of issue [trust]: saving never destroys the user's files, a memory guard before building,
+loading and training, running out of memory as a node failure, upper bounds on sizes, and data loading that
+reads only the rows it keeps and caches under NODELOOM_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+from pydantic import ValidationError
+
+from nodeloom.engine import NodeError, discover
+from nodeloom.engine.paths import datasets_cache_folder
+from nodeloom.nodes import data, memory
+from nodeloom.nodes.io import MARKER
+from tests.support.tiny_models import (
+    FIXTURES,
+    TINY_GPT,
+    causal_dataset,
+    context,
+    run_graph,
+    run_node,
+    tiny_tokenizer,
+)
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return tiny_tokenizer()
+
+
+@pytest.fixture
+def ctx(tmp_path):
+    return context(tmp_path)
+
+
+@pytest.fixture
+def tiny_model(ctx, tokenizer):
+    return run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
+
+
+def folder_bytes(folder: Path) -> dict[str, bytes]:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def siblings_left(folder: Path) -> list[str]:
+    """Staging or retired folders a save left beside `folder`."""
+    return [path.name for path in folder.parent.iterdir() if path.name.startswith(f".{folder.name}.")]
+
+
+# ---------------------------------------------------------------------------------------------
+# saving never destroys the user's files
+
+
+def test_a_folder_with_the_users_files_is_refused_and_left_untouched(ctx, tiny_model, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.md").write_text("my notes")
+    (folder / "config.json").write_text('{"mine": true}')
+    before = folder_bytes(folder)
+    with pytest.raises(NodeError) as refused:
+        run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))
+    message = str(refused.value)
+    assert message.startswith("io.save_model: parameter 'path'") and str(folder) in message
+    assert "config.json, notes.md" in message and "overwrite" in message and "empty" in message
+    assert folder_bytes(folder) == before
+    assert siblings_left(folder) == []
+
+
+def test_overwrite_replaces_a_folder_with_the_users_files(ctx, tiny_model, tokenizer, tmp_path):
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.md").write_text("my notes")
+    run_node("io.save_model", ctx, {"model": tiny_model, "tokenizer": tokenizer}, path=str(folder), overwrite=True)
+    assert not (folder / "notes.md").exists()
+    written = json.loads((folder / MARKER).read_text())["files"]
+    assert set(written) == {path.name for path in folder.iterdir()} - {MARKER}
+    assert {"model.safetensors", "config.json", "README.md", "tokenizer.json"} <= set(written)
+    reloaded = AutoModelForCausalLM.from_pretrained(folder, use_safetensors=True)
+    assert torch.equal(reloaded.state_dict()["lm_head.weight"], tiny_model.state_dict()["lm_head.weight"])
+    assert siblings_left(folder) == []
+
+
+def test_a_folder_an_earlier_save_wrote_is_saved_again_until_the_user_adds_a_file(ctx, tiny_model, tmp_path):
+    folder = tmp_path / "export"
+    run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))
+    run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))  # ours: no overwrite needed
+    (folder / "my-eval.txt").write_text("results")
+    with pytest.raises(NodeError, match="my-eval.txt"):
+        run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))
+    assert (folder / "my-eval.txt").read_text() == "results"
+
+
+def test_a_save_that_fails_halfway_leaves_the_earlier_folder_as_it_was(ctx, tiny_model, tmp_path, monkeypatch):
+    folder = tmp_path / "export"
+    run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))
+    before = folder_bytes(folder)
+
+    def disk_full(directory, **kwargs):
+        (Path(directory) / "model.safetensors").write_bytes(b"half a model")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(type(tiny_model), "save_pretrained", lambda self, directory, **kwargs: disk_full(directory))
+    with pytest.raises(NodeError, match="cannot write folder .*No space left on device"):
+        run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))
+    assert folder_bytes(folder) == before
+    assert siblings_left(folder) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# the memory guard
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [
+        {"architecture": "gpt2", **TINY_GPT},
+        {"architecture": "bert", "task": "classification", "num_labels": 3, **TINY_GPT},
+        {
+            "architecture": "gpt2",
+            "task": "classification",
+            "num_labels": 2,
+            "n_layer": 3,
+            "n_head": 4,
+            "n_embd": 64,
+            "n_positions": 128,
+        },
+    ],
+)
+def test_the_parameter_count_from_the_config_is_that_of_the_built_model(ctx, tokenizer, shape):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    from nodeloom.nodes.models import FromConfigParams, build_config, label_config
+
+    params = FromConfigParams(**shape)
+    labels = label_config(params.num_labels, None) if params.task == "classification" else {}
+    config = build_config(params, tokenizer, labels)
+    model_class = AutoModelForCausalLM if params.task == "causal_lm" else AutoModelForSequenceClassification
+    built = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **shape)["model"]
+    assert memory.parameter_count(model_class, config) == sum(parameter.numel() for parameter in built.parameters())
+
+
+def test_a_model_too_big_for_the_free_memory_is_refused_with_both_figures(ctx, monkeypatch):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    shape = {"n_layer": 2, "n_head": 4, "n_embd": 256, "n_positions": 128, "vocab_size": 8000}
+    expected = sum(parameter.numel() for parameter in GPT2LMHeadModel(GPT2Config(**shape)).parameters())
+    monkeypatch.setattr(memory, "free_memory", lambda device: 10 * 2**20)
+    with pytest.raises(NodeError) as refused:
+        run_node("model.from_config", ctx, {}, **shape)
+    assert str(refused.value) == (
+        f"model.from_config: a gpt2 model of {memory.format_count(expected)} parameters needs about "
+        f"{memory.format_bytes(4 * expected)} of memory but 10.0 MiB is free on cpu; lower n_layer, n_embd or "
+        "vocab_size (a smaller tokenizer), or run on a machine with more memory"
+    )
+
+
+def test_gpt3_sized_model_is_refused_in_seconds_without_allocating():
+    from transformers import AutoModelForCausalLM, GPT2Config
+
+    config = GPT2Config(n_layer=96, n_head=96, n_embd=12288, n_positions=2048, vocab_size=50257)
+    count = memory.parameter_count(AutoModelForCausalLM, config)
+    assert 174e9 < count < 176e9  # GPT-3 175B
+    assert memory.format_bytes(4 * count) == "650.5 GiB"
+
+
+def test_training_need_counts_gradients_and_optimizer_state_for_trainable_weights_only(ctx, tiny_model):
+    params = sum(parameter.numel() for parameter in tiny_model.parameters())
+    full = memory.training_need(
+        tiny_model, "adamw", batch_size=4, sequence_length=16, activation_bytes=4, fused_attention=False
+    )
+    assert (full.weights, full.gradients, full.optimizer) == (4 * params, 4 * params, 8 * params)
+    assert memory.training_need(tiny_model, "sgd_momentum", 4, 16, 4, False).optimizer == 4 * params
+    assert memory.training_need(tiny_model, "sgd", 4, 16, 4, False).optimizer == 0
+    halved = memory.training_need(tiny_model, "adamw", 4, 16, 2, False)
+    longer = memory.training_need(tiny_model, "adamw", 4, 32, 4, False)
+    fused = memory.training_need(tiny_model, "adamw", 4, 32, 4, True)
+    assert halved.activations < full.activations < fused.activations < longer.activations
+    lora = run_node("model.lora", ctx, {"model": tiny_model}, r=4)["model"]
+    trainable = sum(parameter.numel() for parameter in lora.parameters() if parameter.requires_grad)
+    adapted = memory.training_need(lora, "adamw", 4, 16, 4, False)
+    assert 0 < trainable < params / 2 and (adapted.gradients, adapted.optimizer) == (4 * trainable, 8 * trainable)
+
+
+MEASURE_ONE_STEP = """
+import json, sys
+import torch
+from transformers import AutoModelForCausalLM, GPT2Config
+from nodeloom.nodes.memory import training_need
+
+torch.set_num_threads(1)
+model = AutoModelForCausalLM.from_config(GPT2Config(n_layer=4, n_head=4, n_embd=256, n_positions=256, vocab_size=2000))
+optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+ids = torch.randint(0, 2000, (8, 256))
+
+def step():
+    model(input_ids=ids, labels=ids).loss.backward()
+    optimizer.step()
+
+def resident():
+    return int(open("/proc/self/statm").read().split()[1]) * 4096
+
+def peak():
+    return next(int(line.split()[1]) * 1024 for line in open("/proc/self/status") if line.startswith("VmHWM"))
+
+step()  # gradients and optimizer state now exist; what the next step adds on top is activations
+resting = resident()
+open("/proc/self/clear_refs", "w").write("5")  # restart the peak count
+step()
+estimate = training_need(model, "adamw", 8, 256, 4, fused_attention=False).activations
+print(json.dumps({"measured": peak() - resting, "estimate": estimate}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="needs Linux's peak-memory counter")
+def test_the_activation_estimate_is_near_the_measured_peak_of_a_training_step():
+    # large blocks straight from the kernel, so that resident memory follows what torch holds
+    environment = os.environ | {"MALLOC_MMAP_THRESHOLD_": "131072"}
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE_ONE_STEP], capture_output=True, text=True, timeout=300, env=environment
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert 0.5 < figures["estimate"] / figures["measured"] < 1.5, figures
+
+
+def test_training_that_cannot_fit_is_refused_before_it_starts(tmp_path, tiny_model, tokenizer, monkeypatch):
+    monkeypatch.setattr(memory, "free_memory", lambda device: 2**20)
+    with pytest.raises(NodeError) as refused:
+        run_node(
+            "train.trainer",
+            context(tmp_path),
+            {"model": tiny_model, "train": causal_dataset(tokenizer)},
+            batch_size=4,
+            max_steps=2,
+            save_steps=0,
+        )
+    message = str(refused.value)
+    assert message.startswith("train.trainer: training with batch_size 4 of up to 16 tokens needs about")
+    for words in (
+        "weights",
+        "gradients",
+        "optimizer state",
+        "activations",
+        "1.0 MiB is free on cpu",
+        "lower batch_size",
+        "gradient_accumulation_steps",
+    ):
+        assert words in message
+    assert not (tmp_path / "work").exists()
+
+
+# torch.OutOfMemoryError arrived in torch 2.5; older releases have only the CUDA one
+OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total capacity)"),
+        RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"
+        ),
+        MemoryError(),
+    ],
+    ids=["cuda", "cpu-allocator", "python"],
+)
+def test_running_out_of_memory_in_training_fails_the_node_with_a_message_and_the_run_goes_on(
+    ctx, tokenizer, monkeypatch, error
+):
+    from nodeloom.nodes import train
+
+    FIXTURES["oom_model"] = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
+    FIXTURES["oom_blocks"] = causal_dataset(tokenizer)
+
+    def allocator_gives_up(*args, **kwargs):
+        raise error
+
+    nodes = [
+        {"id": "model", "type": "fixture.model", "params": {"name": "oom_model"}},
+        {"id": "blocks", "type": "fixture.tokens", "params": {"name": "oom_blocks"}},
+        {"id": "train", "type": "train.trainer", "params": {"max_steps": 2, "batch_size": 2, "save_steps": 0}},
+    ]
+    edges = [{"source": "model", "target": "train"}, {"source": "blocks", "target": "train", "target_port": "train"}]
+    monkeypatch.setattr(train, "pad_examples", allocator_gives_up)
+    failed = run_graph(nodes, edges)
+    assert failed.nodes["train"].status == "failed"
+    message = failed.nodes["train"].error
+    assert message.startswith("train.trainer: ran out of memory on cpu while training (") and "free now" in message
+    assert "lower batch_size" in message and "allocate" not in message
+    monkeypatch.undo()
+    assert run_graph(nodes, edges).nodes["train"].status == "succeeded"  # the same process trains afterwards
+
+
+def test_only_out_of_memory_errors_are_translated():
+    def broken():
+        raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):
+        memory.within_memory("x.node", "working", "cpu", "do less", broken)
+    assert memory.within_memory("x.node", "working", "cpu", "do less", lambda: 42) == 42
+
+
+# ---------------------------------------------------------------------------------------------
+# upper bounds on sizes
+
+
+@pytest.mark.parametrize(
+    ("node_type", "param", "largest"),
+    [
+        ("model.from_config", "vocab_size", 1_000_000),
+        ("model.from_config", "n_positions", 131_072),
+        ("model.from_config", "n_layer", 96),
+        ("model.from_config", "n_embd", 16_384),
+        ("model.from_config", "num_labels", 10_000),
+        ("model.lora", "r", 1024),
+        ("train.trainer", "max_steps", 10_000_000),
+        ("train.trainer", "batch_size", 65_536),
+        ("train.trainer", "eval_batch_size", 65_536),
+        ("train.trainer", "eval_steps", 10_000_000),
+        ("train.trainer", "save_steps", 10_000_000),
+        ("train.trainer", "logging_steps", 10_000_000),
+        ("train.trainer", "save_total_limit", 10_000),
+        ("train.trainer", "seed", 2**32 - 1),
+        ("text.train_tokenizer", "vocab_size", 200_000),
+        ("text.train_tokenizer", "min_frequency", 1_000_000_000),
+        ("text.train_tokenizer", "model_max_length", 1_000_000),
+    ],
+)
+def test_sizes_are_bounded_and_the_bound_itself_is_allowed(node_type, param, largest):
+    params_class = discover().get(node_type).params
+    extra = {"n_head": 1} if param == "n_embd" else {}  # n_embd must be a multiple of n_head
+    params_class.model_validate({param: largest, **extra})
+    with pytest.raises(ValidationError, match=param):
+        params_class.model_validate({param: largest + 1, **extra})
+
+
+# ---------------------------------------------------------------------------------------------
+# data loading reads what it keeps, and caches under NODELOOM_HOME
+
+
+def load(**params):
+    return data.load_dataset(context(Path("/nonexistent")), {}, data.LoadDatasetParams(**params))["dataset"]
+
+
+ROWS = [{"text": f"row {index}, with a comma", "label": index % 2, "score": index / 4} for index in range(20)]
+
+
+def write_formats(folder: Path) -> dict[str, Path]:
+    files = {
+        "csv": folder / "rows.csv",
+        "tsv": folder / "rows.tsv",
+        "jsonl": folder / "rows.jsonl",
+        "txt": folder / "rows.txt",
+        "parquet": folder / "rows.parquet",
+    }
+    files["csv"].write_text("text,label,score\n" + "".join(f'"{r["text"]}",{r["label"]},{r["score"]}\n' for r in ROWS))
+    files["tsv"].write_text("text\tlabel\n" + "".join(f"{r['text']}\t{r['label']}\n" for r in ROWS))
+    files["jsonl"].write_text("".join(json.dumps(row) + "\n" for row in ROWS))
+    files["txt"].write_text("".join(f"{r['text']}\r\n" if i % 3 else f"{r['text']}\n\n" for i, r in enumerate(ROWS)))
+    pq.write_table(pa.Table.from_pylist(ROWS), files["parquet"], row_group_size=7)
+    return files
+
+
+@pytest.mark.parametrize(
+    ("kind", "header"),
+    [
+        ("csv", True),
+        ("csv", False),
+        ("tsv", True),
+        ("tsv", False),
+        ("jsonl", True),
+        ("txt", True),
+        ("parquet", True),
+    ],
+)
+def test_the_first_rows_are_the_rows_and_types_of_a_full_load(tmp_path, kind, header):
+    path = write_formats(tmp_path)[kind]
+    full = load(path=str(path), header=header)
+    head = load(path=str(path), header=header, max_rows=5)
+    assert head.to_list() == full.select(range(5)).to_list()
+    assert head.features == full.features and head.column_names == full.column_names
+    assert head.cache_files == [] and full.cache_files  # the head never went through datasets' Arrow cache
+
+
+BROKEN_AFTER_ROW_10 = {
+    "csv": ("text,label\n", "row {index},1\n", "a,row,with,too,many,fields\n", "Expected 2 fields in line 12"),
+    "jsonl": ("", '{{"text": "row {index}"}}\n', '{"text": "cut short\n', "not valid JSON (line 11"),
+    "txt": ("", "row {index}\n", "bad byte \xff here\n", "not UTF-8 text (line 11"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BROKEN_AFTER_ROW_10))
+def test_max_rows_loads_a_file_whose_damage_comes_after_the_rows_it_keeps(tmp_path, kind):
+    first, row, broken, full_load_error = BROKEN_AFTER_ROW_10[kind]
+    path = tmp_path / f"data.{kind}"
+    body = first + "".join(row.format(index=index) for index in range(10)) + "{broken}" + row.format(index=99) * 5
+    path.write_bytes(body.encode().replace(b"{broken}", broken.encode("latin-1")))
+    head = load(path=str(path), max_rows=5)
+    assert head["text"] == [f"row {index}" for index in range(5)]
+    with pytest.raises(NodeError, match=full_load_error.replace("(", r"\(")):
+        load(path=str(path))  # the whole file is still checked when all of it is asked for
+    with pytest.raises(NodeError, match=full_load_error.replace("(", r"\(")):
+        load(path=str(path), max_rows=5, shuffle=True)  # a random sample needs every row
+
+
+@pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs Linux's per-process read counter")
+@pytest.mark.parametrize("kind", ["csv", "jsonl", "txt", "parquet"])
+def test_max_rows_reads_a_small_part_of_a_big_file(tmp_path, kind):
+    def write(path: Path, rows: int) -> None:
+        if kind == "parquet":  # random text, so that compression leaves the file big
+            table = pa.table({"text": [secrets.token_hex(100) for _ in range(rows)]})
+            pq.write_table(table, path, row_group_size=1000)
+            return
+        line = {
+            "csv": "row {index} {pad},1\n",
+            "jsonl": '{{"text": "row {index} {pad}"}}\n',
+            "txt": "row {index} {pad}\n",
+        }
+        header = "text,label\n" if kind == "csv" else ""
+        path.write_text(header + "".join(line[kind].format(index=index, pad="x" * 100) for index in range(rows)))
+
+    path, warm_up = tmp_path / f"big.{kind}", tmp_path / f"small.{kind}"
+    write(path, 200_000)
+    write(warm_up, 10)
+    load(path=str(warm_up), max_rows=5)  # modules a first load imports are read before we count
+
+    def bytes_read() -> int:
+        return next(int(line.split()[1]) for line in open("/proc/self/io") if line.startswith("rchar"))
+
+    before = bytes_read()
+    rows = load(path=str(path), max_rows=5)
+    read = bytes_read() - before
+    assert rows.num_rows == 5
+    assert read < path.stat().st_size / 10, f"read {read} bytes of a {path.stat().st_size}-byte file for 5 rows"
+
+
+def test_datasets_caches_live_under_nodeloom_home_unless_the_user_chose_a_place(tmp_path, monkeypatch):
+    path = write_formats(tmp_path)["csv"]
+    monkeypatch.delenv("HF_DATASETS_CACHE", raising=False)
+    loaded = load(path=str(path))
+    cache = datasets_cache_folder()
+    assert loaded.cache_files and all(Path(entry["filename"]).is_relative_to(cache) for entry in loaded.cache_files)
+    chosen = tmp_path / "my-hf-cache"
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(chosen))
+    assert data.datasets_cache() == str(chosen)

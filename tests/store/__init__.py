@@ -1,0 +1,1 @@
+"""The SQLite store: versions, runs, migrations, concurrency, crashes and honest errors."""
