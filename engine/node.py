@@ -86,6 +86,9 @@ class NodeType:
     external_files: Callable[[Any], Iterable[str]] | None = None
     # A small JSON description of the outputs, for run tables and previews.
     summarize: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Parameters that set how much memory the node holds at once (batch_size, max_length…), biggest lever first:
+    # running out of memory names them as what to lower (engine/out_of_memory.py).
+    memory_params: tuple[str, ...] = ()
 
     @property
     def summary_line(self) -> str:
@@ -156,6 +159,7 @@ def node(
     key_params: Iterable[str] = (),
     external_files: Callable[[Any], Iterable[str]] | None = None,
     summarize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    memory_params: Iterable[str] = (),
     registry: Registry | None = None,
 ) -> Callable[[RunFunction], RunFunction]:
     """Register the decorated function as the `run` of a new node type."""
@@ -163,6 +167,10 @@ def node(
         raise ValueError(f"node type id '{type_id}' must look like 'category.name'")
     if not issubclass(params, NodeParams):
         raise TypeError(f"{type_id}: params must subclass engine.NodeParams (it forbids unknown keys)")
+    sizing = tuple(memory_params)
+    unknown = [name for name in sizing if name not in params.model_fields]
+    if unknown:
+        raise ValueError(f"{type_id}: memory_params names {', '.join(unknown)}, not among its parameters")
 
     def register(run: RunFunction) -> RunFunction:
         node_type = NodeType(
@@ -179,6 +187,7 @@ def node(
             key_params=tuple(key_params),
             external_files=external_files,
             summarize=summarize,
+            memory_params=sizing,
         )
         (REGISTRY if registry is None else registry).add(node_type)  # an empty registry is falsy
         run.node_type = node_type  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ from nodeloom.engine.events import (
     RunStatus,
 )
 from nodeloom.engine.node import NodeParams, NodeType, Registry, discover
+from nodeloom.engine.out_of_memory import sizing_advice, within_memory
 from nodeloom.engine.paths import InvalidNodeId, new_run_id, node_workdir
 from nodeloom.engine.pipeline import Edge, NodeSpec, Pipeline
 from nodeloom.engine.planner import RunPlan, plan_run
@@ -291,7 +292,9 @@ def _execute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams) -
         cancel=run.cancel,
         emit=run.emit,
     )
-    outputs = node_type.run(ctx, inputs, params)
+    # Running out of memory is the node's failure, in the one wording of engine/out_of_memory.py, for every node.
+    advice = sizing_advice(node_type.memory_params, params)
+    outputs = within_memory(node_type.type_id, "", run.plan.device, advice, lambda: node_type.run(ctx, inputs, params))
     missing = [port.name for port in node_type.outputs if port.name not in (outputs or {})]
     if missing:
         raise NodeError(f"node type {node_type.type_id} returned no value for output(s) {', '.join(missing)}")

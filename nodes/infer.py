@@ -156,6 +156,7 @@ def longest_prompt(model: Any, max_new_tokens: int) -> int | None:
     params=GenerateParams,
     wants_accelerator=True,
     key_params=("strategy", "max_new_tokens"),
+    memory_params=("batch_size", "max_new_tokens", "num_beams"),
 )
 def generate(ctx: RunContext, inputs: dict, params: GenerateParams) -> dict:
     """Generate an answer for every prompt (greedy, sampling or beam search), batched with left padding."""
@@ -228,6 +229,7 @@ class ClassifyParams(NodeParams):
     params=ClassifyParams,
     wants_accelerator=True,
     key_params=("batch_size",),
+    memory_params=("batch_size",),
 )
 def classify(ctx: RunContext, inputs: dict, params: ClassifyParams) -> dict:
     """Predict a class for every row, with the class probabilities."""

@@ -24,22 +24,22 @@ came to 0.7-1.0 times the measured peak: low rather than high, so that the check
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from nodeloom.engine import NodeError
+
+# Running out of memory midway is said by the engine's one rule (engine/out_of_memory.py), for these nodes and
+# every other; re-exported so that a model node finds the estimate, the check and the translation here.
+from nodeloom.engine.out_of_memory import format_bytes, free_memory
+from nodeloom.engine.out_of_memory import is_out_of_memory as is_out_of_memory
+from nodeloom.engine.out_of_memory import within_memory as within_memory
 
 # Megatron's per-layer activation bytes for 2-byte values, without the attention scores (see the docstring).
 BYTES_PER_LAYER_TOKEN_HIDDEN = 34
 ATTENTION_SCORE_FACTOR = 5
 LOGIT_COPIES = 3
 OPTIMIZER_STATE_BYTES = {"adam": 8, "adamw": 8, "sgd_momentum": 4, "sgd": 0, "adafactor": 0}
-# Words in an allocator's error that mean it ran out of memory (CUDA, MPS and the CPU allocator).
-OUT_OF_MEMORY_WORDS = ("out of memory", "can't allocate memory", "DefaultCPUAllocator: not enough memory")
-
-Result = TypeVar("Result")
 
 
 @dataclass(frozen=True)
@@ -64,15 +64,6 @@ class MemoryNeed:
             ("activations", self.activations),
         )
         return ", ".join(f"{name} {format_bytes(size)}" for name, size in named if size)
-
-
-def format_bytes(size: float) -> str:
-    """1536 -> '1.5 KiB'; binary units, as `nodeloom devices` shows memory."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(size) < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable: the loop returns at TiB")
 
 
 def format_count(count: int) -> str:
@@ -115,19 +106,6 @@ def training_need(
     )
 
 
-def free_memory(device: str) -> int:
-    """Bytes free for new tensors on `device`: the GPU's free memory plus what torch holds unused, else the
-    machine's available memory (CPU, and MPS, whose memory is the machine's)."""
-    if device.startswith("cuda"):
-        import torch
-
-        free, _total = torch.cuda.mem_get_info(device)
-        return free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    import psutil
-
-    return psutil.virtual_memory().available
-
-
 def check_fits(where: str, what: str, need: MemoryNeed, device: str, advice: str) -> None:
     """NodeError with both figures when `need` is more than `device` has free."""
     free = free_memory(device)
@@ -137,35 +115,3 @@ def check_fits(where: str, what: str, need: MemoryNeed, device: str, advice: str
             f"{where}: {what} needs about {format_bytes(need.total)} of memory{parts} but "
             f"{format_bytes(free)} is free on {device}; {advice}"
         )
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """True for every way torch and Python say an allocation failed."""
-    if isinstance(exc, MemoryError):
-        return True
-    return isinstance(exc, RuntimeError) and any(words in str(exc) for words in OUT_OF_MEMORY_WORDS)
-
-
-def within_memory(where: str, doing: str, device: str, advice: str, work: Callable[[], Result]) -> Result:
-    """`work()`, with running out of memory turned into a one-line NodeError that says what to change.
-
-    The error is raised after the failed work's frames are gone, and torch's cached blocks are handed back,
-    so the memory it held is free again for the rest of the run.
-    """
-    try:
-        return work()
-    except Exception as exc:  # torch.OutOfMemoryError is a RuntimeError; MemoryError is not
-        if not is_out_of_memory(exc):
-            raise
-    gc.collect()
-    release_cached_memory(device)
-    raise NodeError(
-        f"{where}: ran out of memory on {device} while {doing} ({format_bytes(free_memory(device))} free now); {advice}"
-    )
-
-
-def release_cached_memory(device: str) -> None:
-    if device.startswith("cuda"):
-        import torch
-
-        torch.cuda.empty_cache()

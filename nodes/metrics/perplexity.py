@@ -53,6 +53,7 @@ def token_columns(dataset: Any) -> dict[str, list]:
     params=PerplexityParams,
     wants_accelerator=True,
     key_params=("batch_size",),
+    memory_params=("batch_size",),
 )
 def perplexity(ctx: RunContext, inputs: dict, params: PerplexityParams) -> dict:
     """Perplexity of a causal language model: exp of the mean next-token cross-entropy over all scored tokens.

@@ -160,6 +160,7 @@ def _short_label(value: Any) -> str:
     wants_accelerator=True,
     key_params=("mode", "model"),
     summarize=_embed_summary,
+    memory_params=("batch_size", "max_length"),
 )
 def embed(ctx: RunContext, inputs: dict, params: EmbedParams) -> dict:
     """Vectors for text: mean-pooled sentence embeddings, or static word vectors, plus a 2-D PCA projection.

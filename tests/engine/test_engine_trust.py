@@ -1,20 +1,26 @@
 """The engine's side of issue [trust], unit by unit: which paths it reads, the limits on pipeline JSON, node
-working folders, and a cache that heals itself. The command-line cases are tests/cli/test_trust_cases.py."""
+working folders, a cache that heals itself, and running out of memory said in one line by every node. The
+command-line cases are tests/cli/test_trust_cases.py."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
+import torch
+from pydantic import Field
 
 from nodeloom.engine import NodeParams, Output, node
 from nodeloom.engine.cache import MANIFEST, OutputCache, file_fingerprint
+from nodeloom.engine.events import NodeFailed
 from nodeloom.engine.files import RefusedPath, folder_files, readable
 from nodeloom.engine.limits import MAX_NESTING_DEPTH, is_node_id, too_deep
-from nodeloom.engine.node import Registry
+from nodeloom.engine.node import Registry, param_rules
+from nodeloom.engine.out_of_memory import is_out_of_memory, memory_kind
 from nodeloom.engine.paths import InvalidNodeId, node_workdir
 from nodeloom.engine.runner import run_pipeline
 from nodeloom.engine.store import Store, StoreError
@@ -227,3 +233,113 @@ def test_put_with_replace_writes_over_a_whole_entry(tmp_path):
     assert cache.put(key, node_type, {"value": "2.0"}, replace=True)
     assert OutputCache(cache.root).get(key) == {"value": "2.0"}
     assert not list((cache.root / "tmp").iterdir())  # nothing left half-written or aside
+
+
+# ---------------------------------------------------------------------------------------------
+# running out of memory: one line for every node
+
+
+# torch.OutOfMemoryError arrived in torch 2.5; older releases have only the CUDA one
+TORCH_OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
+
+
+@pytest.mark.parametrize(
+    ("error", "kind"),
+    [
+        (
+            TORCH_OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 79.1 GiB total capacity)"),
+            "CUDA",
+        ),
+        (TORCH_OUT_OF_MEMORY("MPS backend out of memory (MPS allocated: 1.00 GB, max allowed: 3.00 GB)"), "MPS"),
+        (RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate 1099511627776 bytes"), "CPU"),
+        (MemoryError(), "CPU"),
+    ],
+    ids=["cuda", "mps", "cpu-allocator", "python"],
+)
+def test_every_allocator_s_out_of_memory_is_recognised_with_the_memory_that_ran_out(error, kind):
+    assert is_out_of_memory(error)
+    assert memory_kind(error, "cuda:0" if kind == "CUDA" else "cpu") == kind
+
+
+def test_other_errors_are_not_out_of_memory():
+    assert not is_out_of_memory(RuntimeError("shape mismatch"))
+    assert not is_out_of_memory(ValueError("out of memory"))  # only the allocators' errors count
+
+
+OOM = Registry()
+
+
+class SizedParams(NodeParams):
+    batch_size: int = Field(64, ge=1)
+    max_length: int = Field(512, ge=1)
+    beams: int = Field(4, ge=1, json_schema_extra=param_rules(applies_when={"strategy": ["beam"]}))
+    strategy: str = "greedy"
+
+
+@node(
+    "test.hungry",
+    title="Hungry",
+    category="test",
+    outputs=[Output("value", TEXT)],
+    params=SizedParams,
+    memory_params=("batch_size", "max_length", "beams"),
+    registry=OOM,
+)
+def hungry(ctx, inputs, params):
+    """Runs out of memory the way torch does."""
+    raise TORCH_OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+class NoSizes(NodeParams):
+    pass
+
+
+@node("test.greedy", title="Greedy", category="test", outputs=[Output("value", TEXT)], params=NoSizes, registry=OOM)
+def greedy(ctx, inputs, params):
+    """Runs out of memory the way Python does."""
+    raise MemoryError()
+
+
+def test_any_node_that_runs_out_of_memory_fails_with_one_line_naming_it_the_memory_and_its_sizes(tmp_path):
+    nodes = [
+        {"id": "gen", "type": "test.hungry"},
+        {"id": "beam", "type": "test.hungry", "params": {"strategy": "beam", "batch_size": 8}},
+        {"id": "rows", "type": "test.greedy"},
+    ]
+    events: list = []
+    result = run_pipeline(
+        load_pipeline({"schema_version": 1, "nodes": nodes}, OOM),
+        registry=OOM,
+        cache=OutputCache(tmp_path / "cache"),
+        device="cpu",
+        listeners=[events.append],
+    )
+    errors = {node_id: outcome.error for node_id, outcome in result.nodes.items()}
+    # a CUDA error on a machine without CUDA has no free figure to show; with CUDA it shows one
+    assert re.fullmatch(
+        r"test\.hungry: ran out of CUDA memory( \(\S+ \S+ free now\))?; lower batch_size \(now 64\) or "
+        r"max_length \(now 512\), or use a device with more memory",
+        errors["gen"],
+    ), errors["gen"]
+    assert errors["beam"].endswith(
+        "lower batch_size (now 8), max_length (now 512) or beams (now 4), or use a device with more memory"
+    )
+    assert re.fullmatch(
+        r"test\.greedy: ran out of CPU memory \(\S+ \S+ free now\); give the node less data at once, "
+        r"or use a device with more memory",
+        errors["rows"],
+    ), errors["rows"]
+    failures = [event for event in events if isinstance(event, NodeFailed)]
+    assert len(failures) == 3 and all(event.traceback == "" and "\n" not in event.error for event in failures)
+
+
+def test_memory_params_must_name_parameters_of_the_node():
+    with pytest.raises(ValueError, match="memory_params names batch, not among its parameters"):
+        node(
+            "test.typo",
+            title="Typo",
+            category="test",
+            params=SizedParams,
+            memory_params=("batch",),
+            registry=Registry(),
+        )

@@ -18,6 +18,7 @@ import torch
 from pydantic import ValidationError
 
 from nodeloom.engine import NodeError, discover
+from nodeloom.engine.events import NodeFailed
 from nodeloom.engine.paths import datasets_cache_folder
 from nodeloom.nodes import data, memory
 from nodeloom.nodes.io import MARKER
@@ -26,6 +27,7 @@ from tests.support.tiny_models import (
     TINY_GPT,
     causal_dataset,
     context,
+    qa_dataset,
     run_graph,
     run_node,
     tiny_tokenizer,
@@ -265,19 +267,22 @@ OUT_OF_MEMORY = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)
 
 
 @pytest.mark.parametrize(
-    "error",
+    ("error", "ran_out"),
     [
-        OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total capacity)"),
-        RuntimeError(
-            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
-            "you tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"
+        (OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total capacity)"), "CUDA"),
+        (
+            RuntimeError(
+                "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: "
+                "you tried to allocate 1099511627776 bytes. Error code 12 (Cannot allocate memory)"
+            ),
+            "CPU",
         ),
-        MemoryError(),
+        (MemoryError(), "CPU"),
     ],
     ids=["cuda", "cpu-allocator", "python"],
 )
 def test_running_out_of_memory_in_training_fails_the_node_with_a_message_and_the_run_goes_on(
-    ctx, tokenizer, monkeypatch, error
+    ctx, tokenizer, monkeypatch, error, ran_out
 ):
     from nodeloom.nodes import train
 
@@ -297,10 +302,46 @@ def test_running_out_of_memory_in_training_fails_the_node_with_a_message_and_the
     failed = run_graph(nodes, edges)
     assert failed.nodes["train"].status == "failed"
     message = failed.nodes["train"].error
-    assert message.startswith("train.trainer: ran out of memory on cpu while training (") and "free now" in message
-    assert "lower batch_size" in message and "allocate" not in message
+    assert message.startswith(f"train.trainer: ran out of {ran_out} memory while training")
+    # the free figure of the memory that ran out: the machine's, or CUDA's where there is CUDA to ask
+    assert "free now); " in message or (ran_out == "CUDA" and not torch.cuda.is_available())
+    assert "lower batch_size" in message and "allocate" not in message and "\n" not in message
     monkeypatch.undo()
     assert run_graph(nodes, edges).nodes["train"].status == "succeeded"  # the same process trains afterwards
+
+
+def test_running_out_of_memory_in_generation_is_one_line_naming_the_node_the_memory_and_the_sizes(
+    ctx, tokenizer, monkeypatch
+):
+    import transformers
+
+    FIXTURES["oom_model"] = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **TINY_GPT)["model"]
+    FIXTURES["oom_tokenizer"] = tokenizer
+    FIXTURES["oom_questions"] = qa_dataset()
+
+    def allocator_gives_up(*args, **kwargs):
+        raise OUT_OF_MEMORY("CUDA out of memory. Tried to allocate 48.00 GiB (GPU 0; 79.1 GiB total capacity)")
+
+    monkeypatch.setattr(transformers.GPT2LMHeadModel, "generate", allocator_gives_up)
+    nodes = [
+        {"id": "model", "type": "fixture.model", "params": {"name": "oom_model"}},
+        {"id": "tokenizer", "type": "fixture.tokenizer", "params": {"name": "oom_tokenizer"}},
+        {"id": "questions", "type": "fixture.dataset", "params": {"name": "oom_questions"}},
+        {"id": "answers", "type": "infer.generate", "params": {"batch_size": 512, "max_new_tokens": 16}},
+    ]
+    edges = [
+        {"source": name, "target": "answers", "target_port": port}
+        for name, port in (("model", "model"), ("tokenizer", "tokenizer"), ("questions", "dataset"))
+    ]
+    events: list = []
+    failed = run_graph(nodes, edges, listeners=[events.append])
+    message = failed.nodes["answers"].error
+    assert message.startswith("infer.generate: ran out of CUDA memory")
+    # greedy search: num_beams does not apply, so it is not named
+    assert message.endswith("; lower batch_size (now 512) or max_new_tokens (now 16), or use a device with more memory")
+    assert "\n" not in message and "Tried to allocate" not in message
+    [failure] = [event for event in events if isinstance(event, NodeFailed)]
+    assert failure.traceback == ""  # nothing for the log to print beneath it
 
 
 def test_only_out_of_memory_errors_are_translated():
