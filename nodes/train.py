@@ -11,6 +11,7 @@ import copy
 import functools
 import importlib.util
 import math
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Literal
@@ -27,6 +28,7 @@ from nodeloom.engine.types import (
     SCHEDULE_SPEC,
     TOKENIZED_DATASET,
 )
+from nodeloom.nodes.checkpoints import STATE_FILE, publish, resumable_checkpoint, staging_folder
 from nodeloom.nodes.memory import check_fits, training_need, within_memory
 from nodeloom.nodes.models import set_dropout
 from nodeloom.nodes.optim import OptimizerParams, RegularizationParams, ScheduleParams
@@ -266,6 +268,18 @@ def check_training_fits(
     check_fits("train.trainer", what, need, device, TRAINING_ADVICE)
 
 
+def rotate_checkpoints(hf_trainer: Any, checkpoints: str) -> None:
+    """Delete the oldest checkpoints beyond save_total_limit, keeping the newest and the best, as the Trainer
+    does after each save (a function since transformers 5, a Trainer method before)."""
+    rotate = getattr(hf_trainer, "_rotate_checkpoints", None)
+    if rotate is not None:
+        rotate(use_mtime=False, output_dir=checkpoints)
+        return
+    from transformers.trainer_utils import rotate_checkpoints as rotate_folder
+
+    rotate_folder(checkpoints, hf_trainer.args.save_total_limit, hf_trainer.state.best_model_checkpoint)
+
+
 def perplexity(loss: float | None) -> float | None:
     """exp(cross-entropy), infinite rather than an overflow error for a diverged model."""
     if loss is None:
@@ -298,16 +312,43 @@ def trainer_classes():
     from transformers import Trainer, TrainerCallback
 
     class NodeLoomTrainer(Trainer):
-        """Trainer whose weight-decay exclusions follow the regularization spec."""
+        """Trainer whose weight-decay exclusions follow the regularization spec, and whose checkpoints are whole
+        or absent (nodes/checkpoints.py)."""
 
         def __init__(self, *args: Any, decay_bias_and_norm: bool, **kwargs: Any):
             self.decay_bias_and_norm = decay_bias_and_norm
+            self.saving_into: str | None = None  # the staging folder while a checkpoint is being written
             super().__init__(*args, **kwargs)
 
         def get_decay_parameter_names(self, model: Any) -> list[str]:
             if self.decay_bias_and_norm:
                 return [name for name, _ in model.named_parameters()]
             return super().get_decay_parameter_names(model)  # biases and norms excluded
+
+        def _get_output_dir(self, trial: Any) -> str:
+            return self.saving_into or super()._get_output_dir(trial)
+
+        def _save_checkpoint(self, model: Any, trial: Any) -> None:
+            """Write checkpoint-N under the staging folder, then rename it beside the others when whole."""
+            checkpoints = super()._get_output_dir(trial)
+            name = f"checkpoint-{self.state.global_step}"
+            staged, final = Path(staging_folder(checkpoints), name), Path(checkpoints, name)
+            if self.args.should_save:
+                shutil.rmtree(staged, ignore_errors=True)  # what a save of this step left when it failed
+            self.accelerator.wait_for_everyone()
+            self.saving_into = str(staged.parent)
+            try:
+                super()._save_checkpoint(model, trial)
+            finally:
+                self.saving_into = None
+            self.accelerator.wait_for_everyone()  # every process's files (rng_state_<rank>.pth) are in
+            if not self.args.should_save:
+                return
+            if self.state.best_model_checkpoint == str(staged):  # the Trainer found the best one where it was written
+                self.state.best_model_checkpoint = str(final)
+                self.state.save_to_json(str(staged / STATE_FILE))
+            publish(staged, final)
+            rotate_checkpoints(self, checkpoints)  # the Trainer's own rotation only saw the staging folder
 
     class ProgressReporter(TrainerCallback):
         """Streams Trainer logs as node progress, records the history, and stops on cancel."""
@@ -421,14 +462,7 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     early_stopping = regularization.early_stopping_patience is not None
     if early_stopping and eval_data is None:
         raise NodeError("train.trainer: early stopping (optim.regularization) needs the 'validation' input connected")
-    resume_from = None
-    if params.resume_from:
-        resume_from = Path(params.resume_from).expanduser()
-        if not (resume_from / "trainer_state.json").is_file():
-            raise NodeError(
-                f"train.trainer: parameter 'resume_from': '{params.resume_from}' is not a checkpoint folder "
-                "(no trainer_state.json); pick a checkpoint-N folder"
-            )
+    resume_from = resumable_checkpoint(params.resume_from) if params.resume_from else None
 
     check_tracker(params.report_to)
     precision = precision_flags(params.mixed_precision, device_kind(ctx.device))

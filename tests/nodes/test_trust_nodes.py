@@ -1,12 +1,13 @@
-"""The nodes' side of issue [trust]: saving never destroys the user's files, a memory guard before building,
-loading and training, running out of memory as a node failure, upper bounds on sizes, and data loading that
-reads only the rows it keeps and caches under NODELOOM_HOME."""
+"""The nodes' side of issue [trust]: saving never destroys the user's files, checkpoints are whole or absent, a
+memory guard before building, loading and training, running out of memory as a node failure, upper bounds on
+sizes, and data loading that reads only the rows it keeps and caches under NODELOOM_HOME."""
 
 from __future__ import annotations
 
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +22,7 @@ from nodeloom.engine import NodeError, discover
 from nodeloom.engine.events import NodeFailed
 from nodeloom.engine.paths import datasets_cache_folder
 from nodeloom.nodes import data, memory
+from nodeloom.nodes.checkpoints import INCOMPLETE
 from nodeloom.nodes.io import MARKER
 from tests.support.tiny_models import (
     FIXTURES,
@@ -117,6 +119,85 @@ def test_a_save_that_fails_halfway_leaves_the_earlier_folder_as_it_was(ctx, tiny
         run_node("io.save_model", ctx, {"model": tiny_model}, path=str(folder))
     assert folder_bytes(folder) == before
     assert siblings_left(folder) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# checkpoints are whole or absent
+
+
+def train_with_checkpoints(ctx, model, tokenizer, **params):
+    return run_node(
+        "train.trainer",
+        ctx,
+        {"model": model, "train": causal_dataset(tokenizer)},
+        **({"max_steps": 4, "batch_size": 2, "save_steps": 2, "save_total_limit": 1} | params),
+    )
+
+
+def test_checkpoints_are_renamed_into_place_whole_and_rotated(ctx, tiny_model, tokenizer):
+    train_with_checkpoints(ctx, tiny_model, tokenizer)
+    checkpoints = ctx.workdir / "checkpoints"
+    assert sorted(path.name for path in checkpoints.iterdir()) == ["checkpoint-4"]  # no staging folder left
+    state = json.loads((checkpoints / "checkpoint-4" / "trainer_state.json").read_text())
+    assert state["global_step"] == 4
+    assert {"model.safetensors", "optimizer.pt", "scheduler.pt", "rng_state.pth"} <= {
+        path.name for path in (checkpoints / "checkpoint-4").iterdir()
+    }
+
+
+def test_the_best_checkpoint_is_recorded_where_it_ends_up(ctx, tiny_model, tokenizer):
+    data = causal_dataset(tokenizer)
+    run_node(
+        "train.trainer",
+        ctx,
+        {"model": tiny_model, "train": data, "validation": data, "regularization": {"early_stopping_patience": 9}},
+        max_steps=4,
+        batch_size=2,
+        eval_steps=2,
+    )
+    checkpoints = ctx.workdir / "checkpoints"
+    for step in (2, 4):
+        state = json.loads((checkpoints / f"checkpoint-{step}" / "trainer_state.json").read_text())
+        assert state["best_model_checkpoint"].startswith(str(checkpoints / "checkpoint-"))
+        assert Path(state["best_model_checkpoint"]).is_dir() and INCOMPLETE not in state["best_model_checkpoint"]
+
+
+def test_a_save_cut_short_leaves_no_checkpoint_to_resume_from(ctx, tiny_model, tokenizer, monkeypatch):
+    from transformers import Trainer
+
+    def killed_while_saving(self, output_dir):
+        raise KeyboardInterrupt  # Ctrl-C after the weights and the optimizer, before the random states
+
+    monkeypatch.setattr(Trainer, "_save_rng_state", killed_while_saving)
+    with pytest.raises(KeyboardInterrupt):
+        train_with_checkpoints(ctx, tiny_model, tokenizer)
+    checkpoints = ctx.workdir / "checkpoints"
+    assert [path.name for path in checkpoints.iterdir()] == [INCOMPLETE]
+    staged = checkpoints / INCOMPLETE / "checkpoint-2"
+    assert (staged / "model.safetensors").is_file() and not (staged / "trainer_state.json").exists()
+    monkeypatch.undo()
+    again = context(ctx.workdir.parent / "again")
+    with pytest.raises(NodeError, match=f"is a checkpoint whose save did not finish; pick a .* of {checkpoints}$"):
+        train_with_checkpoints(again, tiny_model, tokenizer, resume_from=str(staged))
+    # where plain transformers left the same (it writes checkpoint-N in place), trainer_state.json is missing
+    in_place = shutil.copytree(staged, ctx.workdir.parent / "plain" / "checkpoint-2")
+    with pytest.raises(NodeError, match=r"is not a checkpoint folder \(no trainer_state.json\)"):
+        train_with_checkpoints(again, tiny_model, tokenizer, resume_from=str(in_place))
+    assert not again.workdir.exists()  # refused before training started
+
+
+def test_a_checkpoint_written_elsewhere_with_its_state_cut_short_is_refused(ctx, tiny_model, tokenizer, tmp_path):
+    train_with_checkpoints(ctx, tiny_model, tokenizer)
+    copy = tmp_path / "elsewhere" / "checkpoint-4"
+    shutil.copytree(ctx.workdir / "checkpoints" / "checkpoint-4", copy)
+    state = (copy / "trainer_state.json").read_text()
+    (copy / "trainer_state.json").write_text(state[: len(state) // 2])  # plain transformers killed mid-write
+    with pytest.raises(NodeError) as refused:
+        train_with_checkpoints(context(tmp_path / "again"), tiny_model, tokenizer, resume_from=str(copy))
+    assert str(refused.value) == (
+        f"train.trainer: parameter 'resume_from': '{copy}' is an incomplete checkpoint: its trainer_state.json is "
+        "cut short or damaged (the save did not finish); pick an earlier checkpoint-N folder"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
