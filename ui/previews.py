@@ -101,14 +101,17 @@ def dataset_preview(dataset: Any, label: str, columns: list[str] | None = None, 
     st.dataframe(head, width="stretch", height=height)
 
 
-def embeddings_scatter(dataset: Any, height: int = 380) -> None:
+def embeddings_figure(dataset: Any, height: int = 380, named_words: int = 0) -> Any:
+    """A PCA scatter of the vectors (None for fewer than three), coloured by label when there is one; on a scatter
+    of word vectors the `named_words` most frequent words are written beside their points."""
     import numpy as np
     import plotly.express as px
+    import plotly.graph_objects as go
     from sklearn.decomposition import PCA
 
     vector_column = next((name for name in dataset.column_names if "embedding" in name), None)
     if vector_column is None or dataset.num_rows < 3:
-        return
+        return None
     sample = dataset.select(range(min(2000, dataset.num_rows)))
     points = PCA(n_components=2).fit_transform(np.asarray(sample[vector_column], dtype="float32"))
     text_column = next((name for name in sample.column_names if name in ("text", "sentence", "question", "word")), None)
@@ -118,11 +121,32 @@ def embeddings_scatter(dataset: Any, height: int = 380) -> None:
         y=points[:, 1],
         color=[chart_text(value, LEGEND_WIDTH) for value in sample[colour_column]] if colour_column else None,
         hover_name=[chart_text(text, HOVER_WIDTH) for text in sample[text_column]] if text_column else None,
-        labels={"x": "PC 1", "y": "PC 2"},
+        labels={"x": "PC 1", "y": "PC 2", "color": colour_column or ""},
         title="Embeddings (PCA)",
         height=height,
     )
-    st.plotly_chart(figure, width="stretch")
+    if named_words and text_column == "word":
+        counts = np.asarray(sample["count"]) if "count" in sample.column_names else np.zeros(sample.num_rows)
+        frequent = np.argsort(-counts, kind="stable")[:named_words]
+        words = sample[text_column]
+        figure.add_trace(
+            go.Scatter(
+                x=points[frequent, 0],
+                y=points[frequent, 1],
+                mode="text",
+                text=[chart_text(words[index], LEGEND_WIDTH) for index in frequent],
+                textposition="top center",
+                showlegend=False,
+                hoverinfo="skip",
+            )
+        )
+    return figure
+
+
+def embeddings_scatter(dataset: Any, height: int = 380) -> None:
+    figure = embeddings_figure(dataset, height)
+    if figure is not None:
+        st.plotly_chart(figure, width="stretch")
 
 
 def model_summary(model: Any) -> None:

@@ -1,0 +1,144 @@
+"""Presentation mode in headless Chromium at a projector's 1600x1000: "Run and present" follows a run to its
+results, the headline metric shows its change from the previous run, the arrow keys move between sections, no
+editing control is in view, and the word_vectors example shows its embeddings. Screenshots go to
+test-artifacts/browser/presentation-*.png (the README shows two of them, from docs/images/)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.browser import (
+    ARTIFACTS,
+    BROWSER_ARGS,
+    CHROMIUM,
+    SIDEBAR,
+    canvas_frame,
+    card,
+    import_pipeline,
+    playwright_api,
+    serve_app,
+    shot,
+)
+from tests.support.pipelines import bleu_pipeline
+
+pytestmark = pytest.mark.browser
+
+PICKER = ".st-key-presentation-picker"
+HEADLINE = "[data-testid='stMetric']"
+RUN_TIMEOUT = 180_000  # a small run may take minutes to start on a busy machine
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("presentation-home")
+
+
+@pytest.fixture(scope="module")
+def server(home):
+    yield from serve_app(home)
+
+
+@pytest.fixture(scope="module")
+def page(server):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
+        tab.set_default_timeout(30_000)
+        tab.goto(server)
+        tab.get_by_text("NodeLoom").first.wait_for()
+        canvas_frame(tab).locator(".react-flow__node").first.wait_for(timeout=90_000)
+        yield tab
+        browser.close()
+
+
+def write_pairs(path: Path, prediction: str) -> None:
+    path.write_text(json.dumps({"prediction": prediction, "reference": "the cat sat on the mat"}) + "\n")
+
+
+def present(page) -> None:
+    page.get_by_text("Presentation mode").click()
+    page.get_by_role("button", name="Exit presentation").wait_for()
+
+
+def run_and_present(page, home: Path, name: str) -> str:
+    """Press "Run and present" and wait until the page shows the new run succeeded; returns its id."""
+    from nodeloom.engine.store import Store
+
+    store = Store.open(home)
+    before = {run.id for run in store.list_runs(name)}
+    page.get_by_role("button", name="Run and present").click()
+    deadline = time.time() + RUN_TIMEOUT / 1000
+    while not (new := [run for run in store.list_runs(name) if run.id not in before]) and time.time() < deadline:
+        time.sleep(0.5)
+    assert new, "no run started"
+    page.get_by_text(f"Succeeded · run {new[0].id}").wait_for(timeout=RUN_TIMEOUT)
+    return new[0].id
+
+
+def shown_section(page) -> str:
+    """The section button that is pressed in the section bar."""
+    return page.locator(f"{PICKER} button[aria-checked='true']").inner_text()
+
+
+def test_headlines_show_their_change_from_the_previous_run_and_the_arrow_keys_move(page, home):
+    from nodeloom.engine.store import Store
+
+    pairs = home / "pairs.jsonl"
+    write_pairs(pairs, "a dog ran in the park")
+    pipeline = bleu_pipeline("present-bleu", str(pairs)) | {"settings": {"presentation": {"headline": ["bleu.score"]}}}
+    import_pipeline(page, home, pipeline)
+    card(page, "bleu").wait_for()
+    present(page)
+    try:
+        run_and_present(page, home, "present-bleu")
+        write_pairs(pairs, "the cat sat on the mat")  # the second run scores higher
+        run_and_present(page, home, "present-bleu")
+        headline = page.locator(HEADLINE).first
+        headline.locator("[data-testid='stMetricDelta']").wait_for()
+        assert shown_section(page).endswith("Results")  # the followed run ended on its results
+        latest, previous = (run.metrics["bleu"]["score"] for run in Store.open(home).list_runs("present-bleu"))
+        text = headline.inner_text()
+        assert "sacreBLEU" in text and f"{latest:.1f}" in text and f"+{latest - previous:.1f}" in text, text
+        shot(page, "presentation-results")
+
+        page.keyboard.press("ArrowLeft")
+        canvas_frame(page).locator(".react-flow__node[data-id='bleu']").wait_for()
+        assert shown_section(page).endswith("Pipeline")
+        for editing in ("Run all", "Save", "Undo", "Auto-layout"):
+            assert not page.get_by_role("button", name=editing).first.is_visible(), editing
+        assert not page.locator(SIDEBAR).is_visible()  # the inspector and the file menu are there
+        assert canvas_frame(page).get_by_text("+ Nodes").count() == 0  # the palette
+        assert canvas_frame(page).locator(".react-flow__handle.connectable").count() == 0
+        shot(page, "presentation-pipeline")
+
+        page.keyboard.press("ArrowRight")
+        page.locator(HEADLINE).first.wait_for()
+        assert shown_section(page).endswith("Results")
+    finally:
+        page.get_by_role("button", name="Exit presentation").click()
+        page.get_by_role("button", name="Run all").wait_for()
+
+
+def test_the_word_vectors_example_presents_its_embeddings(page, home):
+    from nodeloom import pipelines
+
+    example = json.loads((pipelines.FOLDER / "word_vectors.json").read_text())
+    import_pipeline(page, home, example)
+    card(page, "words").wait_for()
+    present(page)
+    try:
+        run_and_present(page, home, "word_vectors")
+        assert shown_section(page).endswith("Samples")  # no metrics: the run ends on its pictures
+        charts = page.locator(".js-plotly-plot")
+        try:
+            playwright_api.expect(charts).to_have_count(2, timeout=60_000)  # the sentence and the word embeddings
+        finally:
+            shot(page, "presentation-samples")
+    finally:
+        page.get_by_role("button", name="Exit presentation").click()
+        page.get_by_role("button", name="Run all").wait_for()
