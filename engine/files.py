@@ -1,9 +1,11 @@
-"""Which paths NodeLoom will read: regular files and folders, nothing else.
+"""Which paths NodeLoom will read (regular files and folders, nothing else) and write (`writable`).
 
 A path in a pipeline may name anything: a device (/dev/zero never ends), a FIFO (opening it blocks until
 someone writes), a kernel pseudo-file under /proc (the environment of the process), a folder holding the
 whole disk. `readable` decides from `os.stat` alone, which never opens, blocks or reads the file, so
 validation can refuse such paths before anything runs, and the cache fingerprints only what it may read.
+Output paths get the same treatment: a save that could only fail, or would replace NodeLoom's own files, is
+refused by validation rather than when the node runs, perhaps after an hour of training.
 """
 
 from __future__ import annotations
@@ -12,9 +14,13 @@ import os
 import stat
 from pathlib import Path
 
+from nodeloom.engine.paths import own_entries
+
 # Kernel and device file systems: their "files" are not data, even where stat calls them regular.
 PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 MAX_FOLDER_FILES = 10_000  # a folder a node reads (a model, a checkpoint) holds a few dozen
+MAX_NAME_BYTES, MAX_PATH_BYTES = 255, 4096  # Linux's NAME_MAX and PATH_MAX; macOS and Windows allow less
+SAVE_SUFFIX_BYTES = 24  # what a save adds to a name for its temporary sibling (".NAME.replaced-1234abcd")
 KIND_NAMES = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
@@ -92,3 +98,61 @@ def folder_files(folder: Path, limit: int = MAX_FOLDER_FILES) -> list[Path]:
             if len(found) > limit:
                 raise RefusedPath(f"is a folder with more than {limit} files, more than any node reads")
     return sorted(found)
+
+
+def writable(text: str, kind: str, home: Path) -> Path:
+    """The path a node will write `kind` ("file" or "folder") to, resolved; RefusedPath when the write could
+    only fail or do harm, decided from `os.stat` and `os.access` alone (nothing is created or opened):
+
+    - under /proc, /sys or /dev; a NUL byte, ~user for no user (as `expanded`); a name or path too long for
+      the file system, or text that is no file name at all;
+    - NODELOOM_HOME itself, a folder holding it, or one of the entries NodeLoom keeps in it (`own_entries`):
+      the save would replace the store or caches, or gc would delete what was saved;
+    - an existing path of the other kind, or a device, FIFO or socket;
+    - a parent folder that cannot be created (a file is in the way) or cannot be written to. A save writes a
+      sibling first and renames it, so the parent must be writable even when the target exists.
+    """
+    try:
+        return _writable(expanded(text), kind, home)
+    except (OSError, ValueError) as exc:  # RefusedPath is a ValueError with its own words
+        if isinstance(exc, RefusedPath):
+            raise
+        raise RefusedPath(f"cannot be used as a path ({getattr(exc, 'strerror', None) or exc})") from None
+
+
+def _writable(path: Path, kind: str, home: Path) -> Path:
+    target = Path(os.path.abspath(path)).resolve()  # resolve(): links in the part that exists
+    longest = max(len(os.fsencode(part)) for part in target.parts)
+    most = MAX_NAME_BYTES - SAVE_SUFFIX_BYTES
+    if max(longest, len(os.fsencode(target.name)) + SAVE_SUFFIX_BYTES) > MAX_NAME_BYTES or (
+        len(os.fsencode(target)) > MAX_PATH_BYTES
+    ):
+        raise RefusedPath(f"is too long: use names of up to {most} bytes and paths of up to {MAX_PATH_BYTES}")
+    pseudo = _under_pseudo_root(target)
+    if pseudo is not None:
+        raise RefusedPath(f"is under {pseudo}, where the system keeps its pseudo-files")
+    home = home.resolve()
+    if target == home or home.is_relative_to(target):
+        raise RefusedPath(f"would replace NODELOOM_HOME ({home}), which holds the store and caches")
+    for entry in own_entries(home):
+        if target == entry or target.is_relative_to(entry):
+            raise RefusedPath(f"is inside NodeLoom's own {entry}, which gc and the store manage")
+    try:
+        mode: int | None = os.stat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # not there yet, or a file in the way (said below)
+        mode = None
+    if mode is not None:
+        if stat.S_ISDIR(mode) and kind == "file":
+            raise RefusedPath("is a folder, not a file")
+        if stat.S_ISREG(mode) and kind == "folder":
+            raise RefusedPath("is a file, not a folder")
+        if not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            raise RefusedPath(f"is {KIND_NAMES.get(stat.S_IFMT(mode), 'a special file')}")
+    ancestor = target.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not os.path.isdir(ancestor):
+        raise RefusedPath(f"cannot be created: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RefusedPath(f"cannot be written: no permission to write in {ancestor}")
+    return target

@@ -8,16 +8,18 @@ does, a fixed list of choices and its unit::
     path: str = Field("", description="…", json_schema_extra=param_rules(applies_when={"source": ["file"]},
                                                                           required=True))
     max_new_tokens: int = Field(64, ge=1, json_schema_extra=param_rules(unit="tokens"))
+    path: str = Field("", description="…", json_schema_extra=param_rules(writes="folder"))
 
 The rules are part of the JSON schema (`nodeloom nodes --json`), so the CLI's catalog, the inspector
 and the canvas cards agree: a form hides what does not apply (`applicable_params`), and validation
-refuses an empty required value or a value outside the choices, naming the parameter.
+refuses an empty required value or a value outside the choices, naming the parameter. A parameter that
+`writes` a file or folder is checked by validation (`engine.files.writable`) before anything runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
@@ -26,6 +28,7 @@ REQUIRED = "required_when_applies"  # an empty value ("", [], None) is refused w
 CHOICES = "choices"  # a fixed list: a pick list in forms, checked by validation
 CHOICES_WHEN = "choices_when"  # the choices hold only under this condition (else any value)
 UNIT = "unit"  # what a number counts: tokens, steps, rows…
+WRITES = "writes"  # "file" or "folder": the node writes its output to the path this parameter holds
 
 
 def param_rules(
@@ -35,6 +38,7 @@ def param_rules(
     choices: Iterable[Any] | None = None,
     choices_when: Mapping[str, Iterable[Any]] | None = None,
     unit: str | None = None,
+    writes: Literal["file", "folder"] | None = None,
 ) -> dict[str, Any]:
     """The `json_schema_extra` of a parameter's Field, declaring the rules above."""
     rules: dict[str, Any] = {}
@@ -48,12 +52,27 @@ def param_rules(
         rules[CHOICES_WHEN] = {name: list(values) for name, values in choices_when.items()}
     if unit:
         rules[UNIT] = unit
+    if writes:
+        rules[WRITES] = writes
     return rules
 
 
 def rules_of(model: type[BaseModel], name: str) -> dict[str, Any]:
     extra = model.model_fields[name].json_schema_extra
     return extra if isinstance(extra, dict) else {}
+
+
+def written_paths(model: type[BaseModel], params: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """(parameter, path, "file" | "folder") for every parameter declared with `writes` that applies and holds
+    a path, with `params` checked (`model_validate`) already."""
+    values = defaults_of(model) | dict(params)
+    found = []
+    for name in model.model_fields:
+        kind = rules_of(model, name).get(WRITES)
+        value = values.get(name)
+        if kind and isinstance(value, str) and value.strip() and applies(model, name, values):
+            found.append((name, value, kind))
+    return found
 
 
 def condition_text(condition: Mapping[str, Iterable[Any]]) -> str:

@@ -6,6 +6,8 @@ Everything lives under one folder, NODELOOM_HOME (default ~/.nodeloom):
     cache/<2 hex>/<key>/      the output cache
     datasets/                 Hugging Face `datasets`' own caches (Arrow copies of loaded files and Hub data sets)
     runs/<run id>/<node id>/  the nodes' working folders (checkpoints, logs); see node_workdir
+    app-runs/, api-runs/      the pipeline file and output log of each run the app or `nodeloom serve` started
+                              in a worker process (<run id>.json, <run id>.log); see worker_folders
 
 Functions take an optional `home` for code that works on a store opened elsewhere (gc, tests);
 without it they follow NODELOOM_HOME as it is set now, so a test that changes it is obeyed.
@@ -53,6 +55,23 @@ def datasets_cache_folder(home: Path | None = None) -> Path:
 def runs_root(home: Path | None = None) -> Path:
     """The folder holding every run's folder."""
     return (home if home is not None else nodeloom_home()) / "runs"
+
+
+def worker_folders(home: Path | None = None) -> dict[str, Path]:
+    """Where the app ("app") and `nodeloom serve` ("api") keep each worker's <run id>.json and <run id>.log."""
+    root = home if home is not None else nodeloom_home()
+    return {"app": root / "app-runs", "api": root / "api-runs"}
+
+
+def own_entries(home: Path | None = None) -> list[Path]:
+    """What NodeLoom keeps under NODELOOM_HOME (store, caches, run and worker folders): a node never writes
+    its outputs there, since gc, a cache heal or the store would delete or overwrite them."""
+    root = home if home is not None else nodeloom_home()
+    store = database_path(root)
+    journals = [store.with_name(store.name + suffix) for suffix in ("-wal", "-shm", "-journal")]
+    return [store, *journals, cache_folder(root), datasets_cache_folder(root), runs_root(root)] + list(
+        worker_folders(root).values()
+    )
 
 
 def run_folder(run_id: str, home: Path | None = None) -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,10 +21,11 @@ import networkx as nx
 from pydantic import ValidationError
 
 from nodeloom.engine.connect import Mismatch, describe_node, resolve_link
-from nodeloom.engine.files import RefusedPath, folder_files, readable
+from nodeloom.engine.files import RefusedPath, folder_files, readable, writable
 from nodeloom.engine.limits import NODE_ID_RULE, is_node_id, nested_too_deeply, shown, too_deep, too_large
 from nodeloom.engine.node import NodeType, Registry, discover
-from nodeloom.engine.params import plain_error
+from nodeloom.engine.params import plain_error, written_paths
+from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.pipeline import (
     KNOWN_KEYS,
     SCHEMA_VERSION,
@@ -115,7 +117,10 @@ def file_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -> 
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         return [Problem("path", f"{where}: cannot tell which files it reads ({reason}); check its paths", node_id)]
     problems = []
+    written = {path for _, path, _ in written_paths(node_type.params, params)}  # output_problems checks those
     for path in paths:
+        if path in written:
+            continue
         try:
             kind, expanded_path = readable(path)
             if kind == "folder":
@@ -126,6 +131,23 @@ def file_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -> 
             owner = f"parameter '{name}': path" if name else "path"
             expected = f"; expected: {field_info.description}" if field_info and field_info.description else ""
             problems.append(Problem("path", f"{where}: {owner} {shown(path, 120)} {exc}{expected}", node_id))
+    return problems
+
+
+def output_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -> list[Problem]:
+    """Check the paths a node writes (parameters declared with `param_rules(writes=...)`) from `stat` and
+    `access` alone, so that a save that can only fail is refused before the run, not after the training before
+    it. Nothing is created: a missing parent folder is fine when it can be created."""
+    where = describe_node(node_id, node_type.type_id)
+    problems = []
+    for name, path, kind in written_paths(node_type.params, params):
+        try:
+            target = writable(path, kind, nodeloom_home())
+            if kind == "folder" and os.path.isdir(target):
+                folder_files(target)  # what it replaces is fingerprinted into its cache key
+        except RefusedPath as exc:
+            message = f"{where}: parameter '{name}': path {shown(path, 120)} {exc}; pick another {kind}"
+            problems.append(Problem("path", message, node_id))
     return problems
 
 
@@ -223,7 +245,9 @@ def _read_nodes(raw_nodes: Any, registry: Registry, problems: list[Problem]) -> 
             problems.append(Problem("unknown_type", f"node '{node_id}': unknown node type '{type_id}'{hint}", node_id))
         else:
             found = param_problems(node_type, params, node_id)
-            problems.extend(found or file_problems(node_type, params, node_id))
+            problems.extend(
+                found or [*file_problems(node_type, params, node_id), *output_problems(node_type, params, node_id)]
+            )
         specs.append(
             NodeSpec(
                 node_id,

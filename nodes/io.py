@@ -21,6 +21,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.files import RefusedPath, writable
+from nodeloom.engine.node import param_rules
+from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.types import DATASET, METRICS, MODEL, TEXT, TOKENIZER
 from nodeloom.nodes.memory import within_memory
 
@@ -28,7 +31,11 @@ MARKER = ".nodeloom-saved"
 
 
 class SaveModelParams(NodeParams):
-    path: str = Field("", description="Folder to write the model, tokenizer and README.md model card into")
+    path: str = Field(
+        "",
+        description="Folder to write the model, tokenizer and README.md model card into",
+        json_schema_extra=param_rules(writes="folder"),
+    )
     merge_lora: bool = Field(
         True, description="LoRA models: merge the adapter into the weights (off: save the adapter alone)"
     )
@@ -43,6 +50,15 @@ def _written_folder(params: SaveModelParams) -> list[str]:
     # Fingerprinting the target folder into the cache key means a deleted or edited folder is
     # written again instead of the node being served from the cache.
     return [params.path] if params.path else []
+
+
+def output_path(where: str, path: str, kind: Literal["file", "folder"]) -> Path:
+    """The resolved path to save to, checked again as validation checked it (engine.files.writable): the file
+    system may have changed since, and a node run outside a pipeline was never validated."""
+    try:
+        return writable(path, kind, nodeloom_home())
+    except RefusedPath as exc:
+        raise NodeError(f"{where}: parameter 'path': '{path}' {exc}; pick another {kind}") from None
 
 
 def unknown_entries(folder: Path) -> list[str]:
@@ -147,9 +163,7 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
     """Save a model (safetensors) and its tokenizer with save_pretrained, plus a model card with the metrics."""
     if not params.path:
         raise NodeError("io.save_model: parameter 'path' is empty; give the folder to save the model into")
-    folder = Path(params.path).expanduser().resolve()
-    if folder.exists() and not folder.is_dir():
-        raise NodeError(f"io.save_model: parameter 'path': '{params.path}' is a file, not a folder")
+    folder = output_path("io.save_model", params.path, "folder")
     unknown = unknown_entries(folder) if folder.is_dir() else []
     if unknown and not params.overwrite:
         shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
@@ -194,7 +208,11 @@ DATASET_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".parquet": "parquet"}
 
 
 class SaveDatasetParams(NodeParams):
-    path: str = Field("", description="File to write: .csv, .jsonl (one JSON object per row) or .parquet")
+    path: str = Field(
+        "",
+        description="File to write: .csv, .jsonl (one JSON object per row) or .parquet",
+        json_schema_extra=param_rules(writes="file"),
+    )
     format: Literal["auto", "csv", "jsonl", "parquet"] = Field(
         "auto", description="auto: from the file's extension; else this format whatever the extension"
     )
@@ -243,9 +261,7 @@ def save_dataset(ctx: RunContext, inputs: dict, params: SaveDatasetParams) -> di
     if not params.path:
         raise NodeError("io.save_dataset: parameter 'path' is empty; give the file to write, e.g. data/clean.csv")
     file_format = dataset_format(params)
-    target = Path(params.path).expanduser().resolve()
-    if target.is_dir():
-        raise NodeError(f"io.save_dataset: parameter 'path': '{params.path}' is a folder; give a file name in it")
+    target = output_path("io.save_dataset", params.path, "file")
     if target.exists() and not params.overwrite:
         raise NodeError(
             f"io.save_dataset: parameter 'path': file '{params.path}' exists; switch on 'overwrite' "

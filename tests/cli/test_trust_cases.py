@@ -245,6 +245,36 @@ def test_save_model_refuses_a_folder_it_did_not_write(sandbox):
     assert (target / "config.json").read_text() == '{"mine": true}'
 
 
+def test_output_paths_that_cannot_be_written_are_refused_before_anything_runs(sandbox):
+    blocker = sandbox.root / "a-file"
+    blocker.write_text("mine")
+    pipeline = {
+        "schema_version": 1,
+        "name": "save",
+        "nodes": [
+            {
+                "id": "gpt2",
+                "type": "model.from_config",
+                "params": {"n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 64, "vocab_size": 128},
+            },
+            {"id": "blocked", "type": "io.save_model", "params": {"path": str(blocker / "models" / "gpt2")}},
+            {"id": "home", "type": "io.save_model", "params": {"path": str(sandbox.nodeloom_home), "overwrite": True}},
+        ],
+        "edges": [
+            {"source": "gpt2", "target": "blocked", "target_port": "model"},
+            {"source": "gpt2", "target": "home", "target_port": "model"},
+        ],
+    }
+    path = sandbox.write_pipeline(pipeline)
+    for command in ("validate", "run"):
+        result = sandbox.nodeloom(command, str(path))
+        assert_refused(result, "'blocked'", "parameter 'path'", f"{blocker} is a file, not a folder", codes=(2,))
+        assert_refused(result, "'home'", "parameter 'path'", "would replace NODELOOM_HOME", codes=(2,))
+    assert blocker.read_text() == "mine"
+    assert sandbox.nodeloom_home.is_dir()  # with overwrite on, the save would have replaced it, store and all
+    sandbox.assert_nothing_written_outside()
+
+
 # ---------------------------------------------------------------------------------------------
 # a memory guard
 

@@ -1,6 +1,6 @@
-"""The engine's side of issue [trust], unit by unit: which paths it reads, the limits on pipeline JSON, node
-working folders, a cache that heals itself, and running out of memory said in one line by every node. The
-command-line cases are tests/cli/test_trust_cases.py."""
+"""The engine's side of issue [trust], unit by unit: which paths it reads and writes, the limits on pipeline
+JSON, node working folders, a cache that heals itself, and running out of memory said in one line by every node.
+The command-line cases are tests/cli/test_trust_cases.py."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from pydantic import Field
 from nodeloom.engine import NodeParams, Output, node
 from nodeloom.engine.cache import MANIFEST, OutputCache, file_fingerprint
 from nodeloom.engine.events import NodeFailed
-from nodeloom.engine.files import RefusedPath, folder_files, readable
+from nodeloom.engine.files import RefusedPath, folder_files, readable, writable
 from nodeloom.engine.limits import MAX_NESTING_DEPTH, is_node_id, too_deep
 from nodeloom.engine.node import Registry, param_rules
 from nodeloom.engine.out_of_memory import is_out_of_memory, memory_kind
+from nodeloom.engine.params import written_paths
 from nodeloom.engine.paths import InvalidNodeId, node_workdir
 from nodeloom.engine.runner import run_pipeline
 from nodeloom.engine.store import Store, StoreError
@@ -233,6 +234,107 @@ def test_put_with_replace_writes_over_a_whole_entry(tmp_path):
     assert cache.put(key, node_type, {"value": "2.0"}, replace=True)
     assert OutputCache(cache.root).get(key) == {"value": "2.0"}
     assert not list((cache.root / "tmp").iterdir())  # nothing left half-written or aside
+
+
+# ---------------------------------------------------------------------------------------------
+# paths NodeLoom writes: output parameters are checked by validation, before anything runs
+
+
+@pytest.fixture
+def places(tmp_path) -> Path:
+    """A folder holding a file, a folder and a FIFO (NODELOOM_HOME is elsewhere)."""
+    (tmp_path / "a-file").write_text("mine")
+    (tmp_path / "a-folder").mkdir()
+    os.mkfifo(tmp_path / "a-fifo")
+    return tmp_path
+
+
+def test_a_new_path_whose_folders_can_be_created_is_writable_and_nothing_is_created(places, nodeloom_home):
+    target = places / "models" / "deeper" / "gpt2"
+    assert writable(str(target), "folder", nodeloom_home) == target
+    assert writable(str(places / "a-folder"), "folder", nodeloom_home) == places / "a-folder"
+    assert writable(str(places / "a-file"), "file", nodeloom_home) == places / "a-file"
+    exports = nodeloom_home / "exports" / "gpt2"  # beside NodeLoom's own entries is the user's
+    assert writable(str(exports), "folder", nodeloom_home) == exports
+    assert not (places / "models").exists() and not (nodeloom_home / "exports").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "kind", "words"),
+    [
+        ("{home}", "folder", "would replace NODELOOM_HOME"),
+        ("{home}/..", "folder", "would replace NODELOOM_HOME"),
+        ("{home}/cache/ab/entry", "folder", "inside NodeLoom's own {home}/cache"),
+        ("{home}/nodeloom.db", "file", "inside NodeLoom's own {home}/nodeloom.db,"),
+        ("{home}/nodeloom.db-wal", "file", "inside NodeLoom's own {home}/nodeloom.db-wal"),
+        ("{home}/runs/r1/save", "folder", "inside NodeLoom's own {home}/runs"),
+        ("{home}/datasets/x.csv", "file", "inside NodeLoom's own {home}/datasets"),
+        ("{home}/app-runs/r1.json", "file", "inside NodeLoom's own {home}/app-runs"),
+        ("{home}/api-runs/r1.log", "file", "inside NodeLoom's own {home}/api-runs"),
+        ("{places}/a-file/sub/model", "folder", "cannot be created: {places}/a-file is a file, not a folder"),
+        ("{places}/a-file", "folder", "is a file, not a folder"),
+        ("{places}/a-folder", "file", "is a folder, not a file"),
+        ("{places}/a-fifo", "file", "is a named pipe (FIFO)"),
+        ("/proc/self/model", "folder", "is under /proc"),
+        ("/dev/null", "file", "is under /dev"),
+        ("~no-such-user-nodeloom/model", "folder", "names no user's home folder"),
+        ("model\x00", "folder", "contains a NUL byte"),
+    ],
+)
+def test_paths_a_save_could_only_fail_at_or_would_harm_are_refused(places, nodeloom_home, path, kind, words):
+    filled = {"home": nodeloom_home, "places": places}
+    with pytest.raises(RefusedPath) as refused:
+        writable(path.format(**filled), kind, nodeloom_home)
+    assert words.format(**filled) in str(refused.value)
+
+
+def test_a_folder_that_cannot_be_written_to_is_refused(places, nodeloom_home, monkeypatch):
+    # As root, chmod cannot take write permission away, so os.access (which writable asks) is told the answer.
+    locked = places / "a-folder"
+    real_access = os.access
+    monkeypatch.setattr(
+        os, "access", lambda path, mode: not (Path(path) == locked and mode & os.W_OK) and real_access(path, mode)
+    )
+    (locked / "old-model").mkdir()  # replacing it means writing a sibling first, in the locked folder
+    for target, kind in (
+        (locked / "new" / "model", "folder"),
+        (locked / "data.csv", "file"),
+        (locked / "old-model", "folder"),
+    ):
+        with pytest.raises(RefusedPath, match=f"cannot be written: no permission to write in {locked}$"):
+            writable(str(target), kind, nodeloom_home)
+    assert writable(str(locked), "folder", nodeloom_home) == locked  # its own parent can be written to
+
+
+def test_validation_refuses_output_paths_once_each_naming_node_parameter_and_path(places, nodeloom_home):
+    pipeline = {
+        "schema_version": 1,
+        "nodes": [
+            {"id": "save", "type": "io.save_model", "params": {"path": str(places / "a-file" / "model")}},
+            {"id": "write", "type": "io.save_dataset", "params": {"path": str(nodeloom_home / "cache" / "x.csv")}},
+            {"id": "fine", "type": "io.save_dataset", "params": {"path": str(places / "new" / "x.csv")}},
+        ],
+        "edges": [],
+    }
+    problems = [problem for problem in load_pipeline(pipeline, strict=False).problems if problem.code == "path"]
+    assert [str(problem) for problem in problems] == [
+        f"node 'save' (io.save_model): parameter 'path': path '{places}/a-file/model' cannot be created: "
+        f"{places}/a-file is a file, not a folder; pick another folder",
+        f"node 'write' (io.save_dataset): parameter 'path': path '{nodeloom_home}/cache/x.csv' is inside "
+        f"NodeLoom's own {nodeloom_home}/cache, which gc and the store manage; pick another file",
+    ]
+    assert [problem.node for problem in problems] == ["save", "write"]
+    assert not (places / "new").exists()
+
+
+def test_a_parameter_declared_as_written_is_checked_only_while_it_applies():
+    class Params(NodeParams):
+        target: str = Field("", json_schema_extra=param_rules(writes="file", applies_when={"save": [True]}))
+        save: bool = False
+
+    assert written_paths(Params, {"target": "/dev/null"}) == []
+    assert written_paths(Params, {"target": "/dev/null", "save": True}) == [("target", "/dev/null", "file")]
+    assert written_paths(Params, {"target": "  ", "save": True}) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -121,6 +121,18 @@ def test_a_save_that_fails_halfway_leaves_the_earlier_folder_as_it_was(ctx, tiny
     assert siblings_left(folder) == []
 
 
+def test_a_save_into_nodeloom_s_own_files_is_refused_when_the_node_runs(ctx, tiny_model, nodeloom_home):
+    # validation refuses these first (tests/engine/test_engine_trust.py); the node checks again with the same rule
+    (nodeloom_home / "nodeloom.db").write_text("the store")
+    with pytest.raises(NodeError, match=r"^io\.save_model: parameter 'path': '.*' would replace NODELOOM_HOME"):
+        run_node("io.save_model", ctx, {"model": tiny_model}, path=str(nodeloom_home), overwrite=True)
+    runs = nodeloom_home / "runs" / "rows.csv"
+    with pytest.raises(NodeError, match=r"^io\.save_dataset: parameter 'path': '.*' is inside NodeLoom's own"):
+        run_node("io.save_dataset", ctx, {"dataset": qa_dataset()}, path=str(runs))
+    assert [path.name for path in nodeloom_home.iterdir()] == ["nodeloom.db"]
+    assert (nodeloom_home / "nodeloom.db").read_text() == "the store"
+
+
 # ---------------------------------------------------------------------------------------------
 # checkpoints are whole or absent
 
