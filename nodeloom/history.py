@@ -196,10 +196,12 @@ def cmd_gc(args: argparse.Namespace) -> int:
         return EXIT_OK
     verb = "would free" if args.dry_run else "freed"
     entries, folders, kept = len(report.removed_cache_entries), len(report.removed_run_folders), len(report.kept_runs)
+    files = len(report.removed_worker_files)  # app-runs/ and api-runs/: a run's pipeline file and log
+    worker_files = f", {plural(files, 'worker file')}" if files else ""
     console = stdout_console()
     console.print(
         f"{verb} {human_bytes(report.bytes_freed)}: {entries} cache entr{'y' if entries == 1 else 'ies'}, "
-        f"{plural(folders, 'run folder')}; kept the files of {plural(kept, 'run')}",
+        f"{plural(folders, 'run folder')}{worker_files}; kept the files of {plural(kept, 'run')}",
         highlight=False,
         soft_wrap=True,
     )

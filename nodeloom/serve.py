@@ -103,7 +103,7 @@ def positive_count(text: str) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from nodeloom.engine.paths import nodeloom_home
+    from nodeloom.engine.paths import nodeloom_home, worker_folders
     from nodeloom.engine.store import Store
     from nodeloom.serve_api import create_app
     from nodeloom.serve_runs import RunQueue
@@ -111,7 +111,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token, token_source = api_token(os.environ, nodeloom_home())
     server_socket = listening_socket(args.host, args.port)
     store = Store.open()
-    queue = RunQueue(store, args.max_runs, nodeloom_home() / "api-runs")
+    queue = RunQueue(store, args.max_runs, worker_folders()["api"])
     app = create_app(store, queue, token)
     base = f"http://{url_host(args.host)}:{server_socket.getsockname()[1]}"
     say(

@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from nodeloom.engine.events import RunStatus
-from nodeloom.engine.paths import new_run_id, nodeloom_home
+from nodeloom.engine.paths import new_run_id, worker_folders
 from nodeloom.engine.store import ACTIVE, RunDetail
 from nodeloom.engine.worker import Worker, interrupt_process, start_worker
 from nodeloom.ui import library
@@ -31,7 +31,7 @@ _workers: dict[str, Worker] = {}  # run id -> worker started by this app process
 
 
 def runs_folder() -> Path:
-    folder = nodeloom_home() / "app-runs"
+    folder = worker_folders()["app"]
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 

@@ -11,12 +11,17 @@ Policy (documented in docs/store.md):
 - Folders under runs/ that the store does not know are left alone.
 - The Arrow copies `datasets` keeps under NODELOOM_HOME/datasets are scratch (a loaded dataset is
   stored in the cache as its own entry), so they go too, also only while no run is in progress.
+- The files the app and `nodeloom serve` keep per worker (NODELOOM_HOME/app-runs and api-runs: the pipeline
+  a run started from and its output log) go with the run's folder: when the store knows the run and does
+  not keep it, so never those of a run in progress. Files of a run the store never recorded (a worker that
+  ended before it could, whose log says why) go once they are a day old: by then no worker is starting.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import time
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +29,7 @@ from typing import Any
 
 from nodeloom.engine.cache import STAGING
 from nodeloom.engine.events import ACTIVE, RunStatus
-from nodeloom.engine.paths import cache_folder, datasets_cache_folder, folder_size, runs_root
+from nodeloom.engine.paths import cache_folder, datasets_cache_folder, folder_size, runs_root, worker_folders
 from nodeloom.engine.store.core import Store
 
 
@@ -34,6 +39,7 @@ class GcReport:
     removed_run_folders: list[str] = field(default_factory=list)
     removed_cache_entries: list[str] = field(default_factory=list)
     removed_datasets_scratch: list[str] = field(default_factory=list)
+    removed_worker_files: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     cache_skipped: str | None = None  # why the cache was left alone, if it was
     dry_run: bool = False
@@ -64,6 +70,28 @@ def kept_runs(rows: list[dict[str, Any]], keep: int) -> set[str]:
             has_success.add(pipeline)
             kept.add(row["id"])
     return kept
+
+
+UNRECORDED_WORKER_FILES_KEPT_SECONDS = 24 * 3600
+
+
+def old_worker_files(home: Path, known: set[str], kept: set[str], now: float) -> dict[Path, int]:
+    """The <run id>.json and .log files under app-runs/ and api-runs/ that no kept run needs (module docstring),
+    with their sizes."""
+    found = {}
+    for folder in worker_folders(home).values():
+        for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+            run_id = path.stem
+            if path.suffix not in (".json", ".log") or run_id in kept:
+                continue
+            try:
+                info = path.stat()
+            except OSError:
+                continue  # removed meanwhile
+            unrecorded_and_old = now - info.st_mtime > UNRECORDED_WORKER_FILES_KEPT_SECONDS
+            if path.is_file() and (run_id in known or unrecorded_and_old):
+                found[path] = info.st_size
+    return found
 
 
 def _remove(folder: Path, staging: Path) -> None:
@@ -97,6 +125,10 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
             report.removed_run_folders.append(str(folder))
             removed.append(folder)
 
+    worker_files = old_worker_files(home, known, kept, time.time())
+    report.removed_worker_files = [str(path) for path in worker_files]
+    report.bytes_freed += sum(worker_files.values())
+
     if active:
         report.cache_skipped = f"run {active[0]} is in progress; the cache is cleaned only when no run is"
     else:
@@ -121,6 +153,8 @@ def collect_garbage(store: Store, keep: int = 5, dry_run: bool = False) -> GcRep
 
     if dry_run:
         return report
+    for path in worker_files:
+        path.unlink(missing_ok=True)
     for folder in removed:
         if not folder.is_dir():  # a lock file beside the datasets scratch folders
             folder.unlink(missing_ok=True)

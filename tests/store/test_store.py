@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import time
 
 import pytest
 
@@ -300,6 +301,39 @@ def test_gc_leaves_the_cache_alone_while_a_run_is_in_progress(store, nodeloom_ho
     report = collect_garbage(store, keep=1)
     assert "live" in report.cache_skipped and report.removed_cache_entries == []
     assert report.removed_run_folders == [str(nodeloom_home / "runs" / "old")]
+
+
+def test_gc_removes_the_worker_files_of_finished_runs_it_does_not_keep(store, nodeloom_home):
+    record(store, train_pipeline(steps=10), run_id="old")
+    record(store, train_pipeline(steps=11), run_id="new")
+    store.create_run(store.get_version("trainer"), run_id="live")  # in progress (owned by this living process)
+    app, api = nodeloom_home / "app-runs", nodeloom_home / "api-runs"
+    app.mkdir()
+    api.mkdir()
+    for run_id in ("old", "new", "live", "starting"):  # "starting": a worker that has not recorded its run yet
+        (app / f"{run_id}.json").write_text("{}")
+        (app / f"{run_id}.log").write_text("output\n")
+    (api / "old.log").write_text("x" * 1000)
+    failed_launch = app / "refused.log"  # a worker that ended before recording: its log says why, for a day
+    failed_launch.write_text("not a valid pipeline")
+    os.utime(failed_launch, (time.time() - 2 * 24 * 3600,) * 2)
+    removed = [app / "old.json", app / "old.log", app / "refused.log", api / "old.log"]
+
+    preview = collect_garbage(store, keep=1, dry_run=True)
+    assert sorted(preview.removed_worker_files) == sorted(str(path) for path in removed)
+    assert all(path.exists() for path in removed)
+    report = collect_garbage(store, keep=1)
+    assert sorted(report.removed_worker_files) == sorted(str(path) for path in removed)
+    assert report.bytes_freed >= 1000 + len("not a valid pipeline")
+    assert sorted(path.name for path in app.iterdir()) == [
+        "live.json",
+        "live.log",
+        "new.json",
+        "new.log",
+        "starting.json",
+        "starting.log",
+    ]
+    assert list(api.iterdir()) == []
 
 
 def test_readers_see_a_consistent_database_while_writing(store, nodeloom_home):
