@@ -27,6 +27,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+from _report import figure  # noqa: E402
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 
@@ -166,6 +168,16 @@ def main() -> None:
         f"  goal: a rerun and a canvas action under 300 ms (median canvas action: "
         f"{statistics.median(gestures) * 1000:.0f} ms)"
     )
+    no_peer = "none (no plain tool draws this canvas)"
+    for label, seconds in (("idle", idle), ("after an edit", edited), ("canvas action (move)", gestures)):
+        figure(
+            f"app rerun, 50-node pipeline, {label}, median",
+            nodeloom=statistics.median(seconds) * 1000,
+            peer=None,
+            unit="ms",
+            peer_name=no_peer,
+            goal="nodeloom < 300",
+        )
     if args.no_training:
         return
 
@@ -198,6 +210,14 @@ def main() -> None:
     ended = "" if still_training else "   (the training ended during the measurement)"
     print(describe("while training", busy) + ended)
     print(f"  ratio training/idle: {busy_ms / idle_ms:.2f}x   (goal: idle < 300 ms, ratio <= 1.2x)")
+    figure(
+        "app rerun while a run trains, median",
+        nodeloom=busy_ms,
+        peer=idle_ms,
+        unit="ms",
+        peer_name="the same app idle",
+        goal="ratio <= 1.2",
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _report import figure  # noqa: E402
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 WORDS = (
@@ -184,6 +186,14 @@ def main() -> None:
             f"  {evaluate_result}"
         )
         print(f"{'':28} direct = {direct_name}")
+        figure(
+            f"{type_id}, {args.rows:,} rows",
+            nodeloom=node_seconds,
+            peer=direct_seconds,
+            unit="CPU s",
+            peer_name=direct_name.split(" (")[0],
+            goal="ratio <= 1.1",
+        )
 
     # perplexity: a tiny GPT-2 on 1,000 rows of 64 tokens (the CPU-sized equivalent), on one thread:
     # idle threads spin, which CPU time would count as work
@@ -217,6 +227,14 @@ def main() -> None:
         f"(1,000 rows x 64 tokens, tiny GPT-2, 1 thread; perplexity {metrics['perplexity']:.4f} vs {direct_value:.4f})"
     )
     print(f"{'':28} direct = model(input_ids, attention_mask, labels=input_ids).loss per batch, token-weighted")
+    figure(
+        "metric.perplexity, 1,000 x 64 tokens",
+        nodeloom=node_seconds,
+        peer=direct_seconds,
+        unit="CPU s",
+        peer_name="model(...).loss per batch",
+        goal="ratio <= 1.1",
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _report import figure  # noqa: E402
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 GOAL_SECONDS = 30.0
@@ -129,6 +131,22 @@ def main() -> None:
         print(f"overlap_with_reference: {metrics['overlap_with_reference']:.4f} ({metrics['overlap_rows']:,} rows)")
     verdict = "under" if min(node_wall) < GOAL_SECONDS else "OVER"
     print(f"goal: under {GOAL_SECONDS:.0f} s for the node: {verdict} ({min(node_wall):.1f} s wall)")
+    peer_name = "pandas exact-duplicate count (a part of the node's work)"
+    figure(
+        f"data.quality, {args.rows:,} rows",
+        nodeloom=min(node_cpu),
+        peer=min(pandas_cpu),
+        unit="CPU s",
+        peer_name=peer_name,
+    )
+    figure(
+        f"data.quality, {args.rows:,} rows, wall",
+        nodeloom=min(node_wall),
+        peer=min(pandas_wall),
+        unit="s",
+        peer_name=peer_name,
+        goal=f"nodeloom < {GOAL_SECONDS:g}",
+    )
 
 
 if __name__ == "__main__":

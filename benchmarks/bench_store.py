@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 import transformers
+from _report import figure
 from pydantic import Field
 from transformers import GPT2Config, GPT2LMHeadModel
 
@@ -206,6 +207,29 @@ def main() -> None:
     )
     print(f"  reading one run's curves      {read_series * 1000:8.2f} ms;  listing 100 runs {list_runs * 1000:.2f} ms")
     print(f"  database size                 {size / 1024:8.0f} KiB")
+    plain_loop = "plain PyTorch loop"
+    figure(
+        f"engine, no recording, {args.steps} steps",
+        nodeloom=median(engine_only),
+        peer=median(plain),
+        unit="s",
+        peer_name=plain_loop,
+    )
+    figure(
+        f"engine + store recording, {args.steps} steps",
+        nodeloom=median(recorded),
+        peer=median(plain),
+        unit="s",
+        peer_name=plain_loop,
+    )
+    figure(
+        "time inside the recorder, share of the recorded run",
+        nodeloom=median(shares) * 100,
+        peer=None,
+        unit="%",
+        peer_name="none (a plain loop records nothing)",
+        goal="nodeloom < 2",
+    )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
 
 import datasets  # noqa: E402
+from _report import figure  # noqa: E402
 from transformers import AutoTokenizer  # noqa: E402
 
 from nodeloom.engine import CancelToken, RunContext  # noqa: E402
@@ -141,6 +142,16 @@ def main() -> None:
             f"  {label:40s} throughput ratio: wall {wall[direct_name] / wall[node_name]:.2f}x, "
             f"cpu {cpu[direct_name] / cpu[node_name]:.2f}x (goal >= 0.9x)"
         )
+    for label, node_name, direct_name in comparisons:
+        for measure, seconds, unit in (("wall", wall, "texts/s"), ("CPU", cpu, "texts per CPU-s")):
+            figure(
+                f"tokenize {label} ({measure})",
+                nodeloom=options.texts / seconds[node_name],
+                peer=options.texts / seconds[direct_name],
+                unit=unit,
+                peer_name=direct_name,
+                goal="ratio >= 0.9",
+            )
 
 
 if __name__ == "__main__":

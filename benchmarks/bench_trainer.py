@@ -19,6 +19,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from _report import figure
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -173,13 +175,40 @@ def main() -> None:
         f"ratio          {best_node / best_plain:.3f}x tokens/s, {node_cpu / plain_cpu:.3f}x per CPU-second"
         "  (goal >= 0.95x)"
     )
+    size = f"GPT-2 {setup.n_layer}x{setup.n_embd}, {device}{', bf16' if bf16 else ''}"
+    figure(
+        f"train.trainer, {size}",
+        nodeloom=best_node,
+        peer=best_plain,
+        unit="tokens/s",
+        peer_name="plain Trainer script",
+        goal="ratio >= 0.95",
+    )
+    figure(
+        f"train.trainer, {size}, per CPU-second",
+        nodeloom=node_cpu,
+        peer=plain_cpu,
+        unit="tokens per CPU-s",
+        peer_name="plain Trainer script",
+        goal="ratio >= 0.95",
+    )
     if device.startswith("cuda"):
         parameters = fresh_model(setup).num_parameters()
         peak = args.peak_tflops * 1e12
-        for name, speed in (("train.trainer", best_node), ("plain Trainer", best_plain)):
-            print(
-                f"MFU {name}: {speed * flops_per_token(setup, parameters) / peak:.1%} of {args.peak_tflops:.0f} TFLOP/s"
-            )
+        mfu = {
+            name: speed * flops_per_token(setup, parameters) / peak
+            for name, speed in (("train.trainer", best_node), ("plain Trainer", best_plain))
+        }
+        for name, share in mfu.items():
+            print(f"MFU {name}: {share:.1%} of {args.peak_tflops:.0f} TFLOP/s")
+        figure(
+            f"train.trainer MFU, {size}",
+            nodeloom=mfu["train.trainer"] * 100,
+            peer=mfu["plain Trainer"] * 100,
+            unit=f"% of {args.peak_tflops:.0f} TFLOP/s",
+            peer_name="plain Trainer script",
+            goal="ratio >= 0.95",
+        )
 
 
 if __name__ == "__main__":
