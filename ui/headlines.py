@@ -12,7 +12,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from nodeloom.engine.pipeline import headline_parts
+from nodeloom.engine.pipeline import PipelineSettings, headline_parts
 from nodeloom.engine.store import RunInfo
 
 MAIN_SCORES = {  # node type -> the number its results are quoted by
@@ -120,6 +120,15 @@ class Headline:
     delta: str | None  # "+1.2" against the previous run; None without one
     delta_color: str  # for st.metric: "normal" when higher is better, "inverse" when lower is, "off" unchanged
     note: str  # where the number comes from, for a tooltip
+
+
+def headline_setting(settings: PipelineSettings) -> list[str]:
+    """The pipeline's headline entries; none while the setting fails its check (an editor keeps a setting as written,
+    so it may hold anything): validation reports it, and each metric node's main score leads meanwhile."""
+    entries = getattr(settings.presentation, "headline", None)
+    if not isinstance(entries, list) or not all(isinstance(entry, str) for entry in entries):
+        return []
+    return entries
 
 
 def chosen_metrics(

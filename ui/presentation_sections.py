@@ -21,8 +21,8 @@ from nodeloom.ui.previews import cached_outputs, curve_figures, dataset_preview,
 from nodeloom.ui.state import Editor
 from nodeloom.ui.text import chart_text, inline_code, plain
 
-CHART_HEIGHT = 560
-CHART_FONT = 18  # px, for a projector's back row
+CHART_HEIGHT = 620  # px: what is left of 1000 under the title, the section bar and the status line
+CHART_FONT = 20  # px, for a projector's back row
 METRICS_PER_ROW = 4
 NAMED_WORDS = 40  # words written on a word-vector scatter: enough to read clusters, few enough to read
 PREVIOUS_RUNS_READ = 50
@@ -56,10 +56,8 @@ def draw_training(run: RunDetail | None) -> None:
         return
     for node_id in trainers:
         node_run = run.nodes[node_id]
-        line = f"**{plain(node_id)}** · {node_run.status}"
-        if node_run.status == RunStatus.RUNNING and node_run.progress is not None:
-            line += f" · {node_run.progress:.0%} · {plain(node_run.message or '')}"
-        st.markdown(line)
+        if len(trainers) > 1:  # one trainer's progress is on the status line already
+            st.markdown(f"**{plain(node_id)}** · {node_run.status}")
         series = library.store().metric_series(run.id, node_id).get(node_id, {})
         figures = curve_figures(series, height=CHART_HEIGHT)
         if not figures:
@@ -81,7 +79,8 @@ def draw_results(editor: Editor, run: RunDetail | None) -> None:
         st.caption("The results appear here when the pipeline has run.")
         return
     types = node_types(run, editor)
-    chosen, problems = headlines.chosen_metrics(editor.pipeline.settings.presentation.headline, types, run.metrics)
+    headline = headlines.headline_setting(editor.pipeline.settings)
+    chosen, problems = headlines.chosen_metrics(headline, types, run.metrics)
     for problem in problems:
         st.warning(plain(problem))
     finished = library.store().list_runs(run.pipeline, status=RunStatus.SUCCEEDED, limit=PREVIOUS_RUNS_READ)
@@ -140,7 +139,8 @@ def draw_samples(run: RunDetail | None) -> None:
     for column, (node_id, outputs) in zip(st.columns(max(1, len(scatters))), scatters, strict=False):
         figure = embeddings_figure(outputs["embeddings"], height=CHART_HEIGHT + 60, named_words=NAMED_WORDS)
         if figure is not None:
-            for_projector(figure).update_layout(title=chart_text(f"{node_id}: embeddings (PCA)"))
+            figure.update_layout(title=chart_text(f"{node_id}: embeddings (PCA)"))  # before sizing: a title is new
+            for_projector(figure)
             column.plotly_chart(figure, width="stretch", key=f"present:{run.id}:{node_id}:scatter")
 
 

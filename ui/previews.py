@@ -77,7 +77,8 @@ def curve_figures(series: dict[str, Series], height: int = 240) -> dict[str, Any
         figures["loss"] = figure_of("loss", traces)
     for name, points in series.items():
         if name not in LOSS_CURVES and len(points.steps) >= 2:
-            figures[name] = figure_of(name, [go.Scatter(x=points.steps, y=points.values, mode="lines")])
+            curve = go.Scatter(x=points.steps, y=points.values, mode="lines")
+            figures[name] = figure_of(name.replace("_", " "), [curve])
     return figures
 
 

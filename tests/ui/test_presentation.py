@@ -81,6 +81,15 @@ def test_every_example_names_headlines_its_nodes_record():
             assert headlines.STYLES.get((types[node_id], metric)), f"{path.name}: {entry} has no friendly name"
 
 
+def test_a_headline_setting_that_failed_its_check_leads_with_nothing_of_its_own():
+    for written in (["bleu.score", 3], "bleu.score", {"x": 1}):
+        data = bleu_pipeline("p") | {"settings": {"presentation": {"headline": written}}}
+        assert headlines.headline_setting(load_pipeline(data, strict=False).pipeline.settings) == []
+    data = bleu_pipeline("p") | {"settings": {"presentation": ["bleu.score"]}}
+    assert headlines.headline_setting(load_pipeline(data, strict=False).pipeline.settings) == []
+    assert headlines.headline_setting(load_pipeline(bleu_pipeline("p")).settings) == []
+
+
 # --- which numbers lead, and how they read ------------------------------------------------------
 
 
