@@ -47,7 +47,8 @@ def goal_met(goal: str, nodeloom: float, peer: float | None) -> bool | None:
 def format_ratio(ratio: float | None) -> str:
     if ratio is None:
         return "—"
-    return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.3g}x"
+    # three decimals near 1, where goals sit (1.105x must not read as 1.1x against a goal of <= 1.1)
+    return f"{ratio:,.0f}x" if ratio >= 100 else f"{ratio:.1f}x" if ratio >= 10 else f"{ratio:.3f}x"
 
 
 def describe(value: float | None, unit: str) -> str:

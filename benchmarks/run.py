@@ -32,6 +32,7 @@ sys.path.insert(0, str(HERE))
 from _report import JSON_ENV, describe, format_ratio  # noqa: E402
 
 DEFAULT_TIMEOUT = 900
+QUICK_NOTE = "--quick, smaller than the scripts' defaults (fixed per-call costs weigh more in the ratios)"
 
 
 @dataclass
@@ -248,7 +249,7 @@ def render(outcomes: list[Outcome], device: str | None, quick: bool, started: da
         "",
         f"- date: {started:%Y-%m-%d %H:%M %Z}".rstrip(),
         f"- commit: {git_commit()}",
-        f"- sizes: {'quick (smaller than the defaults)' if quick else 'the scripts’ defaults'}",
+        f"- sizes: {QUICK_NOTE if quick else 'the scripts’ defaults'}",
         *[f"- {key}: {value}" for key, value in machine(device)],
         "",
         "## Figures",

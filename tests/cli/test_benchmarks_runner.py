@@ -50,8 +50,8 @@ def test_results_table_holds_both_values_their_ratio_and_the_goal(tmp_path):
     assert "a person reads this line" in completed.stdout
     results = output.read_text(encoding="utf-8")
     figures, status = table_rows(results, "fake")[:3], table_rows(results, "fake")[3]
-    assert figures[0] == ["fake", "fake work", "3 s", "plain script", "2 s", "1.5x", "ratio <= 1.1: **not met**"]
-    assert figures[1][5:] == ["0.9x", "ratio >= 0.8: met"]
+    assert figures[0] == ["fake", "fake work", "3 s", "plain script", "2 s", "1.500x", "ratio <= 1.1: **not met**"]
+    assert figures[1][5:] == ["0.900x", "ratio >= 0.8: met"]
     assert figures[2][2:] == ["1.5 %", "none", "—", "—", "nodeloom < 2 %: met"]
     assert status[:2] == ["fake", "passed"]
     assert "load before" in results and "commit:" in results and "torch:" in results and "CPU:" in results
@@ -68,7 +68,7 @@ def test_a_failing_or_silent_benchmark_is_listed_with_its_last_line(tmp_path):
     assert completed.returncode == 1
     results = output.read_text(encoding="utf-8")
     broken = table_rows(results, "broken")
-    assert broken[0][1:6] == ["reported before the failure", "1 s", "plain", "4 s", "0.25x"]
+    assert broken[0][1:6] == ["reported before the failure", "1 s", "plain", "4 s", "0.250x"]
     assert broken[1][1] == "failed"
     assert broken[1][-1] == "exit code 1: bench_broken: the data file is missing; run make-data first"
     assert table_rows(results, "silent")[0][1] == "failed"
