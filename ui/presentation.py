@@ -28,6 +28,7 @@ SECTION = "presentation-section"  # the section shown
 PICKER = "presentation-picker"  # the section buttons' own state (None when the shown one is clicked again)
 FOLLOW = "presentation-follow"  # "Run and present" is following its run
 CANVAS_HEIGHT = 690  # the canvas under the title and the section bar, at 1600x1000
+CURVES_SECONDS = 3.0  # how often live training curves are redrawn
 
 # Large type for the back row, and no chrome: sidebar, header (toolbar, running indicator), decoration.
 PRESENTATION_STYLE = """
@@ -153,10 +154,15 @@ def status_line(run: RunDetail | None, starting: bool) -> str:
     return line
 
 
-def draw_header(editor: Editor, run: RunDetail | None, device: str) -> None:
+def going(run: RunDetail | None) -> bool:
+    """The shown run is active, or starting (its worker is up and has not recorded it yet)."""
     shown = st.session_state.get("shown_run")
     starting = shown is not None and run is None and runs.worker_exit(shown) is None
-    active = runs.is_active(run) or starting
+    return runs.is_active(run) or starting
+
+
+def draw_header(editor: Editor, run: RunDetail | None, device: str) -> None:
+    active = going(run)
     title, start, stop, leave = st.columns([5, 1.3, 0.8, 1.3], vertical_alignment="center")
     title.title(plain(editor.pipeline.name), anchor=False)
     start.button(
@@ -205,6 +211,17 @@ def draw_section_bar(sections: list[str]) -> None:
     )
 
 
+def draw_live_curves(editor: Editor, active: bool) -> None:
+    """The training curves, redrawn every CURVES_SECONDS while a run goes: less often than the status line, since
+    redrawing a chart costs the browser more than a line of text, and the machine is busy training."""
+
+    @st.fragment(run_every=CURVES_SECONDS if active else None)
+    def curves() -> None:
+        draw_training(runs.shown_run(editor))
+
+    curves()
+
+
 def draw_presentation(editor: Editor, registry: Registry, device: str) -> None:
     run = runs.shown_run(editor)
     statuses = runs.node_statuses(run)
@@ -219,13 +236,13 @@ def draw_presentation(editor: Editor, registry: Registry, device: str) -> None:
 
     def draw_live(current: RunDetail | None, shown: str | None, starting: bool) -> None:
         st.markdown(status_line(current, starting))
-        if section == slides.TRAINING:
-            draw_training(current)
-        elif section == slides.RESULTS:
+        if section == slides.RESULTS:
             draw_results(editor, current)
 
     runs.live_panel(editor, run, draw_live, presentation=True)
-    if section == slides.PIPELINE:
+    if section == slides.TRAINING:
+        draw_live_curves(editor, going(run))
+    elif section == slides.PIPELINE:
         if editor.pipeline.description:
             st.caption(plain(editor.pipeline.description))
         draw_canvas(editor, registry, statuses, presentation=True, height=CANVAS_HEIGHT)

@@ -297,3 +297,30 @@ def test_the_classifier_box_gives_every_class_its_probability_truncating_as_the_
     chances = [chance for _, chance in found]
     assert chances == sorted(chances, reverse=True) and abs(sum(chances) - 1) < 1e-5
     assert max_length(load_pipeline(examples_package.FOLDER / "bert_sentiment.json")) == 64
+
+
+def test_while_the_chatbot_trains_its_training_section_shows_loss_with_eval_loss_and_the_learning_rate():
+    """A run recorded as the worker records one, stopped mid-training: the chatbot example opens first."""
+    from nodeloom.engine.store import RunWriter
+
+    data = json.loads((examples_package.FOLDER / f"{library.FIRST_EXAMPLE}").read_text())
+    store = Store.open()
+    writer = RunWriter(store, store.create_run(None, run_id="training", pipeline=data))
+    writer.run_started("cpu", [(node["id"], node["type"]) for node in data["nodes"]])
+    writer.node_started("train")
+    writer.node_progress("train", 0.2, "step 15/75")
+    for step, loss, rate in ((5, 3.0, 1e-3), (10, 2.5, 8e-4), (15, 2.2, 5e-4)):
+        writer.metric("train", "loss", loss, step)
+        writer.metric("train", "learning_rate", rate, step)
+    writer.metric("train", "eval_loss", 2.6, 10)
+    writer.flush()
+
+    test = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
+    test.session_state["presentation"] = True
+    test.run()
+    next(button for button in test.button if button.key == "presentation-next").click().run()
+    assert not test.exception, [error.value for error in test.exception]
+    charts = [json.loads(chart.proto.spec) for chart in test.get("plotly_chart")]
+    assert [[trace.get("name") for trace in chart["data"]] for chart in charts] == [["loss", "eval loss"], [None]]
+    assert [chart["layout"]["title"]["text"] for chart in charts] == ["loss", "learning rate"]
+    assert any("running **train** 20%" in text.value for text in test.markdown)  # on the status line
