@@ -56,8 +56,19 @@ def page(server):
         browser.close()
 
 
-def write_pairs(path: Path, prediction: str) -> None:
-    path.write_text(json.dumps({"prediction": prediction, "reference": "the cat sat on the mat"}) + "\n")
+def write_pairs(path: Path, first: str) -> None:
+    rows = [(first, "the dog ran in the park"), ("the cat sat", "the cat sat on the mat")]
+    path.write_text("".join(json.dumps({"prediction": p, "reference": r}) + "\n" for p, r in rows))
+
+
+def scored_pipeline(pairs: Path) -> dict:
+    """Pairs scored three ways, each a headline: sacreBLEU, ROUGE-L and exact match."""
+    pipeline = bleu_pipeline("present-scores", str(pairs))
+    for index, (node_id, type_id) in enumerate((("rouge", "metric.rouge"), ("match", "metric.exact_match"))):
+        position = {"x": 300, "y": 200 * (index + 1)}
+        pipeline["nodes"].append({"id": node_id, "type": type_id, "params": {}, "position": position})
+        pipeline["edges"].append({"source": "load", "target": node_id})
+    return pipeline | {"settings": {"presentation": {"headline": ["bleu.score", "rouge.rougeL", "match.exact_match"]}}}
 
 
 def present(page) -> None:
@@ -87,27 +98,34 @@ def shown_section(page) -> str:
 
 def test_headlines_show_their_change_from_the_previous_run_and_the_arrow_keys_move(page, home):
     from nodeloom.engine.store import Store
+    from nodeloom.ui.headlines import delta_text, style_of, value_text
 
     pairs = home / "pairs.jsonl"
     write_pairs(pairs, "a dog ran in the park")
-    pipeline = bleu_pipeline("present-bleu", str(pairs)) | {"settings": {"presentation": {"headline": ["bleu.score"]}}}
+    pipeline = scored_pipeline(pairs)
     import_pipeline(page, home, pipeline)
     card(page, "bleu").wait_for()
     present(page)
     try:
-        run_and_present(page, home, "present-bleu")
-        write_pairs(pairs, "the cat sat on the mat")  # the second run scores higher
-        run_and_present(page, home, "present-bleu")
-        headline = page.locator(HEADLINE).first
-        headline.locator("[data-testid='stMetricDelta']").wait_for()
+        run_and_present(page, home, "present-scores")
+        write_pairs(pairs, "the dog ran in the park")  # the second run scores higher
+        run_and_present(page, home, "present-scores")
+        cards = page.locator(HEADLINE)
+        playwright_api.expect(cards.locator("[data-testid='stMetricDelta']")).to_have_count(3)
         assert shown_section(page).endswith("Results")  # the followed run ended on its results
-        latest, previous = (run.metrics["bleu"]["score"] for run in Store.open(home).list_runs("present-bleu"))
-        text = headline.inner_text()
-        assert "sacreBLEU" in text and f"{latest:.1f}" in text and f"+{latest - previous:.1f}" in text, text
+        latest, previous = (run.metrics for run in Store.open(home).list_runs("present-scores"))
+        types = {node["id"]: node["type"] for node in pipeline["nodes"]}
+        for index, (node_id, metric) in enumerate((("bleu", "score"), ("rouge", "rougeL"), ("match", "exact_match"))):
+            style = style_of(types[node_id], metric)
+            now, before = latest[node_id][metric], previous[node_id][metric]
+            assert now > before, (node_id, now, before)
+            text = cards.nth(index).inner_text()
+            assert style.label in text and value_text(style, now) in text and delta_text(style, now, before) in text
+        assert "exact match" in cards.nth(2).inner_text() and " pts" in cards.nth(2).inner_text()  # a share, in %
         shot(page, "presentation-results")
 
         page.keyboard.press("ArrowLeft")
-        canvas_frame(page).locator(".react-flow__node[data-id='bleu']").wait_for()
+        canvas_frame(page).locator(".react-flow__node[data-id='match']").wait_for()
         assert shown_section(page).endswith("Pipeline")
         for editing in ("Run all", "Save", "Undo", "Auto-layout"):
             assert not page.get_by_role("button", name=editing).first.is_visible(), editing
