@@ -7,8 +7,8 @@ Exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store probl
 With --json, stdout holds exactly one JSON object; everything else goes to stderr.
 
 This module is the parser and `main`; the commands live in running.py (run, rerun, validate), sweep.py (sweep),
-history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app), serve.py (serve) and
-export.py (export).
+history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app), serve.py (serve),
+export.py (export) and reporting.py (report).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from nodeloom.output import (
     print_problems,
     say,
 )
+from nodeloom.reporting import cmd_report
 from nodeloom.running import cmd_rerun, cmd_run, cmd_validate
 from nodeloom.serve import cmd_serve, positive_count
 from nodeloom.sweep import cmd_sweep
@@ -51,6 +52,7 @@ examples:
   nodeloom runs                                         run history, newest first
   nodeloom show 3f2a                                    one run: nodes, metrics, curves, log
   nodeloom rerun 3f2a --no-cache                        the same pipeline and overrides again
+  nodeloom report 3f2a -o run.html                      one run as a self-contained HTML page to share
   nodeloom sweep my_pipeline.json --grid train.learning_rate=1e-4,3e-4 --grid train.epochs=1,2 \
       --rank-by perplexity.perplexity:asc               4 runs, shared nodes computed once, ranked
   nodeloom app --port 8600 --server.maxUploadSize 500   the app; --server.* options go to Streamlit
@@ -222,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     show = command("show", "one run: nodes, metrics, curves and the nodes' log messages", cmd_show)
     show.add_argument("run", help="run id (or a unique prefix)")
     show.add_argument("--json", action="store_true", help="print the run, its curves and log as one JSON object")
+
+    report = command("report", "one run as a self-contained HTML page: diagram, parameters, metrics…", cmd_report)
+    report.add_argument("run", help="run id (or a unique prefix)")
+    report.add_argument("-o", "--output", metavar="FILE", help="write it here (default: nodeloom-run-ID.html)")
+    report.add_argument("--force", action="store_true", help="overwrite a file that exists")
 
     pipelines = command("pipelines", "saved pipelines; with NAME its versions, a diff or an export", cmd_pipelines)
     pipelines.add_argument("name", nargs="?", help="a saved pipeline: list its versions")

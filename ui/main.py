@@ -19,7 +19,7 @@ from nodeloom.ui.inspector import draw_inspector
 from nodeloom.ui.pipelines import draw_file_menu, open_pipeline
 from nodeloom.ui.presentation import draw_presentation, presentation_style
 from nodeloom.ui.previews import draw_log, draw_previews, metric_tiles
-from nodeloom.ui.runs_page import draw_runs_page
+from nodeloom.ui.runs_page import draw_runs_page, report_button
 from nodeloom.ui.state import Editor
 from nodeloom.ui.state import registry as node_registry
 from nodeloom.ui.text import plain
@@ -192,6 +192,8 @@ def draw_run_status(current: RunDetail | None, shown: str | None, starting: bool
     for node_id, found in current.metrics.items():
         st.caption(f"{plain(node_id)} metrics")
         metric_tiles(found)
+    if not runs.is_active(current):
+        report_button(current, key=f"report:editor:{current.id}")
     draw_log(current.id)
 
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import streamlit as st
 
 from nodeloom.engine.node import Registry
-from nodeloom.engine.store import diff_pipelines
+from nodeloom.engine.store import RunDetail, diff_pipelines
 from nodeloom.ui import library, runs
 from nodeloom.ui.previews import draw_log
+from nodeloom.ui.report import build_report, report_file_name
 from nodeloom.ui.state import Editor
 from nodeloom.ui.sweeps import draw_sweeps
 from nodeloom.ui.text import chart_text, inline_code
@@ -84,6 +85,25 @@ def draw_comparison(chosen: list) -> None:
         )
 
 
+def report_button(run: RunDetail, key: str) -> None:
+    """Download the run as a self-contained HTML report, the one `nodeloom report` writes. The page is
+    built when the button is clicked (in a thread of Streamlit's, so the store is passed in), not on every rerun."""
+    from nodeloom.engine.node import discover
+
+    store = library.store()
+    st.download_button(
+        ":material/download: Report (HTML)",
+        data=lambda: build_report(store, run.id, discover()),
+        file_name=report_file_name(run.id),
+        mime="text/html",
+        key=key,
+        on_click="ignore",
+        disabled=runs.is_active(run),
+        width="stretch",
+        help="One HTML file with the diagram, parameters, metrics, curves and samples; it opens offline",
+    )
+
+
 def show_on_canvas(run_id: str) -> None:
     st.session_state["shown_run"] = run_id
     st.session_state["page"] = "Editor"
@@ -108,7 +128,7 @@ def draw_runs_page(editor: Editor, registry: Registry, device: str) -> None:
     run = library.store().get_run(picked)
     if run is None:
         return
-    col_rerun, col_show, col_stop = st.columns(3)
+    col_rerun, col_show, col_stop, col_report = st.columns(4)
     col_rerun.button(
         ":material/replay: Rerun",
         width="stretch",
@@ -119,6 +139,8 @@ def draw_runs_page(editor: Editor, registry: Registry, device: str) -> None:
     if col_stop.button("Stop", width="stretch", disabled=not runs.is_active(run)):
         runs.stop_run(run)
         st.rerun()
+    with col_report:
+        report_button(run, key=f"report:runs-page:{run.id}")
     st.dataframe(
         [
             {
