@@ -54,4 +54,5 @@ def test_import_contracts_hold_on_the_installed_layout(wheel, tmp_path):
         timeout=300,
     )
     assert completed.returncode == 0, completed.stdout + completed.stderr
-    assert "Contracts: 4 kept, 0 broken" in completed.stdout
+    declared = (REPO / "pyproject.toml").read_text().count("[[tool.importlinter.contracts]]")
+    assert declared >= 5 and f"Contracts: {declared} kept, 0 broken" in completed.stdout  # every one was checked
