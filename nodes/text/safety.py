@@ -7,7 +7,7 @@ Shared by the `text.safety_filter` node and the app's chat box (which routes eac
   on labelled tweets and Wikipedia comments) gives each text a probability; it works offline.
 - Personal data: e-mail addresses (a pattern), phone numbers (Google's libphonenumber port,
   `phonenumbers.PhoneNumberMatcher`, which only accepts numbers valid for their region), payment
-  card numbers (13–19 digits that pass the Luhn check) and IPv4/IPv6 addresses (candidates that the
+  card numbers (13–19 digits that pass python-stdnum's Luhn check) and IPv4/IPv6 addresses (candidates that the
   standard library's `ipaddress` accepts).
 - Blocklist: the given words or phrases, as whole words, ignoring case.
 """
@@ -19,6 +19,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
+
+from stdnum import luhn
 
 CHECKS = ("offensive", "pii", "blocklist")
 PII_KINDS = ("email", "phone", "card", "ip")  # in the order a tie between overlapping findings goes
@@ -71,15 +73,6 @@ class Screening:
 # -- personal data ------------------------------------------------------------------------------
 
 
-def luhn_valid(digits: str) -> bool:
-    """The Luhn checksum every payment card number satisfies (and 90 % of other digit strings fail)."""
-    total = 0
-    for position, digit in enumerate(reversed(digits)):
-        value = int(digit) * (2 if position % 2 else 1)
-        total += value - 9 if value > 9 else value
-    return total % 10 == 0
-
-
 def find_emails(text: str) -> list[Finding]:
     return [Finding("email", match.start(), match.end()) for match in EMAIL.finditer(text)]
 
@@ -88,7 +81,7 @@ def find_cards(text: str) -> list[Finding]:
     return [
         Finding("card", match.start(), match.end())
         for match in CARD_CANDIDATE.finditer(text)
-        if luhn_valid(re.sub(r"\D", "", match.group()))
+        if luhn.is_valid(re.sub(r"\D", "", match.group()))  # python-stdnum's Luhn checksum
     ]
 
 
