@@ -8,25 +8,16 @@ One `nodeloom app` for the module; screenshots go to test-artifacts/browser/trus
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support.browser import ARTIFACTS, BROWSER_ARGS, CHROMIUM, SIDEBAR, playwright_api, serve_app
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CANVAS = "iframe[title*='nodeloom_canvas']"
-SIDEBAR = "section[data-testid='stSidebar']"
 
 # Markup that would show up as an element (#pwned, .pwned), a script effect (window.__pwned), a link or a remote
 # image (pwned.invalid) if any view rendered it; the '.invalid' domain never resolves.
@@ -45,11 +36,6 @@ INJECTED = """() => {
         formatted: [...document.querySelectorAll(".katex, [class*='stMarkdownColored']")].map(where),
     };
 }"""
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Chromium is not installed (the CI script installs Debian's chromium)", allow_module_level=True)
-
 
 def hostile(label: str) -> str:
     return f"{label} {HTML} {MARKDOWN}"
@@ -124,12 +110,6 @@ def broken_pipeline() -> dict:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("trust-home")
@@ -154,36 +134,7 @@ def rows_file(home) -> Path:
 
 @pytest.fixture(scope="module")
 def server(home):
-    port = free_port()
-    env = os.environ | {"NODELOOM_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    log = open(home / "app.log", "wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "nodeloom", "app", "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    url = f"http://localhost:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"the app exited: {(home / 'app.log').read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        pytest.fail("the app did not answer within 60 s")
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    yield from serve_app(home)
 
 
 @pytest.fixture(scope="module")
@@ -195,9 +146,7 @@ def remote_requests() -> list[str]:
 def page(server, remote_requests):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         context = browser.new_context(viewport={"width": 1600, "height": 1100})
         # Every request from every frame: a remote image the page tried to load shows up here even though it fails.
         context.on("request", lambda request: remote_requests.append(request.url) if "pwned" in request.url else None)
