@@ -130,9 +130,12 @@ def run_planned(
     cache: OutputCache | None = None,
     run_id: str | None = None,
     registry: Registry | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
-    """Run a planned pipeline (`planner.plan_run`), node by node in the planned order."""
-    run = _Run(
+    """Run a planned pipeline (`planner.plan_run`): the `executor` takes each node to its outcome (default
+    `run_locally`: node by node in the planned order, in this process); the run's own events and result are
+    the same whichever executor ran it."""
+    run = RunState(
         plan=run_plan,
         run_id=run_id or new_run_id(),
         registry=discover() if registry is None else registry,
@@ -145,8 +148,9 @@ def run_planned(
     run.emit(RunStarted(run.run_id, run_plan.pipeline.name, run_plan.device, run_plan.order))
     for node_id in run_plan.order:
         run.emit(NodeQueued(run.run_id, node_id))
-    for node_id in run_plan.order:
-        run.results[node_id] = _run_node(run, node_id)
+    (executor or run_locally)(run)
+    run.results = {node_id: run.results[node_id] for node_id in run_plan.order}  # in plan order, however run
+    run.metrics = {node_id: run.metrics[node_id] for node_id in run_plan.order if node_id in run.metrics}
     status = _run_status(run.results.values())
     seconds = time.perf_counter() - started
     run.emit(RunFinished(run.run_id, status, seconds, run.metrics))
@@ -154,7 +158,7 @@ def run_planned(
 
 
 @dataclass
-class _Run:
+class RunState:
     """A run in progress: what each node's step needs, and what the nodes so far produced."""
 
     plan: RunPlan
@@ -164,7 +168,7 @@ class _Run:
     cancel: CancelToken
     use_cache: bool
     listeners: list[Listener]
-    results: dict[str, NodeResult] = field(default_factory=dict)  # the nodes done so far, in order
+    results: dict[str, NodeResult] = field(default_factory=dict)  # the nodes done so far
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     specs: dict[str, NodeSpec] = field(init=False)
     incoming: dict[str, list[Edge]] = field(init=False)  # per node, the edges feeding it
@@ -190,10 +194,36 @@ def _run_status(results: Iterable[NodeResult]) -> RunStatus:
     return next((worst for worst in (RunStatus.CANCELLED, RunStatus.FAILED) if worst in statuses), RunStatus.SUCCEEDED)
 
 
-def _run_node(run: _Run, node_id: str) -> NodeResult:
+Executor = Callable[[RunState], None]  # takes every planned node to its outcome in `run.results`
+
+
+def run_locally(run: RunState) -> None:
+    """The local executor: one node after the other, in the planned order, in this process."""
+    for node_id in run.plan.order:
+        run.results[node_id] = run_node(run, node_id)
+
+
+@dataclass(frozen=True)
+class NodeWork:
+    """A node that has to be computed (`compute`): not cancelled, skipped or cached, and keyed."""
+
+    node_id: str
+    node_type: NodeType
+    params: NodeParams
+    key: str
+
+
+def run_node(run: RunState, node_id: str) -> NodeResult:
     """Take one node to one of its five outcomes, emitting its events: cancelled (the run was stopped
     before it), skipped (an upstream node did not succeed), cached (its outputs are reused), or run,
     which ends succeeded, failed, or cancelled midway."""
+    step = prepare_node(run, node_id)
+    return step if isinstance(step, NodeResult) else compute(run, step)
+
+
+def prepare_node(run: RunState, node_id: str) -> NodeResult | NodeWork:
+    """Everything about a node decided before it computes, once its upstream nodes have their outcomes: its
+    outcome when it is cancelled, skipped or cached (events emitted), else the work of computing it."""
     if run.cancel.cancelled:
         run.emit(NodeCancelled(run.run_id, node_id))
         return NodeResult(status=RunStatus.CANCELLED)
@@ -214,17 +244,17 @@ def _run_node(run: _Run, node_id: str) -> NodeResult:
         reused = _reuse(run, node_id, node_type, key)
         if reused is not None:
             return reused
-    return _compute(run, node_id, node_type, params, key)
+    return NodeWork(node_id, node_type, params, key)
 
 
-def _typed(run: _Run, node_id: str) -> tuple[NodeType, NodeParams]:
+def _typed(run: RunState, node_id: str) -> tuple[NodeType, NodeParams]:
     spec = run.specs[node_id]
     node_type = run.registry.get(spec.type)
     assert node_type is not None, "load_pipeline checks node types"
     return node_type, node_type.params.model_validate(spec.params)
 
 
-def _reuse(run: _Run, node_id: str, node_type: NodeType, key: str) -> NodeResult | None:
+def _reuse(run: RunState, node_id: str, node_type: NodeType, key: str) -> NodeResult | None:
     """Cached outputs: read from disk only when they hold metrics, which the run reports. None when the entry
     turns out damaged on reading (the cache has moved it aside): the node is computed instead."""
     if any(port.type == T.METRICS for port in node_type.outputs):
@@ -236,8 +266,9 @@ def _reuse(run: _Run, node_id: str, node_type: NodeType, key: str) -> NodeResult
     return NodeResult(status=RunStatus.SUCCEEDED, cached=True, key=key)
 
 
-def _compute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams, key: str) -> NodeResult:
+def compute(run: RunState, work: NodeWork) -> NodeResult:
     """Run the node and store its outputs. A failure is the node's: reported, and the run goes on."""
+    node_id, node_type, params, key = work.node_id, work.node_type, work.params, work.key
     run.emit(NodeStarted(run.run_id, node_id))
     clock = time.perf_counter()
     try:
@@ -262,7 +293,7 @@ def _compute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams, k
     return finished
 
 
-def _upstream_outputs(run: _Run, node_id: str) -> dict[str, Any]:
+def _upstream_outputs(run: RunState, node_id: str) -> dict[str, Any]:
     """A finished node's outputs. Its cache entry was whole when the run looked it up, but may turn out damaged
     when read in full (a checksum that no longer matches): then the cache has moved it aside, and the node is
     computed again here, so the run heals it instead of failing."""
@@ -276,7 +307,7 @@ def _upstream_outputs(run: _Run, node_id: str) -> dict[str, Any]:
     return outputs
 
 
-def _execute(run: _Run, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
+def _execute(run: RunState, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
     """The node's own work: gather its inputs from the cache, call it, check what it returned."""
     inputs = {edge.ports[1]: _upstream_outputs(run, edge.source)[edge.ports[0]] for edge in run.incoming[node_id]}
     try:
