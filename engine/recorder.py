@@ -24,7 +24,7 @@ from nodeloom.engine.node import Registry
 from nodeloom.engine.paths import folder_size, new_run_id, node_workdir
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import plan_run
-from nodeloom.engine.runner import Listener, RunResult, run_planned
+from nodeloom.engine.runner import Executor, Listener, RunResult, run_planned
 from nodeloom.engine.store import PipelineVersion, Store
 from nodeloom.engine.store.writer import RunWriter
 
@@ -194,10 +194,11 @@ def run_recorded(
     rerun_of: str | None = None,
     sweep_id: str | None = None,
     registry: Registry | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run a checked pipeline (the `version`, or with `version` None the JSON `pipeline_data`, with
     `overrides` applied) and record it in the store, with the exact JSON it ran (and the `sweep_id` of the
-    sweep it is part of, if any).
+    sweep it is part of, if any). The `executor` runs the nodes (default: in this process, see `engine.runner`).
 
     The run is recorded as `queued` before anything executes, so a watcher polling the store by
     `run_id` sees it from the start. Any exception out of the run is recorded, then re-raised.
@@ -226,6 +227,7 @@ def run_recorded(
             cancel=cancel,
             run_id=run_id,
             registry=registry,
+            executor=executor,
         )
     except BaseException as exc:
         recorder.abort(exc)

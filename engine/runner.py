@@ -104,6 +104,7 @@ def run_pipeline(
     cache: OutputCache | None = None,
     run_id: str | None = None,
     registry: Registry | None = None,
+    executor: Executor | None = None,
 ) -> RunResult:
     """Run a checked pipeline (see `engine.validation.load_pipeline`): plan it, then `run_planned`.
 
@@ -118,6 +119,7 @@ def run_pipeline(
         cache=cache,
         run_id=run_id,
         registry=registry,
+        executor=executor,
     )
 
 
