@@ -48,6 +48,7 @@ examples:
   nodeloom run example:word_vectors                     run one; every run is recorded
   nodeloom run example:gpt2_chatbot --set train.epochs=1 --seed 3
   nodeloom run my_pipeline.json --device cuda:1 --json  a file; one JSON object on stdout
+  nodeloom run my_pipeline.json --executor ray          each node a Ray task, independent branches in parallel
   nodeloom validate example:bert_sentiment my_pipeline.json
   nodeloom runs                                         run history, newest first
   nodeloom show 3f2a                                    one run: nodes, metrics, curves, log
@@ -137,8 +138,26 @@ def add_override_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """Where the nodes run: --executor and --address (`run`, `rerun` and `sweep`; see docs/scale.md)."""
+    parser.add_argument(
+        "--executor",
+        choices=["local", "ray"],
+        default="local",
+        help="local: one node after the other in this process (default); ray: each node a Ray task, independent "
+        'branches in parallel (pip install "nodeloom[ray]")',
+    )
+    parser.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="with --executor ray: the Ray cluster to run on (e.g. ray://head:10001); default: a local Ray instance",
+    )
+
+
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     add_override_options(parser)
+    add_executor_options(parser)
     parser.add_argument("--no-cache", action="store_true", help="recompute every node")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the results")
     parser.add_argument(
@@ -197,9 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NODE.METRIC[:asc]",
         help="order the table by this metric, highest first; :asc puts the lowest first (losses, perplexity)",
     )
-    sweep.add_argument(
-        "--executor", choices=["local", "ray"], default="local", help="where the runs execute (only local for now)"
-    )
+    add_executor_options(sweep)
     add_override_options(sweep)
     sweep.add_argument("--json", action="store_true", help='print {"sweep_id", "runs": [...]}, best first')
     sweep.add_argument(

@@ -7,7 +7,7 @@ import contextlib
 import json
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rich.table import Table
@@ -78,6 +78,31 @@ def run_with_progress(store: Any, pipeline: Any, version: Any, *, as_json: bool,
         signal.signal(signal.SIGINT, previous)
 
 
+@contextlib.contextmanager
+def chosen_executor(args: argparse.Namespace) -> Iterator[Any]:
+    """The executor that --executor names, for the runs of this block: None (the local one, in this process) or
+    a Ray executor, started here (a local Ray instance, or the cluster at --address) and stopped after."""
+    if args.executor == "local":
+        if args.address:
+            raise UsageError("--address is the Ray cluster to run on; it needs --executor ray")
+        yield None
+        return
+    from nodeloom.engine.ray_executor import RayExecutor, RayUnavailable, import_ray
+
+    if getattr(args, "processes", "1") != "1":
+        raise UsageError("--processes N and --executor ray do not mix; run a multi-process training with one of them")
+    try:
+        import_ray()
+        say(f"connecting to the Ray cluster at {args.address}…" if args.address else "starting a local Ray instance…")
+        executor = RayExecutor(address=args.address).start()
+    except RayUnavailable as exc:
+        raise UsageError(str(exc)) from None
+    try:
+        yield executor
+    finally:
+        executor.stop()
+
+
 def run_json(result: Any, recorded: Any) -> dict[str, Any]:
     """A finished run as `nodeloom run --json` prints it: the engine's result, the pipeline and its version."""
     return result.to_json() | {"pipeline": recorded.pipeline, "version": recorded.version}
@@ -101,19 +126,21 @@ def execute(
 
     run_id = args.run_id or new_run_id()
     try:
-        result = run_with_progress(
-            store,
-            pipeline,
-            version,
-            as_json=args.json,
-            pipeline_data=pipeline_data,
-            run_id=run_id,
-            targets=targets,
-            device=device,
-            use_cache=not args.no_cache,
-            overrides=overrides,
-            rerun_of=rerun_of,
-        )
+        with chosen_executor(args) as executor:
+            result = run_with_progress(
+                store,
+                pipeline,
+                version,
+                as_json=args.json,
+                pipeline_data=pipeline_data,
+                run_id=run_id,
+                targets=targets,
+                device=device,
+                use_cache=not args.no_cache,
+                overrides=overrides,
+                rerun_of=rerun_of,
+                executor=executor,
+            )
     except KeyboardInterrupt:
         say(("interrupted", "red"), f" (run {run_id})")
         return EXIT_INTERRUPTED

@@ -32,7 +32,7 @@ from nodeloom.output import (
     status_markup,
     stdout_console,
 )
-from nodeloom.running import recorded_against, run_json, run_overrides, run_with_progress
+from nodeloom.running import chosen_executor, recorded_against, run_json, run_overrides, run_with_progress
 from nodeloom.sources import Source, check_pipeline, open_store, read_source
 
 MAX_POINTS = 1000  # a typo in a grid (an extra axis) should not queue days of runs
@@ -253,8 +253,6 @@ def checked_sweep(args: argparse.Namespace) -> tuple[Source, Any, list[str], lis
     assignments, the axes, the ranking and every point with its checked pipeline."""
     from nodeloom.engine.planner import plan_run
 
-    if args.executor != "local":
-        raise UsageError(f"--executor {args.executor} is not available for sweeps yet; use --executor local")
     axes = [parse_axis(spec) for spec in args.grid]
     targets = [axis.target for axis in axes]
     repeated = next((target for target in targets if targets.count(target) > 1), None)
@@ -272,10 +270,16 @@ def checked_sweep(args: argparse.Namespace) -> tuple[Source, Any, list[str], lis
 
 
 def run_grid(
-    store: Any, args: argparse.Namespace, recorded: tuple[Any, Any], base: list[str], points: list[Any]
+    store: Any,
+    args: argparse.Namespace,
+    recorded: tuple[Any, Any],
+    base: list[str],
+    points: list[Any],
+    executor: Any = None,
 ) -> SweepRuns:
     """Run the points one after the other (so each finds in the cache what the ones before computed), recorded
-    against `recorded` (version, pipeline JSON). The first Ctrl-C cancels the current run and ends the sweep."""
+    against `recorded` (version, pipeline JSON), on `executor` (None: the local one). The first Ctrl-C cancels
+    the current run and ends the sweep."""
     from nodeloom.engine.paths import new_run_id
 
     version, data = recorded
@@ -295,6 +299,7 @@ def run_grid(
                 device=args.device,
                 overrides=[*base, *point],
                 sweep_id=sweep.sweep_id,
+                executor=executor,
             )
         except KeyboardInterrupt:  # a second Ctrl-C: the run is recorded as cancelled; nothing more runs
             say(("interrupted", "red"), f" (run {run_id} of sweep {sweep.sweep_id})")
@@ -310,8 +315,9 @@ def run_grid(
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     source, pipeline, base, axes, ranking, points = checked_sweep(args)
-    with open_store() as store:
-        sweep = run_grid(store, args, recorded_against(store, source, pipeline, args.no_version), base, points)
+    with open_store() as store, chosen_executor(args) as executor:  # one Ray instance for all the runs
+        recorded = recorded_against(store, source, pipeline, args.no_version)
+        sweep = run_grid(store, args, recorded, base, points, executor)
     runs = ranked(sweep.outcomes, ranking)
     if args.json:
         sys.stdout.write(json.dumps({"sweep_id": sweep.sweep_id, "runs": runs}) + "\n")

@@ -94,7 +94,7 @@ def test_runs_are_ranked_by_the_chosen_metric_and_runs_without_it_come_last(trai
         (["--grid", "train.steps=5,6", "--set", "train.steps=3"], "train.steps is both set (--set/--seed) and swept"),
         (["--grid", "settings.seed=1,2", "--seed", "3"], "settings.seed is both set"),
         (["--grid", "train.steps=5,6", "--rank-by", "tran.loss"], "--rank-by 'tran.loss': no node 'tran'"),
-        (["--grid", "train.steps=5,6", "--executor", "ray"], "--executor ray is not available for sweeps yet"),
+        (["--grid", "train.steps=5,6", "--address", "ray://x:1"], "--address is the Ray cluster to run on; it needs"),
         (["--grid", "train.steps=5,6", "--until", "nowhere"], "nowhere"),
     ],
 )
