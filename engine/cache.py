@@ -17,7 +17,7 @@ import os
 import shutil
 import uuid
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -108,12 +108,16 @@ class OutputCache:
         """Whether outputs for key are in memory or whole on disk (every file there at its recorded size)."""
         return key in self._memory or self._whole_manifest(key, check_contents=False) is not None
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The outputs stored under key, loading them from disk if needed; None when absent or damaged."""
+    def get(self, key: str, ports: Collection[str] | None = None) -> dict[str, Any] | None:
+        """The outputs stored under key, loading them from disk if needed; None when absent or damaged.
+
+        With `ports`, only those outputs: a cached node's metrics are read without decoding the model or
+        dataset beside them (and without hashing their files), and such a partial read is not remembered."""
         if key in self._memory:
             self._memory.move_to_end(key)
-            return self._memory[key]
-        manifest = self._whole_manifest(key, check_contents=True)
+            outputs = self._memory[key]
+            return outputs if ports is None else {port: outputs[port] for port in ports if port in outputs}
+        manifest = self._whole_manifest(key, check_contents=True, ports=ports)
         if manifest is None:
             return None
         folder = self.entry_folder(key)
@@ -121,11 +125,13 @@ class OutputCache:
             outputs = {
                 port: CODECS_BY_NAME[entry["codec"]].load(folder / port, entry.get("meta", {}))
                 for port, entry in manifest["outputs"].items()
+                if ports is None or port in ports
             }
         except Exception as exc:  # whole files that still do not load: damaged all the same, never a crash
             self._discard(key, manifest, f"it could not be loaded ({first_line(exc)})")
             return None
-        self.remember(key, outputs)
+        if ports is None:
+            self.remember(key, outputs)
         return outputs
 
     def remember(self, key: str, outputs: dict[str, Any]) -> None:
@@ -199,9 +205,11 @@ class OutputCache:
         finally:
             shutil.rmtree(replaced, ignore_errors=True)
 
-    def _whole_manifest(self, key: str, *, check_contents: bool) -> dict[str, Any] | None:
-        """The entry's manifest when the entry is whole; None when there is none, or it was damaged (then it is
-        moved aside)."""
+    def _whole_manifest(
+        self, key: str, *, check_contents: bool, ports: Collection[str] | None = None
+    ) -> dict[str, Any] | None:
+        """The entry's manifest when the entry is whole (the contents checked of `ports`' files only, when given);
+        None when there is none, or it was damaged (then it is moved aside)."""
         try:
             manifest = json.loads((self.entry_folder(key) / MANIFEST).read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -209,7 +217,7 @@ class OutputCache:
         except (OSError, ValueError) as exc:
             self._discard(key, None, f"its manifest is unreadable ({first_line(exc)})")
             return None
-        damage = entry_damage(self.entry_folder(key), key, manifest, check_contents=check_contents)
+        damage = entry_damage(self.entry_folder(key), key, manifest, check_contents=check_contents, ports=ports)
         if damage is not None:
             self._discard(key, manifest, damage)
             return None
@@ -234,9 +242,12 @@ class OutputCache:
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def entry_damage(folder: Path, key: str, manifest: Any, *, check_contents: bool) -> str | None:
+def entry_damage(
+    folder: Path, key: str, manifest: Any, *, check_contents: bool, ports: Collection[str] | None = None
+) -> str | None:
     """What is wrong with a cache entry on disk, or None when it is whole: the manifest is for this key, lists
-    only decodable outputs, and every file it lists is there at its size (and, with `check_contents`, hash)."""
+    only decodable outputs, and every file it lists is there at its size (and, with `check_contents`, hash; only
+    the files of `ports` when given, the outputs about to be decoded)."""
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         return "its manifest is from an older NodeLoom"
     if manifest.get("key") != key:
@@ -256,7 +267,8 @@ def entry_damage(folder: Path, key: str, manifest: Any, *, check_contents: bool)
             return f"file {name} is missing"
         if size != expected.get("size"):
             return f"file {name} is {size} bytes, {expected.get('size')} expected"
-        if check_contents and sha256_of(path) != expected.get("sha256"):
+        hashed = check_contents and (ports is None or Path(name).parts[0] in ports)
+        if hashed and sha256_of(path) != expected.get("sha256"):
             return f"file {name} does not match its checksum"
     return None
 

@@ -258,9 +258,11 @@ def _typed(run: RunState, node_id: str) -> tuple[NodeType, NodeParams]:
 
 def _reuse(run: RunState, node_id: str, node_type: NodeType, key: str) -> NodeResult | None:
     """Cached outputs: read from disk only when they hold metrics, which the run reports. None when the entry
-    turns out damaged on reading (the cache has moved it aside): the node is computed instead."""
-    if any(port.type == T.METRICS for port in node_type.outputs):
-        outputs = run.cache.get(key)
+    turns out damaged on reading (the cache has moved it aside): the node is computed instead. Only the metric
+    outputs are read: a trainer's model or a filter's rows beside its metrics stay on disk until a node needs them."""
+    metric_ports = [port.name for port in node_type.outputs if port.type == T.METRICS]
+    if metric_ports:
+        outputs = run.cache.get(key, ports=metric_ports)
         if outputs is None:
             return None
         run.collect_metrics(node_id, node_type, outputs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import threading
 
 import pytest
 
+from nodeloom.engine import codecs
 from nodeloom.engine.cache import OutputCache
 from nodeloom.engine.context import CancelToken
 from nodeloom.engine.runner import run_pipeline
@@ -206,3 +208,45 @@ def test_disk_cache_serves_a_fresh_process_without_rerunning(pairs_file):
     assert all(node.cached for node in second.nodes.values())
     assert second.metrics == first.metrics
     assert fresh.get(second.nodes["clean"].key)["dataset"].num_rows == 2
+
+
+def safety_pipeline(path) -> dict:
+    """A node whose outputs are rows (a dataset) and metrics beside them."""
+    return {
+        "schema_version": 1,
+        "name": "safety",
+        "nodes": [
+            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(path)}},
+            {"id": "safety", "type": "text.safety_filter", "params": {"text_column": "prediction"}},
+        ],
+        "edges": [{"source": "load", "target": "safety", "target_port": "dataset"}],
+    }
+
+
+def test_a_cached_node_is_read_for_its_metrics_only(pairs_file, monkeypatch):
+    first = run_pipeline(load_pipeline(safety_pipeline(pairs_file)), device="cpu")
+    datasets_read = []
+    arrow = codecs.CODECS_BY_NAME["arrow"]
+
+    def load_recorded(folder, meta):
+        datasets_read.append(folder)
+        return arrow.load(folder, meta)
+
+    reading = dataclasses.replace(arrow, load=load_recorded)
+    monkeypatch.setitem(codecs.CODECS_BY_NAME, "arrow", reading)
+    fresh = OutputCache(first.cache.root)  # a new process: nothing in memory
+    second = run_pipeline(load_pipeline(safety_pipeline(pairs_file)), device="cpu", cache=fresh)
+    assert all(node.cached for node in second.nodes.values())
+    assert second.metrics == first.metrics and second.metrics["safety"]["rows"] == 2
+    assert datasets_read == []  # neither the loaded rows nor the filtered rows beside the metrics were decoded
+    assert fresh.get(second.nodes["safety"].key)["dataset"].num_rows == 2  # the whole entry is still there
+
+
+def test_damaged_metrics_of_a_cached_node_are_computed_again(pairs_file):
+    first = run_pipeline(load_pipeline(safety_pipeline(pairs_file)), device="cpu")
+    metrics_file = first.cache.entry_folder(first.nodes["safety"].key) / "metrics" / "value.json"
+    text = metrics_file.read_text()
+    metrics_file.write_text(text.replace('"rows": 2', '"rows": 7'))  # same size: only the checksum can tell
+    second = run_pipeline(load_pipeline(safety_pipeline(pairs_file)), device="cpu", cache=OutputCache(first.cache.root))
+    assert {node_id: node.cached for node_id, node in second.nodes.items()} == {"load": True, "safety": False}
+    assert second.metrics["safety"]["rows"] == 2
