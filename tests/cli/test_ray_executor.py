@@ -134,6 +134,20 @@ def test_nodeloom_run_with_the_ray_executor_records_one_run_with_the_local_metri
     assert curves[0]["train"]["loss"]["steps"] == list(range(1, 9)) and curves[0] == curves[1]
 
 
+def test_a_sweep_on_ray_records_each_point_and_computes_the_shared_node_once(tmp_path, nodeloom, executor):
+    pipeline_file = write_pipeline(tmp_path, train_pipeline(steps=4))
+    grid = ["--grid", "train.learning_rate=0.01,0.05"]
+    completed = nodeloom("sweep", str(pipeline_file), *grid, "--executor", "ray", "--json")
+    assert completed.returncode == 0, completed.stderr
+    runs = one_json_object(completed.stdout)["runs"]
+    assert [run["status"] for run in runs] == ["succeeded"] * 2
+    assert [run["nodes"]["data"]["cached"] for run in runs] == [False, True]  # through the cache the tasks wrote
+    with Store.open() as store:
+        assert len(store.list_runs(sweep_id=one_json_object(completed.stdout)["sweep_id"])) == 2
+    local = one_json_object(nodeloom("sweep", str(pipeline_file), *grid, "--json").stdout)["runs"]
+    assert [run["metrics"] for run in runs] == [run["metrics"] for run in local]
+
+
 def test_without_ray_installed_the_ray_executor_is_refused_in_one_line(tmp_path, nodeloom, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` fails as where the extra is not installed
     completed = nodeloom("run", str(write_pipeline(tmp_path, train_pipeline(steps=2))), "--executor", "ray")
