@@ -89,6 +89,9 @@ class NodeType:
     # Parameters that set how much memory the node holds at once (batch_size, max_length…), biggest lever first:
     # running out of memory names them as what to lower (engine/out_of_memory.py).
     memory_params: tuple[str, ...] = ()
+    # Run by every process of a multi-process run (`nodeloom run --processes N`, torchrun), rather than by rank 0
+    # alone: the node trains with torch.distributed itself (engine/distributed.py).
+    distributed: bool = False
 
     @property
     def summary_line(self) -> str:
@@ -109,6 +112,7 @@ class NodeType:
             "version": self.version,
             "doc": self.doc,
             "wants_accelerator": self.wants_accelerator,
+            "distributed": self.distributed,
             "inputs": [
                 {"name": p.name, "type": p.type.name, "required": p.required, "description": p.description}
                 for p in self.inputs
@@ -160,6 +164,7 @@ def node(
     external_files: Callable[[Any], Iterable[str]] | None = None,
     summarize: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     memory_params: Iterable[str] = (),
+    distributed: bool = False,
     registry: Registry | None = None,
 ) -> Callable[[RunFunction], RunFunction]:
     """Register the decorated function as the `run` of a new node type."""
@@ -188,6 +193,7 @@ def node(
             external_files=external_files,
             summarize=summarize,
             memory_params=sizing,
+            distributed=distributed,
         )
         (REGISTRY if registry is None else registry).add(node_type)  # an empty registry is falsy
         run.node_type = node_type  # type: ignore[attr-defined]

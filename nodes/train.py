@@ -441,6 +441,7 @@ def trainer_classes():
     wants_accelerator=True,
     key_params=("epochs", "max_steps", "batch_size"),
     external_files=_resume_files,
+    distributed=True,  # every process of a multi-process run trains: the Trainer does DDP
 )
 def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     """Train a model with cross-entropy through transformers' Trainer (checkpoints, resume, DDP, bf16)."""
