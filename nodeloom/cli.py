@@ -6,9 +6,9 @@ Exit codes: 0 success, 1 a node failed, 2 invalid pipeline, usage or store probl
 141 stdout closed before the output was written (`nodeloom nodes --json | head -1`).
 With --json, stdout holds exactly one JSON object; everything else goes to stderr.
 
-This module is the parser and `main`; the commands live in running.py (run, rerun, validate), sweep.py (sweep),
-history.py (runs, show, pipelines, gc), catalog.py (nodes, examples), app.py (app), serve.py (serve),
-export.py (export) and reporting.py (report).
+This module is the parser and `main`; the commands live in running.py (run, rerun, validate; processes.py for
+`run --processes N`), sweep.py (sweep), history.py (runs, show, pipelines, gc), catalog.py (nodes, examples),
+app.py (app), serve.py (serve), export.py (export) and reporting.py (report).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from nodeloom.output import (
     print_problems,
     say,
 )
+from nodeloom.processes import processes_argument
 from nodeloom.reporting import cmd_report
 from nodeloom.running import cmd_rerun, cmd_run, cmd_validate
 from nodeloom.serve import cmd_serve, positive_count
@@ -48,6 +49,7 @@ examples:
   nodeloom run example:word_vectors                     run one; every run is recorded
   nodeloom run example:gpt2_chatbot --set train.epochs=1 --seed 3
   nodeloom run my_pipeline.json --device cuda:1 --json  a file; one JSON object on stdout
+  nodeloom run my_pipeline.json --processes auto       train with DDP, one process per GPU (torchrun)
   nodeloom run my_pipeline.json --executor ray          each node a Ray task, independent branches in parallel
   nodeloom validate example:bert_sentiment my_pipeline.json
   nodeloom runs                                         run history, newest first
@@ -201,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="record a FILE's pipeline with the run only, saving no version (what the app's Run does)",
     )
+    run.add_argument(
+        "--processes",
+        type=processes_argument,
+        default="1",
+        metavar="N",
+        help="run in N processes under PyTorch's launcher (torchrun): train.trainer trains with DDP, the rest runs "
+        "once; auto: one per visible GPU (default 1; see docs/models.md)",
+    )
 
     sweep = command("sweep", "run a pipeline over a grid of parameter values, recording and ranking runs", cmd_sweep)
     sweep.add_argument("pipeline", help="pipeline file, example:NAME, NAME or NAME@VERSION")
@@ -336,6 +346,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     if unknown and args.command != "app":
         parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     args.streamlit_options = unknown
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # what `run --processes N` relaunches
     return args
 
 

@@ -52,11 +52,13 @@ def results_table(result: Any) -> Table:
 EXIT_CODES = {"succeeded": EXIT_OK, "failed": EXIT_NODE_FAILED, "cancelled": EXIT_INTERRUPTED}  # by run status
 
 
-def run_with_progress(store: Any, pipeline: Any, version: Any, *, as_json: bool, **options: Any) -> Any:
+def run_with_progress(
+    store: Any, pipeline: Any, version: Any, *, as_json: bool, listeners: Sequence[Any] = (), **options: Any
+) -> Any:
     """`run_recorded` (its keyword `options`) with the CLI's progress display on stderr and its Ctrl-C: the first
     cancels the run at the node's next check (it returns, `cancelled`), a second raises KeyboardInterrupt at once
     (the run recorded as cancelled). With `as_json`, what libraries print goes to stderr, keeping stdout for the
-    one JSON object."""
+    one JSON object. `listeners` hear the run's events too."""
     from nodeloom.engine.context import CancelToken
     from nodeloom.engine.recorder import run_recorded
 
@@ -73,7 +75,7 @@ def run_with_progress(store: Any, pipeline: Any, version: Any, *, as_json: bool,
     try:
         redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
         with redirect, view:
-            return run_recorded(store, pipeline, version, listeners=[view], cancel=cancel, **options)
+            return run_recorded(store, pipeline, version, listeners=[view, *listeners], cancel=cancel, **options)
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -118,6 +120,7 @@ def execute(
     device: str | None,
     rerun_of: str | None = None,
     pipeline_data: dict[str, Any] | None = None,
+    listeners: Sequence[Any] = (),
 ) -> int:
     """Run a checked pipeline, recorded against the saved `version`, or with `version` None with its JSON
     `pipeline_data` (the store ties it to a saved version when the content is one), with the CLI's progress
@@ -139,6 +142,7 @@ def execute(
                 use_cache=not args.no_cache,
                 overrides=overrides,
                 rerun_of=rerun_of,
+                listeners=listeners,
                 executor=executor,
             )
     except KeyboardInterrupt:
@@ -167,12 +171,38 @@ def recorded_against(store: Any, source: Source, pipeline: Any, no_version: bool
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run a pipeline here, or with --processes N in N processes of PyTorch's launcher (nodeloom/processes.py),
+    where rank 0 records the run and the other ranks join its distributed nodes."""
+    from nodeloom.engine.planner import plan_run
+    from nodeloom.processes import follow, launched_group, leader_listeners, process_count, relaunch
+
     source = read_source(args.pipeline)
     overrides = run_overrides(args)
     pipeline = check_pipeline(source.data, overrides)
-    with open_store() as store:
-        version, data = recorded_against(store, source, pipeline, args.no_version)
-        return execute(pipeline, args, store, version, overrides, args.until, args.device, pipeline_data=data)
+    plan = plan_run(pipeline, args.until, args.device)
+    with launched_group(args, plan) as ranks:
+        processes = 1 if ranks is not None else process_count(args.processes, plan.device)
+        if processes > 1:
+            if args.executor != "local":  # checked here: the relaunched command no longer says --processes
+                raise UsageError(
+                    "--processes N and --executor ray do not mix; run a multi-process training with one of them"
+                )
+            return relaunch(args.argv, processes)
+        if ranks is not None and not ranks.leads:
+            return follow(plan, args.run_id)
+        with open_store() as store:
+            version, data = recorded_against(store, source, pipeline, args.no_version)
+            return execute(
+                pipeline,
+                args,
+                store,
+                version,
+                overrides,
+                args.until,
+                args.device,
+                pipeline_data=data,
+                listeners=leader_listeners(plan, ranks),
+            )
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
