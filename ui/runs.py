@@ -9,6 +9,7 @@ step". Because everything lives in the store, a browser reload or an app restart
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -27,7 +28,6 @@ from nodeloom.ui.canvas import CACHED, NodeStatus
 from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
-MOST_PROCESSES = 1024  # as `nodeloom run --processes` allows
 _workers: dict[str, Worker] = {}  # run id -> worker started by this app process
 
 
@@ -82,6 +82,29 @@ def await_devices() -> None:
     st.caption("Looking for accelerators…")
 
 
+def ray_installed() -> bool:
+    """Whether Ray can be imported here, asked without importing it (the page itself never needs Ray)."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def executor_choice() -> None:
+    """The sidebar's executor, offered where Ray is installed; `start_run` reads it from the session."""
+    if ray_installed():
+        st.radio(
+            "Executor",
+            ["local", "ray"],
+            horizontal=True,
+            key="executor",
+            help="ray: each node a Ray task on a local Ray instance, independent branches at the same time "
+            "(`nodeloom run --executor ray`, docs/scale.md)",
+        )
+
+
+def executor_options(executor: str) -> list[str]:
+    """The `nodeloom run` options for the sidebar's executor: none for the local one."""
+    return [] if executor == "local" else ["--executor", executor]
+
+
 def device_choice() -> str:
     """The sidebar's device selector: auto, then what the machine has, and what was found."""
     devices = detected_devices()
@@ -92,32 +115,6 @@ def device_choice() -> str:
     else:
         st.caption(found_devices_text(devices))
     return chosen.partition(":")[0]  # the CLI takes a kind; the pipeline setting may name an index
-
-
-def processes_choice() -> int:
-    """The sidebar's process count: above 1, a run starts under PyTorch's launcher (`nodeloom run --processes N`)."""
-    return int(
-        st.number_input(
-            "Processes",
-            min_value=1,
-            max_value=MOST_PROCESSES,
-            value=1,
-            step=1,
-            key="processes",
-            help="Training processes (one per GPU is usual): train.trainer trains in all of them with DDP, "
-            "every other node runs once",
-        )
-    )
-
-
-def run_options(targets: list[str], device: str, processes: int) -> list[str]:
-    """The `nodeloom run` options of a run started here: --until per target, --device, --processes."""
-    options = [option for target in targets for option in ("--until", target)]
-    if device != "auto":
-        options += ["--device", device]
-    if processes > 1:
-        options += ["--processes", str(processes)]
-    return options
 
 
 def spawn(command: str, arguments: list[str], run_id: str | None = None) -> str:
@@ -143,7 +140,10 @@ def start_run(editor: Editor, targets: list[str], device: str) -> str:
     """
     data = editor.pipeline.to_dict() | {"name": editor.saved_as or editor.pipeline.name or "untitled"}
     run_id = new_run_id()
-    options = run_options(targets, device, st.session_state.get("processes", 1))
+    options = [option for target in targets for option in ("--until", target)]
+    if device != "auto":
+        options += ["--device", device]
+    options += executor_options(st.session_state.get("executor", "local"))
     path = write_run_file(data, run_id)
     return spawn("run", ["--no-version", *options, "--", str(path)], run_id=run_id)  # "--": a path may begin "-"
 
