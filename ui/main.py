@@ -235,6 +235,7 @@ def main() -> None:
         st.toggle("Presentation mode", key="presentation")
         device = runs.device_choice()
         runs.executor_choice()  # read by runs.start_run from the session
+        runs.processes_choice()  # read by runs.start_run from the session
     if page == "Runs":
         draw_runs_page(editor, registry, device)
     elif presenting:

@@ -28,6 +28,7 @@ from nodeloom.ui.canvas import CACHED, NodeStatus
 from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
+MOST_PROCESSES = 1024  # as `nodeloom run --processes` allows
 _workers: dict[str, Worker] = {}  # run id -> worker started by this app process
 
 
@@ -117,6 +118,32 @@ def device_choice() -> str:
     return chosen.partition(":")[0]  # the CLI takes a kind; the pipeline setting may name an index
 
 
+def processes_choice() -> int:
+    """The sidebar's process count: above 1, a run starts under PyTorch's launcher (`nodeloom run --processes N`)."""
+    return int(
+        st.number_input(
+            "Processes",
+            min_value=1,
+            max_value=MOST_PROCESSES,
+            value=1,
+            step=1,
+            key="processes",
+            help="Training processes (one per GPU is usual): train.trainer trains in all of them with DDP, "
+            "every other node runs once",
+        )
+    )
+
+
+def run_options(targets: list[str], device: str, processes: int) -> list[str]:
+    """The `nodeloom run` options of a run started here: --until per target, --device, --processes."""
+    options = [option for target in targets for option in ("--until", target)]
+    if device != "auto":
+        options += ["--device", device]
+    if processes > 1:
+        options += ["--processes", str(processes)]
+    return options
+
+
 def spawn(command: str, arguments: list[str], run_id: str | None = None) -> str:
     """Start `python -m nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
     worker = start_worker(command, arguments, runs_folder(), run_id=run_id, cwd=Path(__file__).resolve().parent.parent)
@@ -140,9 +167,7 @@ def start_run(editor: Editor, targets: list[str], device: str) -> str:
     """
     data = editor.pipeline.to_dict() | {"name": editor.saved_as or editor.pipeline.name or "untitled"}
     run_id = new_run_id()
-    options = [option for target in targets for option in ("--until", target)]
-    if device != "auto":
-        options += ["--device", device]
+    options = run_options(targets, device, st.session_state.get("processes", 1))
     options += executor_options(st.session_state.get("executor", "local"))
     path = write_run_file(data, run_id)
     return spawn("run", ["--no-version", *options, "--", str(path)], run_id=run_id)  # "--": a path may begin "-"
