@@ -32,8 +32,8 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def home(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("browser-home")
+def home(chatbot_home) -> Path:
+    return chatbot_home  # the chatbot trained here is the one tests/cli/test_examples.py bounds the scores of
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_the_chatbot_example_trains_in_a_presentation_and_answers_in_the_chat(pa
 
     The question is worded like the training questions (the "Where is my order {order}?" template): this
     checks the chat path end to end. How the model does on wording it never saw is measured, and bounded,
-    on the held-out split in tests/cli/test_examples.py."""
+    on the held-out split in tests/cli/test_examples.py, on this very run (see `chatbot_home`)."""
     page.get_by_text("Presentation mode").click()
     page.get_by_role("button", name="Exit presentation").wait_for()
     try:
@@ -228,4 +228,3 @@ def test_presentation_mode_hides_the_editing_chrome(page):
     shot(page, "09-presentation")
     page.get_by_role("button", name="Exit presentation").click()
     page.get_by_role("button", name="Run all").wait_for()
-
