@@ -16,6 +16,8 @@ reply says so. The checks are those of the pipeline's `text.safety_filter` node 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import streamlit as st
@@ -47,6 +49,48 @@ def chat_sources(registry: Registry, run: RunDetail) -> tuple[str, str, str, str
     if T.MODEL not in found or T.TOKENIZER not in found:
         return None
     return (*found[T.MODEL], *found[T.TOKENIZER])
+
+
+@dataclass(frozen=True)
+class ModelBox:
+    """The words of a box that talks to the model a finished run trained (the chat; ui/classifier_box.py's box)."""
+
+    closed: str  # the caption while no finished run is shown
+    verb: str  # what the box does with the model: "chat" gives "Chat with …", "… cannot chat", key "chat-open:…"
+    icon: str  # a Material icon before its heading
+    toggle: str  # the label of the toggle that loads the model
+    model_kind: str  # what the model must be, for the warning when it is not
+
+
+def open_model(
+    registry: Registry, run: RunDetail | None, box: ModelBox, load: Callable[[str, str], tuple[Any, Any] | None]
+) -> tuple[Any, Any] | None:
+    """(model, tokenizer) of a finished run, loaded by `load(model key, tokenizer key)` once the reader opens the box
+    under its heading; None, with a line that says why where there is something to say, until then."""
+    if run is None or run.status != RunStatus.SUCCEEDED:
+        st.caption(box.closed)
+        return None
+    sources = chat_sources(registry, run)
+    if sources is None:
+        st.caption(f"This run has no model and tokenizer to {box.verb} with.")
+        return None
+    model_node, model_key, _, tokenizer_key = sources
+    st.markdown(f"{box.icon} **{box.verb.capitalize()} with {inline_code(model_node)}** (run {inline_code(run.id)})")
+    if not st.toggle(box.toggle, key=f"{box.verb}-open:{run.id}"):
+        return None
+    loaded = load(model_key, tokenizer_key)
+    if loaded is None:
+        st.warning(f"'{plain(model_node)}' is not a {box.model_kind} kept in the cache, so it cannot {box.verb}.")
+    return loaded
+
+
+CHAT_BOX = ModelBox(
+    closed="The chat opens when a run that trains a language model has finished.",
+    verb="chat",
+    icon=":material/chat:",
+    toggle="Open chat (loads the model)",
+    model_kind="causal language model",
+)
 
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the model for chat…")
@@ -96,20 +140,8 @@ def answer(model: Any, tokenizer: Any, params: GenerateParams, question: str) ->
 
 
 def draw_chat(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> None:
-    if run is None or run.status != RunStatus.SUCCEEDED:
-        st.caption("The chat opens when a run that trains a language model has finished.")
-        return
-    sources = chat_sources(registry, run)
-    if sources is None:
-        st.caption("This run has no model and tokenizer to chat with.")
-        return
-    model_node, model_key, tokenizer_node, tokenizer_key = sources
-    st.markdown(f":material/chat: **Chat with {inline_code(model_node)}** (run {inline_code(run.id)})")
-    if not st.toggle("Open chat (loads the model)", key=f"chat-open:{run.id}"):
-        return
-    loaded = chat_model(model_key, tokenizer_key)
-    if loaded is None:
-        st.warning(f"'{plain(model_node)}' is not a causal language model kept in the cache, so it cannot chat.")
+    loaded = open_model(registry, run, CHAT_BOX, chat_model)
+    if run is None or loaded is None:  # open_model has said why
         return
     guarded = st.toggle(
         "Safety filter on replies",

@@ -1,8 +1,8 @@
 """A text box that asks a classifier trained in a finished run for the class of whatever the reader types, with
 the probability of every class.
 
-Like the chat box (ui/chat.py, whose `chat_sources` finds the run's model and tokenizer), it loads the model
-from the run's cache into the app process on the CPU, only when asked, and tokenizes the text as the
+Like the chat box (ui/chat.py, whose `open_model` finds the run's model and tokenizer and opens either box), it
+loads the model from the run's cache into the app process on the CPU, only when asked, and tokenizes the text as the
 pipeline's own `text.tokenize` node (task classification) did: truncated to its `max_length`.
 """
 
@@ -12,15 +12,21 @@ from typing import Any
 
 import streamlit as st
 
-from nodeloom.engine.events import RunStatus
 from nodeloom.engine.node import Registry
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.store import RunDetail
 from nodeloom.nodes.text.tokenization import TokenizeParams
-from nodeloom.ui.chat import chat_sources
-from nodeloom.ui.text import inline_code, plain
+from nodeloom.ui.chat import ModelBox, open_model
+from nodeloom.ui.text import plain
 
 TOKENIZE_TYPE = "text.tokenize"
+CLASSIFIER_BOX = ModelBox(
+    closed="The text box opens when a run that trains a classifier has finished.",
+    verb="classify",
+    icon=":material/label:",
+    toggle="Open the classifier (loads the model)",
+    model_kind="sequence classifier",
+)
 
 
 @st.cache_resource(max_entries=1, show_spinner="Loading the classifier…")
@@ -67,20 +73,8 @@ def probabilities(model: Any, tokenizer: Any, text: str, length: int) -> list[tu
 
 
 def draw_classifier_box(registry: Registry, run: RunDetail | None, pipeline: Pipeline) -> None:
-    if run is None or run.status != RunStatus.SUCCEEDED:
-        st.caption("The text box opens when a run that trains a classifier has finished.")
-        return
-    sources = chat_sources(registry, run)
-    if sources is None:
-        st.caption("This run has no model and tokenizer to classify with.")
-        return
-    model_node, model_key, _, tokenizer_key = sources
-    st.markdown(f":material/label: **Classify with {inline_code(model_node)}** (run {inline_code(run.id)})")
-    if not st.toggle("Open the classifier (loads the model)", key=f"classify-open:{run.id}"):
-        return
-    loaded = classifier_model(model_key, tokenizer_key)
-    if loaded is None:
-        st.warning(f"'{plain(model_node)}' is not a sequence classifier kept in the cache, so it cannot classify.")
+    loaded = open_model(registry, run, CLASSIFIER_BOX, classifier_model)
+    if run is None or loaded is None:  # open_model has said why
         return
     text = st.text_area("Text to classify", key=f"classify-text:{run.id}", placeholder="Type a sentence…")
     if not text.strip():
