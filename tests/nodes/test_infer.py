@@ -8,6 +8,7 @@ from nodeloom.engine import NodeError
 from nodeloom.nodes.infer import GenerateParams, prompt_prefix, prompts_of
 from tests.support.tiny_models import (
     QA_TEMPLATE,
+    TINY_BERT_CLASSIFIER,
     causal_dataset,
     classification_dataset,
     context,
@@ -96,36 +97,16 @@ def test_prompt_template_is_cut_before_the_answer():
 def test_generate_refuses_a_max_new_tokens_longer_than_the_context_or_a_classifier(ctx, chatbot, tokenizer):
     with pytest.raises(NodeError, match="max_new_tokens"):
         generate(ctx, chatbot, tokenizer, max_new_tokens=500)
-    classifier = run_node(
-        "model.from_config",
-        ctx,
-        {"tokenizer": tokenizer},
-        architecture="bert",
-        task="classification",
-        num_labels=2,
-        n_layer=1,
-        n_head=2,
-        n_embd=16,
-        n_positions=32,
-    )["model"]
+    shape = TINY_BERT_CLASSIFIER | {"num_labels": 2}
+    classifier = run_node("model.from_config", ctx, {"tokenizer": tokenizer}, **shape)["model"]
     with pytest.raises(NodeError, match="cannot generate text"):
         generate(ctx, classifier, tokenizer)
 
 
 def test_classify_predicts_probabilities_and_references(ctx, tokenizer):
     data = classification_dataset(tokenizer, repeats=4)
-    model = run_node(
-        "model.from_config",
-        ctx,
-        {"tokenizer": tokenizer, "dataset": data},
-        architecture="bert",
-        task="classification",
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        n_positions=64,
-        dropout=0.0,
-    )["model"]
+    inputs = {"tokenizer": tokenizer, "dataset": data}
+    model = run_node("model.from_config", ctx, inputs, **TINY_BERT_CLASSIFIER, dropout=0.0)["model"]
     trained = run_node(
         "train.trainer",
         ctx,

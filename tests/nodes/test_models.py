@@ -13,7 +13,14 @@ from pydantic import ValidationError
 from nodeloom.engine import REGISTRY, NodeError, discover
 from nodeloom.engine import types as T
 from nodeloom.engine.codecs import codec_for
-from tests.support.tiny_models import TINY_GPT, classification_dataset, context, run_node, tiny_tokenizer
+from tests.support.tiny_models import (
+    TINY_BERT_CLASSIFIER,
+    TINY_GPT,
+    classification_dataset,
+    context,
+    run_node,
+    tiny_tokenizer,
+)
 
 
 @pytest.fixture(scope="module")
@@ -47,17 +54,8 @@ def test_from_config_is_reproducible_for_a_seed(tmp_path, tokenizer):
 
 def test_from_config_bert_classifier_counts_classes_from_the_data(ctx, tokenizer):
     data = classification_dataset(tokenizer)
-    model = run_node(
-        "model.from_config",
-        ctx,
-        {"tokenizer": tokenizer, "dataset": data},
-        architecture="bert",
-        task="classification",
-        n_layer=2,
-        n_head=2,
-        n_embd=32,
-        n_positions=64,
-    )["model"]
+    inputs = {"tokenizer": tokenizer, "dataset": data}
+    model = run_node("model.from_config", ctx, inputs, **TINY_BERT_CLASSIFIER)["model"]
     assert type(model).__name__ == "BertForSequenceClassification"
     assert model.config.num_labels == 2 and model.config.hidden_size == 32 and model.config.num_hidden_layers == 2
 
@@ -65,17 +63,8 @@ def test_from_config_bert_classifier_counts_classes_from_the_data(ctx, tokenizer
 def test_classes_are_counted_from_a_dataset_in_any_format(ctx, tokenizer):
     for data_format in ("numpy", "torch", "pandas"):
         data = classification_dataset(tokenizer).with_format(data_format)
-        model = run_node(
-            "model.from_config",
-            ctx,
-            {"tokenizer": tokenizer, "dataset": data},
-            architecture="bert",
-            task="classification",
-            n_layer=2,
-            n_head=2,
-            n_embd=32,
-            n_positions=64,
-        )["model"]
+        inputs = {"tokenizer": tokenizer, "dataset": data}
+        model = run_node("model.from_config", ctx, inputs, **TINY_BERT_CLASSIFIER)["model"]
         assert model.config.num_labels == 2, data_format
 
 

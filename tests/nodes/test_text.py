@@ -8,7 +8,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pytest
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import AutoTokenizer
 
 from nodeloom.engine import CancelToken, NodeError, RunContext
 from nodeloom.engine.cache import default_cache
@@ -17,6 +17,7 @@ from nodeloom.engine.validation import load_pipeline
 from nodeloom.nodes.bundled import bundled_model_path
 from nodeloom.nodes.text import clean as text_clean
 from nodeloom.nodes.text import embeddings, prompt, tokenization, tokenizers
+from tests.support.tiny_models import tiny_bert
 
 
 def context() -> RunContext:
@@ -373,15 +374,7 @@ def test_sentence_embeddings_are_meaningful_with_the_bundled_minilm():
 
 
 def test_word_vectors_with_a_connected_model(minilm_tokenizer):
-    tiny = BertModel(
-        BertConfig(
-            vocab_size=len(minilm_tokenizer),
-            hidden_size=32,
-            num_hidden_layers=2,
-            num_attention_heads=2,
-            intermediate_size=64,
-        )
-    )
+    tiny = tiny_bert(len(minilm_tokenizer))
     dataset = rows(text=["the order the order", "money money the"])
     embedded = embeddings.embed(
         context(),

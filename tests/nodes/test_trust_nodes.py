@@ -26,6 +26,7 @@ from nodeloom.nodes.checkpoints import INCOMPLETE
 from nodeloom.nodes.io import MARKER
 from tests.support.tiny_models import (
     FIXTURES,
+    TINY_BERT_CLASSIFIER,
     TINY_GPT,
     causal_dataset,
     context,
@@ -220,7 +221,7 @@ def test_a_checkpoint_written_elsewhere_with_its_state_cut_short_is_refused(ctx,
     "shape",
     [
         {"architecture": "gpt2", **TINY_GPT},
-        {"architecture": "bert", "task": "classification", "num_labels": 3, **TINY_GPT},
+        {**TINY_BERT_CLASSIFIER, "num_labels": 3},
         {
             "architecture": "gpt2",
             "task": "classification",

@@ -41,6 +41,8 @@ REVIEWS = [
 QA_TEMPLATE = "Question: {question}\nAnswer: {answer}"
 # model.from_config parameters of a GPT-2 small enough to train in a test
 TINY_GPT = {"n_layer": 2, "n_head": 2, "n_embd": 32, "n_positions": 64}
+# ... and of a BERT sequence classifier of the same size
+TINY_BERT_CLASSIFIER = {"architecture": "bert", "task": "classification", **TINY_GPT}
 
 
 def tiny_tokenizer():
@@ -57,6 +59,20 @@ def tiny_tokenizer():
     corpus = [QA_TEMPLATE.format(question=q, answer=a) for q, a in QA_PAIRS] + [text for text, _ in REVIEWS]
     bpe.train_from_iterator(corpus, trainer)
     return PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token=EOS, pad_token=PAD)
+
+
+def tiny_bert(vocab_size: int):
+    """A bare BERT encoder (no head) of TINY_GPT's size, for nodes that take any encoder model."""
+    from transformers import BertConfig, BertModel
+
+    config = BertConfig(
+        vocab_size=vocab_size,
+        hidden_size=TINY_GPT["n_embd"],
+        num_hidden_layers=TINY_GPT["n_layer"],
+        num_attention_heads=TINY_GPT["n_head"],
+        intermediate_size=2 * TINY_GPT["n_embd"],
+    )
+    return BertModel(config)
 
 
 def qa_dataset():
