@@ -127,7 +127,14 @@ def launched_group(args: argparse.Namespace, plan: Any) -> Iterator[Any]:
     if ranks is None:
         yield None
         return
-    distributed.join_group(ranks, plan.device, timeout)
+    try:
+        distributed.join_group(ranks, plan.device, timeout)
+    except (RuntimeError, ValueError) as exc:  # WORLD_SIZE set, but no launcher's MASTER_ADDR, or it is unreachable
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(
+            f"cannot join the process group of ranks 0-{ranks.world_size - 1}: {reason}; start the run "
+            "with torchrun (or nodeloom run --processes N), or unset WORLD_SIZE"
+        ) from None
     args.run_id = distributed.from_leader(args.run_id or new_run_id())
     if ranks.leads:
         distributed.stop_on_sigterm()

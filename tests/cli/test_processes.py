@@ -197,3 +197,16 @@ def test_a_failed_process_other_than_rank_0_is_told_in_one_line(capsys):
     assert capsys.readouterr().err.strip().splitlines() == [
         "error: process 1 of 2 ended with exit code 1; its message, if any, is above"
     ]
+
+
+def test_a_launcher_environment_without_its_rendezvous_is_refused_in_one_line(nodeloom, tmp_path, monkeypatch):
+    text_file = tmp_path / "passages.txt"
+    text_file.write_text("a passage\n")
+    pipeline_file = tmp_path / "ddp.json"
+    pipeline_file.write_text(json.dumps(ddp_pipeline(text_file)))
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    completed = nodeloom("run", str(pipeline_file))
+    assert completed.returncode == 2
+    assert completed.stderr.count("\n") == 1 and "unset WORLD_SIZE" in completed.stderr
