@@ -14,13 +14,7 @@ from tests.support.tiny_models import (
     context,
     qa_dataset,
     run_node,
-    tiny_tokenizer,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +33,6 @@ def chatbot(tmp_path_factory, tokenizer):
         batch_size=8,
         save_steps=0,
     )["model"]
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return context(tmp_path)
 
 
 def generate(ctx, chatbot, tokenizer, **params):

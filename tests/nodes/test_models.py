@@ -19,18 +19,7 @@ from tests.support.tiny_models import (
     classification_dataset,
     context,
     run_node,
-    tiny_tokenizer,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return context(tmp_path)
 
 
 def test_from_config_gpt2_takes_vocabulary_and_special_tokens_from_the_tokenizer(ctx, tokenizer):

@@ -8,12 +8,7 @@ import pytest
 
 from nodeloom.engine import NodeError
 from nodeloom.engine.events import NodeLog
-from tests.support.tiny_models import TINY_GPT, causal_dataset, context, run_node, tiny_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
+from tests.support.tiny_models import TINY_GPT, causal_dataset, context, run_node
 
 
 def tiny_training(tmp_path, tokenizer, events=None, **params):

@@ -18,13 +18,7 @@ from tests.support.tiny_models import (
     context,
     run_graph,
     run_node,
-    tiny_tokenizer,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
 
 
 @pytest.fixture(scope="module")

@@ -33,18 +33,7 @@ from tests.support.tiny_models import (
     qa_dataset,
     run_graph,
     run_node,
-    tiny_tokenizer,
 )
-
-
-@pytest.fixture(scope="module")
-def tokenizer():
-    return tiny_tokenizer()
-
-
-@pytest.fixture
-def ctx(tmp_path):
-    return context(tmp_path)
 
 
 @pytest.fixture
