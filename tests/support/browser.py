@@ -18,6 +18,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,6 +73,19 @@ def serve_app(home: Path) -> Iterator[str]:
             process.kill()
         log.close()
         stop_runs(home)
+
+
+@contextlib.contextmanager
+def chromium_tab(url: str, height: int = 1000) -> Iterator[Any]:
+    """A headless Chromium tab on `url`, 1600 wide, each step waiting up to 30 s; the browser closes afterwards."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with playwright_api.sync_playwright() as driver:
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
+        tab = browser.new_page(viewport={"width": 1600, "height": height})
+        tab.set_default_timeout(30_000)
+        tab.goto(url)
+        yield tab
+        browser.close()
 
 
 def stop_runs(home: Path) -> None:

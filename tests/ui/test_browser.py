@@ -13,12 +13,10 @@ from pathlib import Path
 import pytest
 
 from tests.support.browser import (
-    ARTIFACTS,
-    BROWSER_ARGS,
-    CHROMIUM,
     SIDEBAR,
     canvas_frame,
     card,
+    chromium_tab,
     handle,
     import_pipeline,
     playwright_api,
@@ -54,16 +52,10 @@ def server(home):
 
 @pytest.fixture(scope="module")
 def page(server):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with playwright_api.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-        tab = browser.new_page(viewport={"width": 1600, "height": 1000})
-        tab.set_default_timeout(30_000)
-        tab.goto(server)
+    with chromium_tab(server) as tab:
         tab.get_by_text("NodeLoom").first.wait_for()
         canvas_frame(tab).locator(".react-flow__node").first.wait_for(timeout=90_000)  # a cold first run is slow
         yield tab
-        browser.close()
 
 
 def test_the_example_opens_with_its_nodes_on_the_canvas(page):

@@ -17,12 +17,11 @@ from nodeloom.engine.store import Store
 from nodeloom.ui.library import first_pipeline
 from tests.support.browser import (
     ARTIFACTS,
-    BROWSER_ARGS,
     CANVAS,
-    CHROMIUM,
     SIDEBAR,
     canvas_frame,
     card,
+    chromium_tab,
     handle,
     import_pipeline,
     playwright_api,
@@ -44,16 +43,10 @@ def home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(home):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for url in serve_app(home):
-        with playwright_api.sync_playwright() as driver:
-            browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            tab = browser.new_page(viewport={"width": 1600, "height": 1000})
-            tab.set_default_timeout(30_000)
-            tab.goto(url)
+        with chromium_tab(url) as tab:
             settle(tab)
             yield tab
-            browser.close()
 
 
 def settle(page) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import REPO
-from tests.support.browser import ARTIFACTS, BROWSER_ARGS, CHROMIUM, SIDEBAR, canvas_frame, playwright_api, serve_app
+from tests.support.browser import ARTIFACTS, SIDEBAR, canvas_frame, chromium_tab, serve_app
 
 pytestmark = pytest.mark.browser
 
@@ -40,16 +40,10 @@ def home(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def page(home):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     for url in serve_app(home):
-        with playwright_api.sync_playwright() as driver:
-            browser = driver.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
-            tab = browser.new_page(viewport={"width": 1600, "height": 1400})
-            tab.set_default_timeout(30_000)
-            tab.goto(url)
+        with chromium_tab(url, height=1400) as tab:
             canvas_frame(tab).locator(".react-flow__node[data-id='quality']").wait_for(timeout=90_000)
             yield tab
-            browser.close()
 
 
 def test_the_chatbot_s_leakage_table_shows_in_the_quality_preview(page):
