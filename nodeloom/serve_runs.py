@@ -22,7 +22,7 @@ from nodeloom.engine.events import ACTIVE, RunStatus
 from nodeloom.engine.paths import new_run_id
 from nodeloom.engine.store import PipelineVersion, RunDetail, Store
 from nodeloom.engine.store.records import utc_now
-from nodeloom.engine.worker import Worker, start_worker
+from nodeloom.engine.worker import Worker, start_worker, warm_up
 from nodeloom.history import run_summary
 from nodeloom.output import UsageError
 from nodeloom.sources import check_pipeline
@@ -147,6 +147,7 @@ class RunQueue:
         self._last_recovery = 0.0
 
     def start(self) -> None:
+        warm_up()  # the run server imports torch now, not when the first run is requested
         self._thread.start()
 
     def close(self) -> int:

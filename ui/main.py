@@ -217,6 +217,7 @@ def editor_page(editor: Editor, registry: Registry, device: str) -> None:
 def main() -> None:
     st.set_page_config(page_title="NodeLoom", page_icon=":material/hub:", layout="wide")
     registry = node_registry()
+    runs.warm_worker()  # the run server imports torch while the page opens, not at the first Run
     editor = session_editor()
     presenting = st.session_state.get("presentation", False)
     read_canvas(editor, registry, presenting)  # before anything that shows the selection

@@ -2,7 +2,9 @@
 path, started and stopped by engine.worker as `nodeloom serve` does) that records its progress in the
 store; the page only reads the store.
 
-A worker is its own session, so a crash in a run never takes the app down and the accelerator's memory
+A worker is forked from a warm run server that imported torch and the other heavy libraries once, when the
+app opened, so a run of a cached pipeline shows its results within a second of the click. It is still a
+process and a session of its own, so a crash in a run never takes the app down and the accelerator's memory
 goes back when the worker exits; Stop sends it SIGINT, which the CLI turns into "stop after the current
 step". Because everything lives in the store, a browser reload or an app restart finds the run again.
 """
@@ -13,6 +15,7 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -22,12 +25,17 @@ import streamlit as st
 from nodeloom.engine.events import RunStatus
 from nodeloom.engine.paths import new_run_id, worker_folders
 from nodeloom.engine.store import ACTIVE, RunDetail
-from nodeloom.engine.worker import Worker, interrupt_process, start_worker
+from nodeloom.engine.worker import Worker, interrupt_process, start_worker, warm_up
 from nodeloom.ui import library
 from nodeloom.ui.canvas import CACHED, NodeStatus
 from nodeloom.ui.state import Editor
 
 POLL_SECONDS = 1.0
+# A run started here is polled faster at first: a cached run ends within a second, and a 1 s poll would add up
+# to another second before its results show. After the first seconds a run is a long one, polled at the pace
+# the page can afford while it trains.
+FIRST_POLL_SECONDS = 0.2
+FIRST_POLLS_FOR_SECONDS = 4.0
 MOST_PROCESSES = 1024  # as `nodeloom run --processes` allows
 _workers: dict[str, Worker] = {}  # run id -> worker started by this app process
 
@@ -144,12 +152,24 @@ def run_options(targets: list[str], device: str, processes: int) -> list[str]:
     return options
 
 
+def warm_worker() -> None:
+    """Have the run server import its libraries while the page opens, not when Run is first clicked; a call
+    while it is up costs nothing (engine.worker.warm_up)."""
+    warm_up()
+
+
 def spawn(command: str, arguments: list[str], run_id: str | None = None) -> str:
-    """Start `python -m nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
+    """Start `nodeloom COMMAND --json --run-id ID ARGUMENTS` as a worker of its own; returns ID."""
     worker = start_worker(command, arguments, runs_folder(), run_id=run_id, cwd=Path(__file__).resolve().parent.parent)
     _workers[worker.run_id] = worker
     st.session_state["shown_run"] = worker.run_id
     return worker.run_id
+
+
+def poll_seconds(started: float | None, now: float) -> float:
+    """How often the page polls a run: faster in the first seconds of a run started here (`started`)."""
+    young = started is not None and now - started < FIRST_POLLS_FOR_SECONDS
+    return FIRST_POLL_SECONDS if young else POLL_SECONDS
 
 
 def write_run_file(data: dict, run_id: str) -> Path:
@@ -245,12 +265,15 @@ def live_panel(
     shown = st.session_state.get("shown_run")
     starting = shown is not None and run is None and worker_exit(shown) is None
     polling = is_active(run) or starting
+    started = _workers[shown].started if shown in _workers else None
+    interval = poll_seconds(started, time.monotonic())
 
-    @st.fragment(run_every=POLL_SECONDS if polling else None)
+    @st.fragment(run_every=interval if polling else None)
     def live() -> None:
         current = shown_run(editor)
         ended = polling and not is_active(current) and (current is not None or worker_exit(shown) is not None)
-        if ended or node_statuses(current) != st.session_state.get("statuses_drawn"):
+        slower = interval < poll_seconds(started, time.monotonic())  # past its first seconds: redraw at 1 s
+        if ended or slower or node_statuses(current) != st.session_state.get("statuses_drawn"):
             st.rerun(scope="app")
         draw(current, shown, starting)
 

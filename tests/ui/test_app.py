@@ -234,9 +234,10 @@ def test_run_all_runs_the_editors_pipeline_without_making_a_version(examples, no
     test.run()
     widget(test.button, ":material/play_arrow: Run all").click().run()
     run_id = test.session_state["shown_run"]
-    worker = runs._workers[run_id].process
+    worker = runs._workers[run_id]
     assert worker.wait(timeout=120) == 0, runs.worker_output(run_id)
-    assert worker.args[-2:] == ["--", str(runs.runs_folder() / f"{run_id}.json")] and "--no-version" in worker.args
+    assert worker.arguments[-2:] == ["--", str(runs.runs_folder() / f"{run_id}.json")]
+    assert "--no-version" in worker.arguments
     store = Store.open(nodeloom_home)
     assert store.list_pipelines() == []  # Run never saves: versions are made by Save only
     run = store.get_run(run_id)

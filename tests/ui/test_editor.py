@@ -26,10 +26,18 @@ def process_state(pid: int) -> str | None:
 def test_a_worker_is_reaped_when_it_ends_though_nobody_asks(tmp_path):
     worker = start_worker("rerun", ["no-such-run"], tmp_path, cwd=REPO)  # exits at once: no such run
     deadline = time.monotonic() + 120
-    while process_state(worker.process.pid) is not None and time.monotonic() < deadline:
+    while process_state(worker.pid) is not None and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert process_state(worker.process.pid) is None, "the ended worker was left defunct"
-    assert worker.exit_code() == 2 and "no run 'no-such-run'" in worker.output_text()
+    assert process_state(worker.pid) is None, "the ended worker was left defunct"
+    assert worker.wait(timeout=30) == 2 and "no run 'no-such-run'" in worker.output_text()
+
+
+def test_a_run_started_here_is_polled_fast_in_its_first_seconds_only():
+    from nodeloom.ui import runs
+
+    assert runs.poll_seconds(started=100.0, now=100.5) == runs.FIRST_POLL_SECONDS < 0.5
+    assert runs.poll_seconds(started=100.0, now=100.0 + runs.FIRST_POLLS_FOR_SECONDS) == runs.POLL_SECONDS
+    assert runs.poll_seconds(started=None, now=100.5) == runs.POLL_SECONDS  # a run this app did not start
 
 
 # --- the device box -------------------------------------------------------------------------------
