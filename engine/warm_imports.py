@@ -4,8 +4,9 @@ this module, by name (its import is the point). A module that fails to import is
 it as they always did, rather than taking the server down.
 
 Libraries that only some nodes load (transformers' models, datasets with pyarrow's allocator thread) are left out:
-each brings threads of its own into the server, and a fork copies no thread, so the server must start none (importing
-torch starts neither its intra-op pool nor CUDA; tests/cli/test_worker.py counts the server's threads).
+each brings threads of its own into the server, and a fork copies no thread. The one pool here is numpy's OpenBLAS,
+which stops itself around a fork; importing torch starts neither its intra-op pool nor CUDA (tests/cli/test_worker.py
+counts the server's threads).
 """
 
 from __future__ import annotations

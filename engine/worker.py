@@ -9,7 +9,7 @@ takes its starter or the server down, and the accelerator's memory goes back whe
 server only forks and never runs a pipeline itself, it does not grow: it needs no recycling after a number of
 runs or on memory growth. multiprocessing starts it again when it has died.
 
-The server imports engine.warm_imports, which starts no thread and no CUDA (a forked child could use neither).
+The server imports engine.warm_imports, which starts no CUDA and no thread but numpy's fork-safe OpenBLAS pool.
 A run gets the starter's environment and working folder as they are when it starts; the preloaded libraries
 read theirs when the server started (the app's and the API server's do not change meanwhile).
 
