@@ -66,6 +66,7 @@ SIZES: dict[str, tuple[list[str], list[str], int]] = {
     "quality": ([], ["--rows", "20000", "--repeats", "2"], 1200),
     "store": ([], ["--steps", "200", "--repeats", "2"], 1200),
     "app": ([], ["--reruns", "10"], 1200),
+    "canvas": ([], ["--rounds", "1", "--steps", "30"], 1200),
     "ray": ([], ["--rows", "10000", "--repeats", "1"], 900),
     "rerun": ([], ["--epochs", "2", "--repeats", "3"], 3600),  # the chatbot: 7 cold runs at full size
 }

@@ -7,7 +7,7 @@ Run from the repository:
 It draws the gpt2_chatbot example with the real node registry and the engine's compatibility
 table, applies every action the canvas sends to its own copy of the state (as the app will), and
 shows the last action and what became of it. Query parameters: `?copies=11` draws that many copies
-of the example side by side (11 copies = 198 nodes, the speed check); `?read_only=1` draws it
+of the example side by side (11 copies = 209 nodes and 275 links, the speed check); `?read_only=1` draws it
 read-only; `?statuses=0` hides the sample run statuses. A development tool, not installed.
 """
 
@@ -330,4 +330,5 @@ def main() -> None:
     st.code(json.dumps(last), language="json")
 
 
-main()
+if __name__ == "__main__":  # streamlit runs the script as __main__; the canvas benchmark imports its helpers
+    main()
