@@ -26,6 +26,7 @@ import {
   useNodesInitialized,
   useNodesState,
   useReactFlow,
+  useStore,
 } from "@xyflow/react";
 import "@xyflow/react/dist/style.css";
 import "./style.css";
@@ -59,6 +60,13 @@ const VIEW_DEBOUNCE_MS = 350;
 const SELECT_DEBOUNCE_MS = 120;
 const TOAST_MS = 4000;
 const PASTE_STEP = 40;
+// Below this zoom a card's 11-13 px text is under 5 px high: unreadable, yet redrawing it on every pan and zoom frame
+// is a large part of what a 200-card overview costs. So far out the cards show their colours, frames and handles only.
+const FAR_ZOOM = 0.4;
+const isFar = (store) => store.transform[2] < FAR_ZOOM;
+
+// Stable, so a re-render of the canvas (each Streamlit rerun) does not re-render the minimap's node list.
+const minimapColour = (node) => node.data?.colour || "#999";
 
 function frameHeight(fixed, minHeight) {
   if (fixed) return fixed;
@@ -104,6 +112,7 @@ function Canvas({ args, theme }) {
   const height = useFrameHeight(Number(args.height) || 0, Number(state.min_height) || 600);
 
   const flow = useReactFlow();
+  const far = useStore(isFar); // re-renders the canvas only when the zoom crosses FAR_ZOOM
   const wrapper = useRef(null);
   const [nodes, setNodes, onNodesChange] = useNodesState(
     () => toFlowNodes(state.nodes, colours, readOnly, []),
@@ -329,6 +338,8 @@ function Canvas({ args, theme }) {
     openQuickAdd({ x: event.clientX, y: event.clientY }, null);
   }, [openQuickAdd]);
 
+  const closeQuickAdd = useCallback(() => setQuickAdd(null), []);
+
   const quickAddAccepts = useMemo(() => {
     const from = quickAdd?.from;
     return from ? (entry) => fittingPort(table, entry, from) !== null : null;
@@ -449,6 +460,12 @@ function Canvas({ args, theme }) {
   // --- drawing -----------------------------------------------------------------------------
 
   const highlight = useMemo(() => connectingCss(table, connecting), [table, connecting]);
+  const rootClasses = [
+    `nl-root nl-${colourMode}`,
+    connecting && "nl-connecting",
+    readOnly && "nl-read-only",
+    far && "nl-far",
+  ].filter(Boolean).join(" ");
   const from = quickAdd?.from;
   const quickAddHeading = from
     ? `Add a node ${from.side === "source" ? "fed by" : "feeding"} ${from.node}.${from.port} (${from.portType})`
@@ -457,7 +474,7 @@ function Canvas({ args, theme }) {
   return (
     <div
       ref={wrapper}
-      className={`nl-root nl-${colourMode}${connecting ? " nl-connecting" : ""}${readOnly ? " nl-read-only" : ""}`}
+      className={rootClasses}
       style={{ height }}
       onDragOver={readOnly ? undefined : onDragOver}
       onDrop={readOnly ? undefined : onDrop}
@@ -480,7 +497,7 @@ function Canvas({ args, theme }) {
         onSelectionChange={onSelectionChange}
         onDelete={onDelete}
         onMoveEnd={onMoveEnd}
-        onPaneClick={() => setQuickAdd(null)}
+        onPaneClick={closeQuickAdd}
         colorMode={colourMode}
         nodesDraggable={!readOnly}
         nodesConnectable={!readOnly}
@@ -500,7 +517,7 @@ function Canvas({ args, theme }) {
       >
         <Background gap={20} size={1} />
         <Controls showInteractive={false} fitViewOptions={FIT_OPTIONS} />
-        <MiniMap pannable zoomable nodeColor={(node) => node.data?.colour || "#999"} nodeStrokeWidth={2} />
+        <MiniMap pannable zoomable nodeColor={minimapColour} nodeStrokeWidth={2} />
         {!readOnly && (
           <Panel position="top-left">
             <Palette

@@ -37,7 +37,7 @@ export function connectingCss(table, connecting) {
     .map((type) => `.nl-connecting .nl-port-${endSide}[data-porttype="${cssString(type)}"]`);
   if (ports.length === 0) return "";
   const handles = ports.map((port) => `${port} .react-flow__handle`);
-  const grow = "transform: translate(var(--nl-shift), -50%) scale(1.45); box-shadow: 0 0 0 3px var(--nl-glow);";
+  const grow = "transform: scale(1.45); box-shadow: 0 0 0 3px var(--nl-glow);";
   return `${ports.join(",\n")} { opacity: 1; }\n${handles.join(",\n")} { ${grow} }`;
 }
 
