@@ -16,10 +16,12 @@ generate samples (strategy=sampling) so that the temperature matters; the plain 
 settings. Each step checks what it computed (the edit reran exactly generate and its readers, the cached rerun
 nothing, the sweep trained once), so a figure never times the wrong work.
 
-    python benchmarks/bench_rerun.py [--epochs N] [--repeats 5]
+    python benchmarks/bench_rerun.py [--epochs N] [--sweep-epochs N] [--repeats 5] [--no-sweep]
 
 --epochs sets train.epochs (default: the example's own 30, about 2.5 minutes a cold run on 2 cores, so the whole
-benchmark takes about 20 minutes); fewer epochs (--quick uses 3) make every run shorter, and the figures say so.
+benchmark takes about 20 minutes); fewer epochs make every run shorter, and the figures say so. --sweep-epochs sets
+them for the sweep part alone: `run.py --quick` keeps the example's training for the edit loop (a briefly trained
+model rarely ends its answers, so generation would dominate both sides) and shortens the sweep's 5 trainings.
 """
 
 from __future__ import annotations
@@ -193,15 +195,23 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=None, help="train.epochs (default: the example's own)")
     parser.add_argument("--repeats", type=int, default=5, help="fully cached reruns (and floor runs) for the median")
     parser.add_argument("--no-sweep", action="store_true", help="skip the sweep and its 4 cold runs")
+    parser.add_argument(
+        "--sweep-epochs", type=int, default=None, help="train.epochs of the sweep and its cold runs (default: --epochs)"
+    )
     args = parser.parse_args()
 
-    common = sets("generate.strategy=sampling") + ([] if args.epochs is None else sets(f"train.epochs={args.epochs}"))
-    label = "" if args.epochs is None else f" (train.epochs={args.epochs}, shorter than the example's 30)"
+    sweep_epochs = args.epochs if args.sweep_epochs is None else args.sweep_epochs
     with tempfile.TemporaryDirectory(prefix="nodeloom-bench-rerun-") as folder:
         scratch = Path(folder)
-        edit_loop(scratch / "home", scratch, common, label, args.repeats)
+        edit_loop(scratch / "home", scratch, *settings(args.epochs), args.repeats)
         if not args.no_sweep:
-            sweep_against_cold_runs(scratch, common, label)
+            sweep_against_cold_runs(scratch, *settings(sweep_epochs))
+
+
+def settings(epochs: int | None) -> tuple[list[str], str]:
+    """The overrides every run of a part shares, and the label that says how its training differs from the example's."""
+    common = sets("generate.strategy=sampling") + ([] if epochs is None else sets(f"train.epochs={epochs}"))
+    return common, ("" if epochs is None else f" (train.epochs={epochs}, shorter than the example's 30)")
 
 
 if __name__ == "__main__":
