@@ -34,6 +34,7 @@ import multiprocessing.forkserver
 import multiprocessing.process
 import os
 import runpy
+import select
 import signal
 import subprocess
 import sys
@@ -178,15 +179,38 @@ def start_forked(
     multiprocessing.process._children.discard(process)  # type: ignore[attr-defined]
     assert process.pid is not None
     worker = Worker(run_id, process.pid, arguments, output)
+    handle = process_handle(process.pid)
 
     def wait_for_exit() -> int:
-        process.join()  # the fork server reaps the run and sends its exit code here
+        process.join()  # the fork server reaps the run and sends its exit code here…
         code = process.exitcode
         process.close()  # the exit code's pipe: a long-lived app would otherwise keep one per run
+        wait_until_gone(worker.pid, handle)  # …or dies first (255), the run still going
         return -1 if code is None else code
 
     worker._watch(wait_for_exit)
     return worker
+
+
+def process_handle(pid: int) -> int | None:
+    """A pidfd for the run (Linux): readable once it has exited, though it is the fork server's child, not ours."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):  # no pidfds here, or the run has already ended
+        return None
+
+
+def wait_until_gone(pid: int, handle: int | None) -> None:
+    if handle is not None:
+        select.select([handle], [], [])
+        os.close(handle)
+        return
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.5)
 
 
 @contextlib.contextmanager
