@@ -65,7 +65,7 @@ SIZES: dict[str, tuple[list[str], list[str], int]] = {
     "metrics": ([], ["--rows", "2000", "--repeats", "3"], 1200),
     "quality": ([], ["--rows", "20000", "--repeats", "2"], 1200),
     "store": ([], ["--steps", "200", "--repeats", "2"], 1200),
-    "app": ([], ["--reruns", "10"], 1200),
+    "app": ([], ["--reruns", "10", "--chatbot-epochs", "2"], 1200),  # a cached run loads the same things at any epochs
     "canvas": ([], ["--rounds", "1", "--steps", "30"], 1200),
     "ray": ([], ["--rows", "10000", "--repeats", "1"], 900),
     "rerun": ([], ["--sweep-epochs", "2", "--repeats", "3"], 3600),  # the chatbot: 7 cold runs at full size
