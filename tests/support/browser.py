@@ -125,9 +125,12 @@ def import_pipeline(page, home: Path, data: dict) -> None:
     """Import a pipeline file through the sidebar, discarding unsaved changes when the app asks."""
     path = home / f"{data['name']}.json"
     path.write_text(json.dumps(data))
-    uploader = page.locator(f"{SIDEBAR} input[type='file']")
-    if not uploader.count():
+    # Open the expander unless it is open: a collapsed one keeps its uploader in the page but hides the
+    # "Imported" message and the "Discard and open" button this waits for.
+    expander = page.locator(f"{SIDEBAR} details").filter(has_text="Import / export")
+    if expander.get_attribute("open") is None:
         page.get_by_text("Import / export").click()
+    uploader = expander.locator("input[type='file']")
     imported = page.get_by_text(f"Imported {path.name}")
     discard = page.get_by_role("button", name="Discard and open")
     try:
