@@ -2,27 +2,17 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from types import SimpleNamespace
 
 import pytest
 
-from tests.support import REPO
-
 pytest.importorskip("ray")
 
 
-def test_the_sidebar_offers_the_ray_executor_only_where_ray_is_installed(monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
+def test_the_sidebar_offers_the_ray_executor_only_where_ray_is_installed(app_on_cpu, monkeypatch):
     from nodeloom.ui import runs
 
-    answer: Future = Future()
-    answer.set_result([("cpu", "CPU (2 threads)")])
-    monkeypatch.setattr(runs, "_device_probe", answer)
-    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    app.run()
-    assert not app.exception, [error.value for error in app.exception]
+    app = app_on_cpu
     executor = app.sidebar.radio(key="executor")
     assert executor.options == ["local", "ray"] and executor.value == "local"
     executor.set_value("ray").run()

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import Future
-
-from tests.support import REPO
-
 
 def test_a_run_started_with_more_than_one_process_asks_the_worker_for_them():
     from nodeloom.ui.runs import run_options
@@ -14,17 +10,8 @@ def test_a_run_started_with_more_than_one_process_asks_the_worker_for_them():
     assert run_options(["train"], "cuda", 2) == ["--until", "train", "--device", "cuda", "--processes", "2"]
 
 
-def test_the_sidebar_offers_a_process_count_that_start_run_reads(monkeypatch):
-    from streamlit.testing.v1 import AppTest
-
-    from nodeloom.ui import runs
-
-    answer: Future = Future()
-    answer.set_result([("cpu", "CPU (2 threads)")])
-    monkeypatch.setattr(runs, "_device_probe", answer)
-    app = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
-    app.run()
-    assert not app.exception, [error.value for error in app.exception]
+def test_the_sidebar_offers_a_process_count_that_start_run_reads(app_on_cpu):
+    app = app_on_cpu
     count = app.sidebar.number_input(key="processes")
     assert count.value == 1 and count.min == 1
     count.set_value(2).run()
