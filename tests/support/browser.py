@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def serve_app(home: Path) -> Iterator[str]:
-    """`nodeloom app` with NODELOOM_HOME=home, on a free port; yields its URL, stops it afterwards."""
+def serve_process(command: Callable[[int], list[str]], log_path: Path, env: dict[str, str], name: str) -> Iterator[str]:
+    """A Streamlit server started as `command(port)` on a free port, logging to log_path; yields its URL once it
+    answers, stops it afterwards."""
     port = free_port()
-    env = os.environ | {"NODELOOM_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
-    log = open(home / "app.log", "wb")
+    log = open(log_path, "wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "nodeloom", "app", "--port", str(port)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        command(port), cwd=REPO, env=os.environ | env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     url = f"http://localhost:{port}"
     deadline = time.time() + 60
@@ -59,10 +58,10 @@ def serve_app(home: Path) -> Iterator[str]:
             break
         except OSError:
             if process.poll() is not None:
-                pytest.fail(f"the app exited: {(home / 'app.log').read_text()[-2000:]}")
+                pytest.fail(f"the {name} exited: {log_path.read_text()[-2000:]}")
             time.sleep(0.5)
     else:
-        pytest.fail("the app did not answer within 60 s")
+        pytest.fail(f"the {name} did not answer within 60 s")
     try:
         yield url
     finally:
@@ -72,6 +71,17 @@ def serve_app(home: Path) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+def serve_app(home: Path) -> Iterator[str]:
+    """`nodeloom app` with NODELOOM_HOME=home, on a free port; yields its URL, stops it and the runs it left going
+    afterwards."""
+    env = {"NODELOOM_HOME": str(home), "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    try:
+        yield from serve_process(
+            lambda port: [sys.executable, "-m", "nodeloom", "app", "--port", str(port)], home / "app.log", env, "app"
+        )
+    finally:
         stop_runs(home)
 
 

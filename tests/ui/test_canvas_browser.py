@@ -5,84 +5,46 @@ with the real registry and the gpt2_chatbot example). Screenshots go to test-art
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
-import subprocess
 import sys
 import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from tests.support import REPO
+from tests.support.browser import ARTIFACTS, BROWSER_ARGS, CHROMIUM, playwright_api, serve_process
 
 pytestmark = pytest.mark.browser
 
-ARTIFACTS = REPO / "test-artifacts" / "browser"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CANVAS = "iframe[title*='nodeloom_canvas']"
-
-playwright_api = pytest.importorskip("playwright.sync_api")
-if not Path(CHROMIUM).exists():
-    pytest.skip("Chromium is not installed (the CI script installs Debian's chromium)", allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("localhost", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    port = free_port()
     log_path = tmp_path_factory.mktemp("canvas-demo") / "demo.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "streamlit",
-                "run",
-                "tools/canvas_demo.py",
-                "--server.headless",
-                "true",
-                "--server.port",
-                str(port),
-                "--browser.gatherUsageStats",
-                "false",
-            ],
-            cwd=REPO,
-            env=os.environ | {"HF_HUB_OFFLINE": "1"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    url = f"http://localhost:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-            break
-        except OSError:
-            if process.poll() is not None:
-                pytest.fail(f"the demo exited: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-    else:
-        pytest.fail("the demo did not answer within 60 s")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    yield from serve_process(
+        lambda port: [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "tools/canvas_demo.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--browser.gatherUsageStats",
+            "false",
+        ],
+        log_path,
+        {"HF_HUB_OFFLINE": "1"},
+        "demo",
+    )
 
 
 @pytest.fixture(scope="module")
 def browser():
     with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-        )
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=BROWSER_ARGS)
         yield chromium
         chromium.close()
 
