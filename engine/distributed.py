@@ -27,7 +27,7 @@ from nodeloom.engine.context import CancelToken
 from nodeloom.engine.events import Event, RunStatus
 from nodeloom.engine.node import Registry, discover
 from nodeloom.engine.planner import RunPlan
-from nodeloom.engine.runner import NodeResult, RunState, _execute, _typed, prepare_node
+from nodeloom.engine.runner import NodeResult, RunState, execute_node, prepare_node, typed_params
 
 TIMEOUT_VARIABLE = "NODELOOM_DISTRIBUTED_TIMEOUT"
 DEFAULT_TIMEOUT_SECONDS = 1800  # torch's own default for a process group
@@ -198,16 +198,16 @@ class Follower:
         while (node_id := self.receive()) is not DONE:
             for edge in run.incoming[node_id]:
                 _key_with_ancestors(run, edge.source)
-            node_type, params = _typed(run, node_id)
-            _execute(run, node_id, node_type, params)  # rank 0 stores the outputs: this copy is dropped
+            node_type, params = typed_params(run, node_id)
+            execute_node(run, node_id, node_type, params)  # rank 0 stores the outputs: this copy is dropped
             ran.append(node_id)
         return ran
 
 
 def _key_with_ancestors(run: RunState, node_id: str) -> None:
     """The outcome (with its cache key) of a node that rank 0 computed or reused, and of the nodes it depends on,
-    so that `_execute` reads a distributed node's inputs from the cache rank 0 filled. Nothing is computed here:
-    an entry that is missing after all (kept in memory only) is computed by `_execute`, as a damaged one is."""
+    so that `execute_node` reads a distributed node's inputs from the cache rank 0 filled. Nothing is computed here:
+    an entry that is missing after all (kept in memory only) is computed by `execute_node`, as a damaged one is."""
     if node_id in run.results:
         return
     for edge in run.incoming[node_id]:

@@ -31,7 +31,7 @@ from nodeloom.engine.node import Registry
 from nodeloom.engine.out_of_memory import out_of_memory_message, sizing_advice
 from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.planner import RunPlan
-from nodeloom.engine.runner import NodeResult, NodeWork, RunState, compute, prepare_node
+from nodeloom.engine.runner import NodeResult, NodeWork, RunState, compute, prepare_node, typed_params
 
 RAY_MISSING = 'the Ray executor needs Ray, an optional extra: pip install "nodeloom[ray]"'
 POLL_SECONDS = 0.1  # how long the driver waits for a task before it forwards events and checks for a stop
@@ -218,8 +218,7 @@ class _Dispatch:
     def task_failure(self, node_id: str, exc: Exception) -> str:
         """One line for a task Ray could not finish; running out of memory in the one wording of every node."""
         if isinstance(exc, self.ray.exceptions.OutOfMemoryError):
-            node_type = self.run.registry.types[self.run.specs[node_id].type]
-            params = node_type.params.model_validate(self.run.specs[node_id].params)
+            node_type, params = typed_params(self.run, node_id)
             advice = sizing_advice(node_type.memory_params, params)
             return out_of_memory_message(node_type.type_id, "CPU", self.run.plan.device, advice, "")
         cause = getattr(exc, "cause", None) or exc
@@ -284,9 +283,8 @@ def _node_task(job: NodeJob, mailbox: Any) -> tuple[NodeResult, dict[str, float]
         listeners=[relay],
         results=job.results,
     )
-    spec = run.specs[job.node_id]
-    node_type = run.registry.types[spec.type]
-    work = NodeWork(job.node_id, node_type, node_type.params.model_validate(spec.params), job.key)
+    node_type, params = typed_params(run, job.node_id)
+    work = NodeWork(job.node_id, node_type, params, job.key)
     started = time.perf_counter()
     try:
         result = compute(run, work)

@@ -233,7 +233,7 @@ def prepare_node(run: RunState, node_id: str) -> NodeResult | NodeWork:
     if blocked:
         run.emit(NodeSkipped(run.run_id, node_id, f"upstream node '{blocked[0]}' {run.results[blocked[0]].status}"))
         return NodeResult(status=RunStatus.SKIPPED)
-    node_type, params = _typed(run, node_id)
+    node_type, params = typed_params(run, node_id)
     input_keys = {edge.ports[1]: f"{run.results[edge.source].key}:{edge.ports[0]}" for edge in run.incoming[node_id]}
     try:
         key = node_key(node_type, params.model_dump(mode="json"), input_keys, run.plan.pipeline.settings.seed)
@@ -249,7 +249,7 @@ def prepare_node(run: RunState, node_id: str) -> NodeResult | NodeWork:
     return NodeWork(node_id, node_type, params, key)
 
 
-def _typed(run: RunState, node_id: str) -> tuple[NodeType, NodeParams]:
+def typed_params(run: RunState, node_id: str) -> tuple[NodeType, NodeParams]:
     spec = run.specs[node_id]
     node_type = run.registry.get(spec.type)
     assert node_type is not None, "load_pipeline checks node types"
@@ -276,7 +276,7 @@ def compute(run: RunState, work: NodeWork) -> NodeResult:
     run.emit(NodeStarted(run.run_id, node_id))
     clock = time.perf_counter()
     try:
-        outputs = _execute(run, node_id, node_type, params)
+        outputs = execute_node(run, node_id, node_type, params)
     except Cancelled:
         run.emit(NodeCancelled(run.run_id, node_id))
         return NodeResult(status=RunStatus.CANCELLED, seconds=time.perf_counter() - clock, key=key)
@@ -305,13 +305,13 @@ def _upstream_outputs(run: RunState, node_id: str) -> dict[str, Any]:
     assert key is not None, "only succeeded nodes feed others, and they have keys"
     outputs = run.cache.get(key)
     if outputs is None:
-        node_type, params = _typed(run, node_id)
-        outputs = _execute(run, node_id, node_type, params)
+        node_type, params = typed_params(run, node_id)
+        outputs = execute_node(run, node_id, node_type, params)
         run.cache.put(key, node_type, outputs, replace=True)
     return outputs
 
 
-def _execute(run: RunState, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
+def execute_node(run: RunState, node_id: str, node_type: NodeType, params: NodeParams) -> dict[str, Any]:
     """The node's own work: gather its inputs from the cache, call it, check what it returned."""
     inputs = {edge.ports[1]: _upstream_outputs(run, edge.source)[edge.ports[0]] for edge in run.incoming[node_id]}
     try:
