@@ -195,15 +195,26 @@ def create_app(store: Store, queue: RunQueue, token: str) -> FastAPI:
     def list_runs(
         pipeline: Annotated[str | None, Query(description="only this pipeline's runs")] = None,
         status: Annotated[RunStatusName | None, Query(description="only runs with this status")] = None,
+        sweep: Annotated[
+            str | None,
+            Query(
+                description="only the runs of this `nodeloom sweep` (the `sweep_id` it prints and each of its runs "
+                "carries); an unknown id lists no runs, as an unknown pipeline does"
+            ),
+        ] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
         """Run history, newest first, as `nodeloom runs --json`; runs still waiting for a slot come first."""
-        recorded = store.list_runs(pipeline, status=status, limit=limit)
+        recorded = store.list_runs(pipeline, status=status, sweep_id=sweep, limit=limit)
         seen = {run.id for run in recorded}
+        # A run waiting here was posted, so it belongs to no sweep: a sweep filter leaves it out
         waiting = [
             run.detail()
             for run in queue.unrecorded()
-            if run.id not in seen and pipeline in (None, run.version.pipeline) and status in (None, run.status)
+            if run.id not in seen
+            and pipeline in (None, run.version.pipeline)
+            and status in (None, run.status)
+            and sweep is None
         ]
         return {"runs": [run_summary(run) for run in [*waiting, *recorded][:limit]]}
 

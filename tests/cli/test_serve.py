@@ -20,8 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
+from nodeloom.engine.recorder import run_recorded
+from nodeloom.engine.store import Store
+from nodeloom.engine.validation import load_pipeline
 from tests.support import REPO
 from tests.support.pipelines import metrics_pipeline
+from tests.support.store_nodes import REGISTRY as STORE_TEST_NODES
 from tests.support.store_nodes import train_pipeline
 
 PLUGIN_MODULE = """
@@ -214,6 +218,27 @@ def test_an_invalid_pipeline_is_refused_with_the_cli_messages(server, tmp_path):
         line.strip() for line in cli.stderr.splitlines() if line.strip().startswith("•")
     ]
     assert response.json()["detail"].startswith("the posted pipeline is not a valid pipeline (2 problems)")
+
+
+def test_runs_are_listed_by_sweep_and_an_unknown_sweep_lists_none(server, monkeypatch):
+    # Recorded in the server's store by this process, as `nodeloom sweep` records its runs
+    monkeypatch.setenv("NODELOOM_HOME", str(server.home))
+    data = train_pipeline("swept", steps=3)
+    pipeline = load_pipeline(data, registry=STORE_TEST_NODES)
+    with Store.open() as store:
+        version = store.ensure_version("swept", data).version
+        for run_id, sweep_id in [("sweep-run-1", "sweep-a"), ("lone-run", None), ("sweep-run-2", "sweep-a")]:
+            run_recorded(store, pipeline, version, run_id=run_id, sweep_id=sweep_id, registry=STORE_TEST_NODES)
+    client = server.client()
+    swept = client.get("/runs", params={"sweep": "sweep-a"}).json()["runs"]
+    assert [run["id"] for run in swept] == ["sweep-run-2", "sweep-run-1"]
+    assert {run["sweep_id"] for run in swept} == {"sweep-a"}
+    assert "lone-run" in [run["id"] for run in client.get("/runs", params={"pipeline": "swept"}).json()["runs"]]
+    assert client.get("/runs", params={"sweep": "sweep-a", "limit": 1}).json()["runs"] == swept[:1]
+    unknown = client.get("/runs", params={"sweep": "no-such-sweep"})
+    assert unknown.status_code == 200 and unknown.json() == {"runs": []}  # a filter, as an unknown pipeline is
+    described = httpx.get(f"{server.base}/openapi.json").json()["paths"]["/api/v1/runs"]["get"]["parameters"]
+    assert "nodeloom sweep" in next(p["description"] for p in described if p["name"] == "sweep")
 
 
 def test_bad_references_and_bodies_are_refused_in_one_line(server):

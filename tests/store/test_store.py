@@ -205,6 +205,20 @@ def test_run_ids_are_checked_and_unique(store):
     assert store.resolve_run_id("tak") == "taken"
 
 
+def test_runs_are_listed_by_sweep_and_an_unknown_sweep_lists_none(store):
+    version = store.save_pipeline("demo", BASE).version
+    other = store.save_pipeline("other", BASE).version
+    store.create_run(version, run_id="plain")
+    store.create_run(version, run_id="swept-1", sweep_id="sweep-a")
+    store.create_run(version, run_id="swept-2", sweep_id="sweep-a")
+    store.create_run(other, run_id="elsewhere", sweep_id="sweep-b")
+    assert [run.id for run in store.list_runs(sweep_id="sweep-a")] == ["swept-2", "swept-1"]
+    assert [run.id for run in store.list_runs("demo", sweep_id="sweep-b")] == []  # the filters combine
+    assert [run.id for run in store.list_runs(sweep_id="sweep-a", limit=1)] == ["swept-2"]
+    assert store.list_runs(sweep_id="no-such-sweep") == []
+    assert len(store.list_runs()) == 4
+
+
 def test_a_run_whose_process_is_gone_is_marked_interrupted_on_open(nodeloom_home):
     with Store.open() as store:
         version = store.save_pipeline("demo", BASE).version
