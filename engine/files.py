@@ -5,11 +5,14 @@ someone writes), a kernel pseudo-file under /proc (the environment of the proces
 whole disk. `readable` decides from `os.stat` alone, which never opens, blocks or reads the file, so
 validation can refuse such paths before anything runs, and the cache fingerprints only what it may read.
 Output paths get the same treatment: a save that could only fail, or would replace NodeLoom's own files, is
-refused by validation rather than when the node runs, perhaps after an hour of training.
+refused by validation rather than when the node runs, perhaps after an hour of training; and so is a save that
+would replace what is there while its overwrite parameter is off (`overwrite_refusal`, which the saving nodes
+apply again when they run).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -21,6 +24,8 @@ PSEUDO_ROOTS = ("/proc", "/sys", "/dev")
 MAX_FOLDER_FILES = 10_000  # a folder a node reads (a model, a checkpoint) holds a few dozen
 MAX_NAME_BYTES, MAX_PATH_BYTES = 255, 4096  # Linux's NAME_MAX and PATH_MAX; macOS and Windows allow less
 SAVE_SUFFIX_BYTES = 24  # what a save adds to a name for its temporary sibling (".NAME.replaced-1234abcd")
+MARKER = ".nodeloom-saved"  # in every folder a save writes: {"files": [the names it wrote]}
+MAX_MARKER_BYTES = 1 << 20  # a marker lists a few dozen names; a bigger one is not NodeLoom's
 KIND_NAMES = {
     stat.S_IFCHR: "a character device",
     stat.S_IFBLK: "a block device",
@@ -156,3 +161,50 @@ def _writable(path: Path, kind: str, home: Path) -> Path:
     if not os.access(ancestor, os.W_OK | os.X_OK):
         raise RefusedPath(f"cannot be written: no permission to write in {ancestor}")
     return target
+
+
+def saved_names(folder: Path) -> set[str]:
+    """The names an earlier save wrote in `folder`, as its MARKER lists them; empty without a readable marker.
+    The marker is opened only when `stat` says it is a regular file, without blocking, and read only when it
+    still is and is small: a FIFO or device put there is never opened or never stalls validation."""
+    marker_path = folder / MARKER
+    try:
+        if not stat.S_ISREG(os.stat(marker_path).st_mode):
+            return set()
+        handle = os.open(marker_path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return set()
+    try:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_MARKER_BYTES:
+            return set()
+        with os.fdopen(os.dup(handle), "rb") as marker:
+            listed = json.loads(marker.read(MAX_MARKER_BYTES + 1))["files"]
+        return {name for name in listed if isinstance(name, str)}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
+    finally:
+        os.close(handle)
+
+
+def unsaved_entries(folder: Path) -> list[str]:
+    """Names in `folder` that no earlier save wrote there (all of them when it has no readable marker)."""
+    written = saved_names(folder)
+    return sorted(name for name in os.listdir(folder) if name != MARKER and name not in written)
+
+
+def overwrite_refusal(target: Path, kind: str, flag: str) -> str | None:
+    """Why saving `kind` ("file" or "folder") at the resolved `target` needs parameter `flag` on, in words that
+    follow the path, with the fix; None when nothing is in the way. A file that exists is in the way; a folder
+    only when it holds entries no earlier save wrote (a save replaces its own folder: its MARKER says so)."""
+    fix = f"set {flag}: true or choose another path"
+    if kind == "file":
+        return f"exists; {fix}" if os.path.isfile(target) else None
+    try:
+        unsaved = unsaved_entries(target) if os.path.isdir(target) else []
+    except OSError as exc:  # what cannot be listed may be the user's: never replaced unasked
+        return f"cannot be listed ({exc.strerror or exc}), so it may hold your files; {fix}"
+    if not unsaved:
+        return None
+    listed = ", ".join(unsaved[:3]) + (f" and {len(unsaved) - 3} more" if len(unsaved) > 3 else "")
+    return f"holds files NodeLoom did not write ({listed}); {fix} (a new or empty folder)"

@@ -29,7 +29,7 @@ from importlib.metadata import entry_points
 from typing import Any
 
 from nodeloom.engine.context import RunContext
-from nodeloom.engine.params import NodeParams, applicable_params, param_rules
+from nodeloom.engine.params import NodeParams, applicable_params, overwrite_flag, param_rules
 from nodeloom.engine.types import PortType
 
 __all__ = [
@@ -176,6 +176,10 @@ def node(
     unknown = [name for name in sizing if name not in params.model_fields]
     if unknown:
         raise ValueError(f"{type_id}: memory_params names {', '.join(unknown)}, not among its parameters")
+    flags = [overwrite_flag(params, name) for name in params.model_fields]
+    unknown_flags = sorted({flag for flag in flags if flag is not None and flag not in params.model_fields})
+    if unknown_flags:  # validation reads the flag's value: a typo would fail every validation, not this once
+        raise ValueError(f"{type_id}: overwrite_flag names {', '.join(unknown_flags)}, not among its parameters")
 
     def register(run: RunFunction) -> RunFunction:
         node_type = NodeType(

@@ -8,12 +8,15 @@ does, a fixed list of choices and its unit::
     path: str = Field("", description="…", json_schema_extra=param_rules(applies_when={"source": ["file"]},
                                                                           required=True))
     max_new_tokens: int = Field(64, ge=1, json_schema_extra=param_rules(unit="tokens"))
-    path: str = Field("", description="…", json_schema_extra=param_rules(writes="folder"))
+    path: str = Field("", description="…",
+                      json_schema_extra=param_rules(writes="folder", overwrite_flag="overwrite"))
 
 The rules are part of the JSON schema (`nodeloom nodes --json`), so the CLI's catalog, the inspector
 and the canvas cards agree: a form hides what does not apply (`applicable_params`), and validation
 refuses an empty required value or a value outside the choices, naming the parameter. A parameter that
-`writes` a file or folder is checked by validation (`engine.files.writable`) before anything runs.
+`writes` a file or folder is checked by validation (`engine.files.writable`) before anything runs; with an
+`overwrite_flag`, what is already at the path is refused too while that boolean parameter is off
+(`engine.files.overwrite_refusal`), so a save that would refuse after the training is refused before it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ CHOICES = "choices"  # a fixed list: a pick list in forms, checked by validation
 CHOICES_WHEN = "choices_when"  # the choices hold only under this condition (else any value)
 UNIT = "unit"  # what a number counts: tokens, steps, rows…
 WRITES = "writes"  # "file" or "folder": the node writes its output to the path this parameter holds
+OVERWRITE_FLAG = "overwrite_flag"  # the boolean parameter that lets the write replace what is at that path
 
 
 def param_rules(
@@ -39,6 +43,7 @@ def param_rules(
     choices_when: Mapping[str, Iterable[Any]] | None = None,
     unit: str | None = None,
     writes: Literal["file", "folder"] | None = None,
+    overwrite_flag: str | None = None,
 ) -> dict[str, Any]:
     """The `json_schema_extra` of a parameter's Field, declaring the rules above."""
     rules: dict[str, Any] = {}
@@ -54,12 +59,19 @@ def param_rules(
         rules[UNIT] = unit
     if writes:
         rules[WRITES] = writes
+    if overwrite_flag:
+        rules[OVERWRITE_FLAG] = overwrite_flag
     return rules
 
 
 def rules_of(model: type[BaseModel], name: str) -> dict[str, Any]:
     extra = model.model_fields[name].json_schema_extra
     return extra if isinstance(extra, dict) else {}
+
+
+def overwrite_flag(model: type[BaseModel], name: str) -> str | None:
+    """The boolean parameter that must be on for parameter `name`'s write to replace what is there, if any."""
+    return rules_of(model, name).get(OVERWRITE_FLAG)
 
 
 def written_paths(model: type[BaseModel], params: Mapping[str, Any]) -> list[tuple[str, str, str]]:

@@ -2,8 +2,10 @@
 
 Saving never destroys files NodeLoom did not write: every folder io.save_model writes gets a MARKER file that
 lists what it wrote, and a folder holding anything else is refused unless `overwrite` is on; io.save_dataset
-refuses a file that exists unless `overwrite` is on. What is saved is written under a new sibling name first and
-put in place when complete, so a failed or interrupted save leaves the old folder or file as it was, never half.
+refuses a file that exists unless `overwrite` is on. Validation refuses both before the run (the `path`
+parameters declare `overwrite_flag`); the nodes refuse again when they run (`engine.files.overwrite_refusal`).
+What is saved is written under a new sibling name first and put in place when complete, so a failed or
+interrupted save leaves the old folder or file as it was, never half.
 """
 
 from __future__ import annotations
@@ -21,20 +23,18 @@ from typing import Any, Literal
 from pydantic import Field
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
-from nodeloom.engine.files import RefusedPath, writable
+from nodeloom.engine.files import MARKER, RefusedPath, overwrite_refusal, writable
 from nodeloom.engine.node import param_rules
 from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.types import DATASET, METRICS, MODEL, TEXT, TOKENIZER
 from nodeloom.nodes.memory import within_memory
-
-MARKER = ".nodeloom-saved"
 
 
 class SaveModelParams(NodeParams):
     path: str = Field(
         "",
         description="Folder to write the model, tokenizer and README.md model card into",
-        json_schema_extra=param_rules(writes="folder"),
+        json_schema_extra=param_rules(writes="folder", overwrite_flag="overwrite"),
     )
     merge_lora: bool = Field(
         True, description="LoRA models: merge the adapter into the weights (off: save the adapter alone)"
@@ -59,16 +59,6 @@ def output_path(where: str, path: str, kind: Literal["file", "folder"]) -> Path:
         return writable(path, kind, nodeloom_home())
     except RefusedPath as exc:
         raise NodeError(f"{where}: parameter 'path': '{path}' {exc}; pick another {kind}") from None
-
-
-def unknown_entries(folder: Path) -> list[str]:
-    """Names in `folder` that no earlier save wrote there (all of them when it has no readable marker)."""
-    names = sorted(entry.name for entry in folder.iterdir())
-    try:
-        written = set(json.loads((folder / MARKER).read_text(encoding="utf-8"))["files"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return names
-    return [name for name in names if name != MARKER and name not in written]
 
 
 def write_then_swap(folder: Path, write: Callable[[Path], None], *, single_file: bool = False) -> None:
@@ -164,13 +154,9 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
     if not params.path:
         raise NodeError("io.save_model: parameter 'path' is empty; give the folder to save the model into")
     folder = output_path("io.save_model", params.path, "folder")
-    unknown = unknown_entries(folder) if folder.is_dir() else []
-    if unknown and not params.overwrite:
-        shown = ", ".join(unknown[:3]) + (f" and {len(unknown) - 3} more" if len(unknown) > 3 else "")
-        raise NodeError(
-            f"io.save_model: parameter 'path': folder '{params.path}' holds files NodeLoom did not write ({shown}); "
-            "switch on 'overwrite' to replace them, or pick an empty or new folder"
-        )
+    refusal = None if params.overwrite else overwrite_refusal(folder, "folder", "overwrite")
+    if refusal:  # validation said so too, but the folder may have filled up since
+        raise NodeError(f"io.save_model: parameter 'path': folder '{params.path}' {refusal}")
     model = inputs["model"]
     is_lora = hasattr(model, "peft_config")
     if is_lora and params.merge_lora:
@@ -211,7 +197,7 @@ class SaveDatasetParams(NodeParams):
     path: str = Field(
         "",
         description="File to write: .csv, .jsonl (one JSON object per row) or .parquet",
-        json_schema_extra=param_rules(writes="file"),
+        json_schema_extra=param_rules(writes="file", overwrite_flag="overwrite"),
     )
     format: Literal["auto", "csv", "jsonl", "parquet"] = Field(
         "auto", description="auto: from the file's extension; else this format whatever the extension"
@@ -262,11 +248,9 @@ def save_dataset(ctx: RunContext, inputs: dict, params: SaveDatasetParams) -> di
         raise NodeError("io.save_dataset: parameter 'path' is empty; give the file to write, e.g. data/clean.csv")
     file_format = dataset_format(params)
     target = output_path("io.save_dataset", params.path, "file")
-    if target.exists() and not params.overwrite:
-        raise NodeError(
-            f"io.save_dataset: parameter 'path': file '{params.path}' exists; switch on 'overwrite' "
-            "to replace it, or pick another file"
-        )
+    refusal = None if params.overwrite else overwrite_refusal(target, "file", "overwrite")
+    if refusal:  # validation said so too, but the file may have appeared since
+        raise NodeError(f"io.save_dataset: parameter 'path': file '{params.path}' {refusal}")
     dataset = inputs["dataset"]
     try:
         write_then_swap(target, lambda staging: write_dataset(dataset, staging, file_format), single_file=True)

@@ -239,8 +239,14 @@ def test_save_model_refuses_a_folder_it_did_not_write(sandbox):
         ],
         "edges": [{"source": "gpt2", "target": "save", "target_port": "model"}],
     }
-    result = sandbox.nodeloom("run", str(sandbox.write_pipeline(pipeline)))
-    assert_refused(result, "save", "overwrite", codes=(1,))
+    pipeline_file = str(sandbox.write_pipeline(pipeline))
+    refusal = (
+        f"node 'save' (io.save_model): parameter 'path': folder '{target}' holds files NodeLoom did not write "
+        "(README.md, config.json); set overwrite: true or choose another path"
+    )
+    for command in ("validate", "run"):  # refused before the run, not when the save comes
+        assert_refused(sandbox.nodeloom(command, pipeline_file), refusal, codes=(2,))
+    assert sandbox.nodeloom("validate", pipeline_file, "--set", "save.overwrite=true").returncode == 0
     assert (target / "README.md").read_text() == "my notes"
     assert (target / "config.json").read_text() == '{"mine": true}'
 

@@ -17,7 +17,7 @@ from pydantic import Field
 from nodeloom.engine import NodeParams, Output, node
 from nodeloom.engine.cache import MANIFEST, OutputCache, file_fingerprint
 from nodeloom.engine.events import NodeFailed
-from nodeloom.engine.files import RefusedPath, folder_files, readable, writable
+from nodeloom.engine.files import MARKER, RefusedPath, folder_files, readable, writable
 from nodeloom.engine.limits import MAX_NESTING_DEPTH, is_node_id, too_deep
 from nodeloom.engine.node import Registry, param_rules
 from nodeloom.engine.out_of_memory import is_out_of_memory, memory_kind
@@ -325,6 +325,54 @@ def test_validation_refuses_output_paths_once_each_naming_node_parameter_and_pat
     ]
     assert [problem.node for problem in problems] == ["save", "write"]
     assert not (places / "new").exists()
+
+
+def test_validation_refuses_what_a_save_would_replace_while_overwrite_is_off(places):
+    (places / "rows.csv").write_text("mine")
+    (places / "a-folder" / "notes.md").write_text("my notes")
+    ours = places / "ours"  # a folder an earlier save wrote: the save replaces it without being told
+    ours.mkdir()
+    (ours / "config.json").write_text("{}")
+    (ours / MARKER).write_text(json.dumps({"files": ["config.json"]}))
+    odd = places / "odd"  # a FIFO where the marker goes is never opened: the folder reads as not ours
+    odd.mkdir()
+    os.mkfifo(odd / MARKER)
+    (odd / "weights.bin").write_text("0")
+
+    def pipeline(overwrite: bool) -> dict:
+        saves = {"file": ("io.save_dataset", "rows.csv"), "folder": ("io.save_model", "a-folder")}
+        saves |= {"ours": ("io.save_model", "ours"), "odd": ("io.save_model", "odd"), "new": ("io.save_model", "new")}
+        nodes = [
+            {"id": node_id, "type": type_id, "params": {"path": str(places / name), "overwrite": overwrite}}
+            for node_id, (type_id, name) in saves.items()
+        ]
+        return {"schema_version": 1, "nodes": nodes, "edges": []}
+
+    problems = [p for p in load_pipeline(pipeline(False), strict=False).problems if p.code == "target_exists"]
+    fix = "set overwrite: true or choose another path"
+    assert [(problem.node, str(problem)) for problem in problems] == [
+        ("file", f"node 'file' (io.save_dataset): parameter 'path': file '{places}/rows.csv' exists; {fix}"),
+        (
+            "folder",
+            f"node 'folder' (io.save_model): parameter 'path': folder '{places}/a-folder' holds files NodeLoom did "
+            f"not write (notes.md); {fix} (a new or empty folder)",
+        ),
+        (
+            "odd",
+            f"node 'odd' (io.save_model): parameter 'path': folder '{places}/odd' holds files NodeLoom did not "
+            f"write (weights.bin); {fix} (a new or empty folder)",
+        ),
+    ]
+    assert not [p for p in load_pipeline(pipeline(True), strict=False).problems if p.code == "target_exists"]
+
+
+def test_an_overwrite_flag_must_name_a_parameter_of_the_node():
+    class Params(NodeParams):
+        target: str = Field("", json_schema_extra=param_rules(writes="file", overwrite_flag="overwirte"))
+        overwrite: bool = False
+
+    with pytest.raises(ValueError, match="test.typo: overwrite_flag names overwirte, not among its parameters"):
+        node("test.typo", title="Typo", category="test", params=Params, registry=Registry())(lambda *_: {})
 
 
 def test_a_parameter_declared_as_written_is_checked_only_while_it_applies():

@@ -7,6 +7,8 @@ import datasets
 import pytest
 
 from nodeloom.engine import NodeError
+from nodeloom.engine.runner import run_pipeline
+from nodeloom.engine.validation import PipelineInvalid, load_pipeline
 from tests.support.tiny_models import context, run_node
 
 ROWS = {"text": ["Grüße, world", 'a "quoted", comma', "line\nbreak"], "label": [1, 0, 1], "score": [0.5, 1.25, -3.0]}
@@ -45,11 +47,47 @@ def test_the_format_param_overrides_the_extension(tmp_path, dataset):
 def test_an_existing_file_is_refused_unless_overwrite_is_on(tmp_path, dataset):
     target = tmp_path / "rows.csv"
     target.write_text("mine\n")
-    with pytest.raises(NodeError, match="file '.*rows.csv' exists; switch on 'overwrite'"):
+    with pytest.raises(NodeError, match="file '.*rows.csv' exists; set overwrite: true or choose another path$"):
         run_node("io.save_dataset", context(tmp_path), {"dataset": dataset}, path=str(target))
     assert target.read_text() == "mine\n"
     run_node("io.save_dataset", context(tmp_path), {"dataset": dataset}, path=str(target), overwrite=True)
     assert read_back(tmp_path, target).to_dict() == ROWS
+
+
+def copy_pipeline(source, target, overwrite: bool) -> dict:
+    return {
+        "schema_version": 1,
+        "nodes": [
+            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
+            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target), "overwrite": overwrite}},
+        ],
+        "edges": [{"source": "load", "target": "save"}],
+    }
+
+
+def test_validation_refuses_an_existing_file_and_the_run_refuses_one_that_appears_after_it(tmp_path):
+    source, target = tmp_path / "rows.csv", tmp_path / "copy.csv"
+    source.write_text("text\nalpha\nbeta\n")
+    checked = load_pipeline(copy_pipeline(source, target, overwrite=False))  # nothing there yet: valid
+    target.write_text("mine\n")  # appears between validation and the save
+    result = run_pipeline(checked, device="cpu")
+    assert result.nodes["load"].status == "succeeded" and result.nodes["save"].status == "failed"
+    assert result.nodes["save"].error == (
+        f"io.save_dataset: parameter 'path': file '{target}' exists; set overwrite: true or choose another path"
+    )
+    assert target.read_text() == "mine\n"
+
+    with pytest.raises(PipelineInvalid) as refused:  # now that it is there, before anything runs
+        load_pipeline(copy_pipeline(source, target, overwrite=False))
+    assert [(problem.node, str(problem)) for problem in refused.value.problems] == [
+        (
+            "save",
+            f"node 'save' (io.save_dataset): parameter 'path': file '{target}' exists; "
+            "set overwrite: true or choose another path",
+        )
+    ]
+    replaced = run_pipeline(load_pipeline(copy_pipeline(source, target, overwrite=True)), device="cpu")
+    assert replaced.status == "succeeded" and read_back(tmp_path, target).to_dict() == {"text": ["alpha", "beta"]}
 
 
 def test_a_failed_write_leaves_the_old_file_whole(tmp_path, dataset):
