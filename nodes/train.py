@@ -16,9 +16,10 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from nodeloom.engine import Input, NodeError, NodeParams, Output, RunContext, node
+from nodeloom.engine.params import ParamsConflict
 from nodeloom.engine.types import (
     HISTORY,
     METRICS,
@@ -28,6 +29,7 @@ from nodeloom.engine.types import (
     SCHEDULE_SPEC,
     TOKENIZED_DATASET,
 )
+from nodeloom.nodes import sharding
 from nodeloom.nodes.checkpoints import STATE_FILE, publish, resumable_checkpoint, staging_folder
 from nodeloom.nodes.memory import check_fits, training_need, within_memory
 from nodeloom.nodes.models import set_dropout
@@ -120,10 +122,38 @@ class TrainerParams(NodeParams):
         description="The run's name in the tracker (empty: nodeloom-RUN-NODE)",
         json_schema_extra={"applies_when": {"report_to": ["tensorboard", "mlflow", "wandb"]}},
     )
+    # Both sharding parameters are part of the cache key, as every parameter is: they change how training is split,
+    # but FSDP's mixed-precision policy and reduce-scatter and a DeepSpeed config's own precision, optimizer and
+    # clipping sections give different weights, so a sharded result must not stand in for an unsharded one.
+    fsdp: Literal["off", "full_shard", "shard_grad_op"] = Field(
+        "off",
+        description="Shard the model across GPUs with PyTorch FSDP through the Trainer: full_shard splits weights, "
+        "gradients and optimizer state (least memory), shard_grad_op keeps each layer's weights gathered from forward "
+        "to backward (faster). Needs CUDA GPUs and nodeloom run --processes N (or torchrun); on CPU the Trainer "
+        "cannot shard, so the run is refused",
+    )
+    deepspeed_config: str = Field(
+        "",
+        description='A DeepSpeed JSON config file (ZeRO stage, offload; "auto" values are filled from the node\'s '
+        "settings); its optimizer and scheduler sections, if any, replace the node's. Needs pip install deepspeed, "
+        "CUDA GPUs and nodeloom run --processes N (or torchrun)",
+    )
+
+    @model_validator(mode="after")
+    def _one_sharding(self) -> TrainerParams:
+        if self.fsdp != "off" and self.deepspeed_config:
+            raise ParamsConflict(
+                "fsdp and deepspeed_config cannot both be set: the Trainer shards with one of them; "
+                "set fsdp to off or clear deepspeed_config",
+                "fsdp",
+                "deepspeed_config",
+            )
+        return self
 
 
-def _resume_files(params: TrainerParams) -> list[str]:
-    return [params.resume_from] if params.resume_from else []
+def _read_files(params: TrainerParams) -> list[str]:
+    """The files the node reads: fingerprinted into its cache key, and checked by validation before the run."""
+    return [path for path in (params.resume_from, params.deepspeed_config) if path]
 
 
 # What each tracker needs installed: the module transformers' integration imports, and how to get it.
@@ -258,12 +288,16 @@ def check_training_fits(
     precision: dict[str, bool],
     device: str,
 ) -> None:
-    """Refuse a run whose model copy, gradients, optimizer state and activations cannot fit on the device."""
+    """Refuse a run whose model copy, gradients, optimizer state and activations cannot fit on the device (each
+    process's share of them under FSDP)."""
+    if params.deepspeed_config:
+        return  # its config may offload any part to CPU or NVMe: no estimate from here is a lower bound
     sequence_length = longest_sequence(train_data)
     fused = device_kind(device) == "cuda" and model.config._attn_implementation in FUSED_ATTENTION
     optimizer_name = "sgd_momentum" if optimizer.name == "sgd" and optimizer.momentum else optimizer.name
     activation_bytes = 2 if any(precision.values()) else 4
     need = training_need(model, optimizer_name, params.batch_size, sequence_length, activation_bytes, fused)
+    need = sharding.per_process_need(need, params.fsdp, sharding.world_size())
     what = f"training with batch_size {params.batch_size} of up to {sequence_length} tokens"
     check_fits("train.trainer", what, need, device, TRAINING_ADVICE)
 
@@ -440,7 +474,7 @@ def trainer_classes():
     version=2,
     wants_accelerator=True,
     key_params=("epochs", "max_steps", "batch_size"),
-    external_files=_resume_files,
+    external_files=_read_files,
     distributed=True,  # every process of a multi-process run trains: the Trainer does DDP
 )
 def trainer(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
@@ -466,13 +500,21 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
     resume_from = resumable_checkpoint(params.resume_from) if params.resume_from else None
 
     check_tracker(params.report_to)
+    sharding.check_sharding(params.fsdp, params.deepspeed_config, device_kind(ctx.device))
+    deepspeed = sharding.deepspeed_settings(params.deepspeed_config) if params.deepspeed_config else None
     precision = precision_flags(params.mixed_precision, device_kind(ctx.device))
     check_training_fits(inputs["model"], train_data, params, optimizer, precision, ctx.device)
     seed = ctx.seed if params.seed is None else params.seed
     set_seed(seed)
-    model = copy.deepcopy(inputs["model"])  # train a copy: the input may be a cached value
-    if regularization.dropout is not None:
-        set_dropout(model, regularization.dropout)
+
+    def fresh_model() -> Any:
+        """A copy of the input model to train (the input may be a cached value), with the spec's dropout."""
+        model = copy.deepcopy(inputs["model"])
+        if regularization.dropout is not None:
+            set_dropout(model, regularization.dropout)
+        return model
+
+    model = fresh_model()
 
     evaluate_by = "no" if eval_data is None else "steps" if params.eval_steps else "epoch"
     args = TrainingArguments(
@@ -506,6 +548,7 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         disable_tqdm=True,
         **precision,
         **schedule_arguments(schedule),
+        **sharding.sharding_arguments(params.fsdp, deepspeed),
     )
     args.output_dir = shared_folder(args, args.output_dir)
     NodeLoomTrainer, ProgressReporter = trainer_classes()
@@ -535,7 +578,8 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         )
     elif params.report_to != "none":
         ctx.log(f"reporting to {params.report_to} as run '{args.run_name}'")
-    result = hf_trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    with sharding.deepspeed_errors(params.deepspeed_config):  # the Trainer checks the config when training starts
+        result = hf_trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     eval_loss = hf_trainer.evaluate()["eval_loss"] if eval_data is not None else None
     ctx.check_cancelled()
 
@@ -551,4 +595,4 @@ def run_training(ctx: RunContext, inputs: dict, params: TrainerParams) -> dict:
         "steps": hf_trainer.state.global_step,
         "epochs": hf_trainer.state.epoch,
     }
-    return {"model": hf_trainer.model, "history": reporter.history, "metrics": metrics}
+    return {"model": sharding.gathered_model(hf_trainer, fresh_model), "history": reporter.history, "metrics": metrics}
