@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from nodeloom.engine.limits import is_node_id, shown
+from nodeloom.engine.limits import describe_node
 from nodeloom.engine.node import Input, NodeType, Output, Registry
 from nodeloom.engine.pipeline import Pipeline
 from nodeloom.engine.planner import build_graph
@@ -116,11 +116,6 @@ def mismatch(
     if held:
         message += f"; already connected: {', '.join(held)}"
     return Mismatch("no_free_input", message, target_id)
-
-
-def describe_node(node_id: str, type_id: str) -> str:
-    # A valid id shows as written; a hostile one (5000 characters, control characters) shortened and escaped.
-    return f"node '{node_id}' ({type_id})" if is_node_id(node_id) else f"node {shown(node_id)} ({type_id})"
 
 
 # --- a link proposed on the canvas ---------------------------------------------------------------

@@ -28,6 +28,11 @@ def shown(text: str, width: int = 40) -> str:
     return repr(text if len(text) <= width else text[:width] + "…")
 
 
+def describe_node(node_id: str, type_id: str) -> str:
+    # A valid id shows as written; a hostile one (5000 characters, control characters) shortened and escaped.
+    return f"node '{node_id}' ({type_id})" if is_node_id(node_id) else f"node {shown(node_id)} ({type_id})"
+
+
 def megabytes(count: int) -> str:
     return f"{count / 2**20:.1f} MB" if count % 2**20 else f"{count // 2**20} MB"
 
