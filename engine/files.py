@@ -5,9 +5,9 @@ someone writes), a kernel pseudo-file under /proc (the environment of the proces
 whole disk. `readable` decides from `os.stat` alone, which never opens, blocks or reads the file, so
 validation can refuse such paths before anything runs, and the cache fingerprints only what it may read.
 Output paths get the same treatment: a save that could only fail, or would replace NodeLoom's own files, is
-refused by validation rather than when the node runs, perhaps after an hour of training; and so is a save that
-would replace what is there while its overwrite parameter is off (`overwrite_refusal`, which the saving nodes
-apply again when they run).
+refused by validation rather than when the node runs, perhaps after an hour of training. A save that would
+replace what is there while its overwrite parameter is off (`overwrite_refusal`) is refused when a run that
+executes it is planned (`engine.planner`), and by the saving nodes again when they run.
 """
 
 from __future__ import annotations
@@ -208,3 +208,4 @@ def overwrite_refusal(target: Path, kind: str, flag: str) -> str | None:
         return None
     listed = ", ".join(unsaved[:3]) + (f" and {len(unsaved) - 3} more" if len(unsaved) > 3 else "")
     return f"holds files NodeLoom did not write ({listed}); {fix} (a new or empty folder)"
+

@@ -15,8 +15,9 @@ The rules are part of the JSON schema (`nodeloom nodes --json`), so the CLI's ca
 and the canvas cards agree: a form hides what does not apply (`applicable_params`), and validation
 refuses an empty required value or a value outside the choices, naming the parameter. A parameter that
 `writes` a file or folder is checked by validation (`engine.files.writable`) before anything runs; with an
-`overwrite_flag`, what is already at the path is refused too while that boolean parameter is off
-(`engine.files.overwrite_refusal`), so a save that would refuse after the training is refused before it.
+`overwrite_flag`, a run that will execute the save also refuses, when it is planned, what is already at the path
+while that boolean parameter is off (`engine.planner.overwrite_refusals`), so a save that would refuse after the
+training is refused before it.
 """
 
 from __future__ import annotations

@@ -1,19 +1,37 @@
 """Turning a checked pipeline into an execution order, and into a `RunPlan`: everything about a run
-that is decided before anything executes."""
+that is decided before anything executes, including the refusals that only a run has to make: a save the
+run would execute that would replace what is at its path while its overwrite parameter is off
+(`overwrite_refusals`). Validation cannot make those: exporting a pipeline, or running it only up to a node
+before the save, overwrites nothing."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import networkx as nx
+from pydantic import ValidationError
 
 from nodeloom.engine.device import resolve_device
+from nodeloom.engine.files import RefusedPath, overwrite_refusal, writable
+from nodeloom.engine.limits import describe_node, shown
+from nodeloom.engine.node import Registry, discover
+from nodeloom.engine.params import overwrite_flag, written_paths
+from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.pipeline import Pipeline
 
 
 class UnknownTarget(ValueError):
     """A requested target node is not in the pipeline."""
+
+
+class TargetExists(ValueError):
+    """Saves the run would execute would replace what is at their paths while overwrite is off: one line each."""
+
+    def __init__(self, refusals: list[str]) -> None:
+        super().__init__("\n".join(refusals))
+        self.refusals = refusals
 
 
 def build_graph(pipeline: Pipeline) -> nx.DiGraph:
@@ -59,10 +77,84 @@ class RunPlan:
     requested_device: str | None  # what was asked for; None: the pipeline's setting
 
 
-def plan_run(pipeline: Pipeline, targets: Iterable[str] | None = None, device: str | None = None) -> RunPlan:
-    """The order and the device of a run. A target that is not in the pipeline (`UnknownTarget`) and a
-    device this machine lacks (`DeviceUnavailable`) are the caller's mistakes, raised here, before anything
-    is recorded or run."""
+def plan_run(
+    pipeline: Pipeline,
+    targets: Iterable[str] | None = None,
+    device: str | None = None,
+    registry: Registry | None = None,
+) -> RunPlan:
+    """The order and the device of a run. A target that is not in the pipeline (`UnknownTarget`), a device
+    this machine lacks (`DeviceUnavailable`) and a save among the planned nodes that would replace what is
+    at its path while overwrite is off (`TargetExists`) are the caller's mistakes, raised here, before
+    anything is recorded or run, rather than when the save comes, perhaps after an hour of training."""
     targets = list(targets or [])
     order = plan(pipeline, targets)
-    return RunPlan(pipeline, order, resolve_device(device or pipeline.settings.device), targets, device)
+    resolved_device = resolve_device(device or pipeline.settings.device)
+    refusals = overwrite_refusals(pipeline, order, registry)
+    if refusals:
+        raise TargetExists(refusals)
+    return RunPlan(pipeline, order, resolved_device, targets, device)
+
+
+@dataclass(frozen=True)
+class GuardedWrite:
+    """A path a node writes while the parameter that would let the write replace what is there is off."""
+
+    node_id: str
+    type_id: str
+    parameter: str
+    path: str  # as the pipeline gives it
+    target: Path  # resolved: where the save goes
+    kind: str  # "file" or "folder"
+    flag: str  # the overwrite parameter, off
+
+    def describe(self) -> str:
+        where = describe_node(self.node_id, self.type_id)
+        return f"{where}: parameter '{self.parameter}': {self.kind} {shown(self.path, 120)}"
+
+
+def guarded_writes(
+    pipeline: Pipeline, node_ids: Iterable[str] | None = None, registry: Registry | None = None
+) -> list[GuardedWrite]:
+    """The writes (parameters declared `param_rules(writes=..., overwrite_flag=...)`) of the nodes `node_ids`
+    (default: every node), in that order, whose overwrite flag is off. A node whose type or parameters do not
+    check, or a path that cannot be written, is left out: validation names those, and the node refuses them
+    when it runs."""
+    registry = discover() if registry is None else registry
+    specs = {spec.id: spec for spec in pipeline.nodes}
+    found = []
+    for node_id in specs if node_ids is None else node_ids:
+        spec = specs[node_id]
+        node_type = registry.get(spec.type)
+        if node_type is None:
+            continue
+        try:
+            checked = node_type.params.model_validate(spec.params)
+        except ValidationError:
+            continue
+        for name, path, kind in written_paths(node_type.params, spec.params):
+            flag = overwrite_flag(node_type.params, name)
+            if not flag or getattr(checked, flag):
+                continue
+            try:
+                target = writable(path, kind, nodeloom_home())
+            except RefusedPath:
+                continue
+            found.append(GuardedWrite(node_id, spec.type, name, path, target, kind, flag))
+    return found
+
+
+def overwrite_refusals(
+    pipeline: Pipeline, node_ids: Iterable[str] | None = None, registry: Registry | None = None
+) -> list[str]:
+    """One line for each save of the nodes `node_ids` (default: every node, as `nodeloom validate` asks) that
+    would replace what is at its path while its overwrite parameter is off: node, parameter, path and the
+    fix. The rule is `engine.files.overwrite_refusal`, which the saving nodes apply again when they run (the
+    file may appear in between)."""
+    lines = []
+    for write in guarded_writes(pipeline, node_ids, registry):
+        refusal = overwrite_refusal(write.target, write.kind, write.flag)
+        if refusal:
+            lines.append(f"{write.describe()} {refusal}")
+    return lines
+

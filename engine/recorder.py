@@ -204,9 +204,9 @@ def run_recorded(
     `run_id` sees it from the start. Any exception out of the run is recorded, then re-raised.
     """
     run_id = run_id or new_run_id()
-    # Planned once, before the run is recorded: bad targets and missing devices are the caller's
-    # mistakes, refused without leaving a run behind.
-    run_plan = plan_run(pipeline, targets, device)
+    # Planned once, before the run is recorded: bad targets, missing devices and saves that would replace
+    # what is there are the caller's mistakes, refused without leaving a run behind.
+    run_plan = plan_run(pipeline, targets, device, registry)
     store.create_run(
         version,
         run_id=run_id,

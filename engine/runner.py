@@ -112,7 +112,7 @@ def run_pipeline(
     recomputes every planned node (the fresh outputs still refresh the cache).
     """
     return run_planned(
-        plan_run(pipeline, targets, device),
+        plan_run(pipeline, targets, device, registry),
         use_cache=use_cache,
         listeners=listeners,
         cancel=cancel,

@@ -21,10 +21,10 @@ import networkx as nx
 from pydantic import ValidationError
 
 from nodeloom.engine.connect import Mismatch, describe_node, resolve_link
-from nodeloom.engine.files import RefusedPath, folder_files, overwrite_refusal, readable, writable
+from nodeloom.engine.files import RefusedPath, folder_files, readable, writable
 from nodeloom.engine.limits import NODE_ID_RULE, is_node_id, nested_too_deeply, shown, too_deep, too_large
 from nodeloom.engine.node import NodeType, Registry, discover
-from nodeloom.engine.params import overwrite_flag, plain_error, written_paths
+from nodeloom.engine.params import plain_error, written_paths
 from nodeloom.engine.paths import nodeloom_home
 from nodeloom.engine.pipeline import (
     KNOWN_KEYS,
@@ -137,11 +137,9 @@ def file_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -> 
 def output_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -> list[Problem]:
     """Check the paths a node writes (parameters declared with `param_rules(writes=...)`) from `stat` and
     `access` alone, so that a save that can only fail is refused before the run, not after the training before
-    it. Nothing is created: a missing parent folder is fine when it can be created. A path with an
-    `overwrite_flag` that is off must not hold what the save would refuse to replace; the node refuses it again
-    when it runs, since the file may appear in between. `params` are checked (`param_problems`) already."""
+    it. Nothing is created: a missing parent folder is fine when it can be created. What is already at the path
+    is not checked here: only a run that executes the save would replace it (`planner.overwrite_refusals`)."""
     where = describe_node(node_id, node_type.type_id)
-    checked = node_type.params.model_validate(params)
     problems = []
     for name, path, kind in written_paths(node_type.params, params):
         try:
@@ -151,12 +149,6 @@ def output_problems(node_type: NodeType, params: dict[str, Any], node_id: str) -
         except RefusedPath as exc:
             message = f"{where}: parameter '{name}': path {shown(path, 120)} {exc}; pick another {kind}"
             problems.append(Problem("path", message, node_id))
-            continue
-        flag = overwrite_flag(node_type.params, name)
-        refusal = overwrite_refusal(target, kind, flag) if flag and not getattr(checked, flag) else None
-        if refusal:
-            message = f"{where}: parameter '{name}': {kind} {shown(path, 120)} {refusal}"
-            problems.append(Problem("target_exists", message, node_id))
     return problems
 
 

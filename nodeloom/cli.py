@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     was cut short.
     """
     from nodeloom.engine.device import DeviceUnavailable
-    from nodeloom.engine.planner import UnknownTarget
+    from nodeloom.engine.planner import TargetExists, UnknownTarget
     from nodeloom.engine.store import StoreError
     from nodeloom.engine.validation import PipelineInvalid
 
@@ -397,6 +397,10 @@ def main(argv: list[str] | None = None) -> int:
         return stdout_gone()
     except PipelineInvalid as exc:
         print_problems(getattr(args, "pipeline", None) or f"the pipeline of run {args.run}", exc.problems)
+        return EXIT_INVALID
+    except TargetExists as exc:  # one line per save that would replace what is there
+        for refusal in exc.refusals:
+            print_error(refusal)
         return EXIT_INVALID
     except (UsageError, DeviceUnavailable, UnknownTarget, StoreError) as exc:
         print_error(str(exc))

@@ -18,6 +18,7 @@ from nodeloom.output import (
     EXIT_NODE_FAILED,
     EXIT_OK,
     UsageError,
+    plural,
     print_problems,
     say,
     status_markup,
@@ -221,6 +222,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Check each pipeline, and list the saves a run of it would refuse up front (`plan_run`): validation
+    itself lets them be, since exporting a pipeline or running part of it replaces nothing."""
+    from nodeloom.engine.planner import overwrite_refusals
     from nodeloom.engine.validation import PipelineInvalid
 
     if args.set and len(args.pipeline) > 1:
@@ -231,6 +235,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
             pipeline = read_pipeline(source, args.set)
         except PipelineInvalid as exc:  # report every file, not just the first bad one
             print_problems(source, exc.problems)
+            status = EXIT_INVALID
+            continue
+        refusals = overwrite_refusals(pipeline)
+        if refusals:
+            heading = f"{source} is valid, but a run would be refused before it starts"
+            say((heading, "bold red"), f" ({plural(len(refusals), 'problem')}):")
+            for refusal in refusals:
+                say(f"  • {refusal}")
             status = EXIT_INVALID
             continue
         say(("✓", "green"), f" {source}: {len(pipeline.nodes)} nodes, {len(pipeline.edges)} edges — valid")

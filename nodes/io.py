@@ -2,8 +2,9 @@
 
 Saving never destroys files NodeLoom did not write: every folder io.save_model writes gets a MARKER file that
 lists what it wrote, and a folder holding anything else is refused unless `overwrite` is on; io.save_dataset
-refuses a file that exists unless `overwrite` is on. Validation refuses both before the run (the `path`
-parameters declare `overwrite_flag`); the nodes refuse again when they run (`engine.files.overwrite_refusal`).
+refuses a file that exists unless `overwrite` is on. A run that will execute them refuses both before it starts
+(the `path` parameters declare `overwrite_flag`; `engine.planner.plan_run`); the nodes refuse again when they
+run (`engine.files.overwrite_refusal`).
 What is saved is written under a new sibling name first and put in place when complete, so a failed or
 interrupted save leaves the old folder or file as it was, never half.
 """
@@ -155,7 +156,7 @@ def save_model(ctx: RunContext, inputs: dict, params: SaveModelParams) -> dict:
         raise NodeError("io.save_model: parameter 'path' is empty; give the folder to save the model into")
     folder = output_path("io.save_model", params.path, "folder")
     refusal = None if params.overwrite else overwrite_refusal(folder, "folder", "overwrite")
-    if refusal:  # validation said so too, but the folder may have filled up since
+    if refusal:  # the run's plan said so too, but the folder may have filled up since
         raise NodeError(f"io.save_model: parameter 'path': folder '{params.path}' {refusal}")
     model = inputs["model"]
     is_lora = hasattr(model, "peft_config")
@@ -249,7 +250,7 @@ def save_dataset(ctx: RunContext, inputs: dict, params: SaveDatasetParams) -> di
     file_format = dataset_format(params)
     target = output_path("io.save_dataset", params.path, "file")
     refusal = None if params.overwrite else overwrite_refusal(target, "file", "overwrite")
-    if refusal:  # validation said so too, but the file may have appeared since
+    if refusal:  # the run's plan said so too, but the file may have appeared since
         raise NodeError(f"io.save_dataset: parameter 'path': file '{params.path}' {refusal}")
     dataset = inputs["dataset"]
     try:

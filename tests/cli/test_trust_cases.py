@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from nodeloom.engine.store import Store
+
 
 @dataclass
 class Sandbox:
@@ -221,7 +223,8 @@ def test_no_cache_replaces_damaged_entries(sandbox):
 # saving never destroys the user's files
 
 
-def test_save_model_refuses_a_folder_it_did_not_write(sandbox):
+def save_into_my_folder(sandbox: Sandbox) -> tuple[Path, str, str]:
+    """A folder of the user's, a pipeline file that saves a model into it with overwrite off, and the refusal."""
     target = sandbox.root / "mine"
     target.mkdir()
     (target / "README.md").write_text("my notes")
@@ -239,14 +242,32 @@ def test_save_model_refuses_a_folder_it_did_not_write(sandbox):
         ],
         "edges": [{"source": "gpt2", "target": "save", "target_port": "model"}],
     }
-    pipeline_file = str(sandbox.write_pipeline(pipeline))
     refusal = (
         f"node 'save' (io.save_model): parameter 'path': folder '{target}' holds files NodeLoom did not write "
-        "(README.md, config.json); set overwrite: true or choose another path"
+        "(README.md, config.json); set overwrite: true or choose another path (a new or empty folder)"
     )
-    for command in ("validate", "run"):  # refused before the run, not when the save comes
-        assert_refused(sandbox.nodeloom(command, pipeline_file), refusal, codes=(2,))
+    return target, str(sandbox.write_pipeline(pipeline)), refusal
+
+
+def test_save_model_refuses_a_folder_it_did_not_write_before_the_run(sandbox):
+    target, pipeline_file, refusal = save_into_my_folder(sandbox)
+    refused = sandbox.nodeloom("run", pipeline_file)  # refused before the run, not when the save comes
+    assert (refused.returncode, refused.stderr.strip()) == (2, f"error: {refusal}")
+    with Store.open(sandbox.nodeloom_home) as store:  # as other refusals before a run: nothing recorded
+        assert store.list_runs() == []
+    assert_refused(sandbox.nodeloom("validate", pipeline_file), refusal, codes=(2,))  # listed before a run, too
     assert sandbox.nodeloom("validate", pipeline_file, "--set", "save.overwrite=true").returncode == 0
+    assert (target / "README.md").read_text() == "my notes"
+    assert (target / "config.json").read_text() == '{"mine": true}'
+
+
+def test_a_save_that_does_not_run_refuses_nothing(sandbox):
+    target, pipeline_file, _ = save_into_my_folder(sandbox)
+    until = sandbox.nodeloom("run", pipeline_file, "--until", "gpt2", "--json")  # stops before the save
+    assert until.returncode == 0 and list(json.loads(until.stdout)["nodes"]) == ["gpt2"], until.stderr[-3000:]
+    script = sandbox.root / "save.py"
+    exported = sandbox.nodeloom("export", pipeline_file, "--python", "-o", str(script))
+    assert exported.returncode == 0 and str(target) in script.read_text(), exported.stderr[-3000:]
     assert (target / "README.md").read_text() == "my notes"
     assert (target / "config.json").read_text() == '{"mine": true}'
 

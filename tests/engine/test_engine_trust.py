@@ -23,6 +23,7 @@ from nodeloom.engine.node import Registry, param_rules
 from nodeloom.engine.out_of_memory import is_out_of_memory, memory_kind
 from nodeloom.engine.params import written_paths
 from nodeloom.engine.paths import InvalidNodeId, node_workdir
+from nodeloom.engine.planner import TargetExists, overwrite_refusals, plan_run
 from nodeloom.engine.runner import run_pipeline
 from nodeloom.engine.store import Store, StoreError
 from nodeloom.engine.types import TEXT
@@ -327,7 +328,7 @@ def test_validation_refuses_output_paths_once_each_naming_node_parameter_and_pat
     assert not (places / "new").exists()
 
 
-def test_validation_refuses_what_a_save_would_replace_while_overwrite_is_off(places):
+def test_a_run_is_refused_when_planned_for_what_its_saves_would_replace_while_overwrite_is_off(places):
     (places / "rows.csv").write_text("mine")
     (places / "a-folder" / "notes.md").write_text("my notes")
     ours = places / "ours"  # a folder an earlier save wrote: the save replaces it without being told
@@ -348,22 +349,27 @@ def test_validation_refuses_what_a_save_would_replace_while_overwrite_is_off(pla
         ]
         return {"schema_version": 1, "nodes": nodes, "edges": []}
 
-    problems = [p for p in load_pipeline(pipeline(False), strict=False).problems if p.code == "target_exists"]
+    loaded = load_pipeline(pipeline(False), strict=False)  # their inputs are missing: only the run would save
+    assert loaded.pipeline is not None and not [p for p in loaded.problems if "exists" in p.message]
     fix = "set overwrite: true or choose another path"
-    assert [(problem.node, str(problem)) for problem in problems] == [
-        ("file", f"node 'file' (io.save_dataset): parameter 'path': file '{places}/rows.csv' exists; {fix}"),
-        (
-            "folder",
-            f"node 'folder' (io.save_model): parameter 'path': folder '{places}/a-folder' holds files NodeLoom did "
-            f"not write (notes.md); {fix} (a new or empty folder)",
-        ),
-        (
-            "odd",
-            f"node 'odd' (io.save_model): parameter 'path': folder '{places}/odd' holds files NodeLoom did not "
-            f"write (weights.bin); {fix} (a new or empty folder)",
-        ),
+    refusals = [
+        f"node 'file' (io.save_dataset): parameter 'path': file '{places}/rows.csv' exists; {fix}",
+        f"node 'folder' (io.save_model): parameter 'path': folder '{places}/a-folder' holds files NodeLoom did "
+        f"not write (notes.md); {fix} (a new or empty folder)",
+        f"node 'odd' (io.save_model): parameter 'path': folder '{places}/odd' holds files NodeLoom did not "
+        f"write (weights.bin); {fix} (a new or empty folder)",
     ]
-    assert not [p for p in load_pipeline(pipeline(True), strict=False).problems if p.code == "target_exists"]
+    assert overwrite_refusals(loaded.pipeline) == refusals
+    with pytest.raises(TargetExists) as refused:
+        plan_run(loaded.pipeline, device="cpu")
+    assert refused.value.refusals == refusals and str(refused.value) == "\n".join(refusals)
+    with pytest.raises(TargetExists) as refused:  # only the saves the run executes
+        plan_run(loaded.pipeline, ["ours", "odd"], device="cpu")
+    assert refused.value.refusals == refusals[2:]
+    assert plan_run(loaded.pipeline, ["ours", "new"], device="cpu").order == ["ours", "new"]
+    overwriting = load_pipeline(pipeline(True), strict=False).pipeline
+    assert overwriting is not None and overwrite_refusals(overwriting) == []
+    assert plan_run(overwriting, device="cpu").order == ["file", "folder", "ours", "odd", "new"]
 
 
 def test_an_overwrite_flag_must_name_a_parameter_of_the_node():

@@ -7,8 +7,9 @@ import datasets
 import pytest
 
 from nodeloom.engine import NodeError
-from nodeloom.engine.runner import run_pipeline
-from nodeloom.engine.validation import PipelineInvalid, load_pipeline
+from nodeloom.engine.planner import TargetExists, plan_run
+from nodeloom.engine.runner import run_pipeline, run_planned
+from nodeloom.engine.validation import load_pipeline
 from tests.support.tiny_models import context, run_node
 
 ROWS = {"text": ["Grüße, world", 'a "quoted", comma', "line\nbreak"], "label": [1, 0, 1], "score": [0.5, 1.25, -3.0]}
@@ -65,27 +66,26 @@ def copy_pipeline(source, target, overwrite: bool) -> dict:
     }
 
 
-def test_validation_refuses_an_existing_file_and_the_run_refuses_one_that_appears_after_it(tmp_path):
+def test_a_run_is_refused_up_front_for_an_existing_file_and_the_node_refuses_one_that_appears_after(tmp_path):
     source, target = tmp_path / "rows.csv", tmp_path / "copy.csv"
     source.write_text("text\nalpha\nbeta\n")
-    checked = load_pipeline(copy_pipeline(source, target, overwrite=False))  # nothing there yet: valid
-    target.write_text("mine\n")  # appears between validation and the save
-    result = run_pipeline(checked, device="cpu")
+    planned = plan_run(load_pipeline(copy_pipeline(source, target, overwrite=False)), device="cpu")  # nothing there
+    target.write_text("mine\n")  # appears between the plan and the save
+    result = run_planned(planned)
     assert result.nodes["load"].status == "succeeded" and result.nodes["save"].status == "failed"
     assert result.nodes["save"].error == (
         f"io.save_dataset: parameter 'path': file '{target}' exists; set overwrite: true or choose another path"
     )
     assert target.read_text() == "mine\n"
 
-    with pytest.raises(PipelineInvalid) as refused:  # now that it is there, before anything runs
-        load_pipeline(copy_pipeline(source, target, overwrite=False))
-    assert [(problem.node, str(problem)) for problem in refused.value.problems] == [
-        (
-            "save",
-            f"node 'save' (io.save_dataset): parameter 'path': file '{target}' exists; "
-            "set overwrite: true or choose another path",
-        )
+    checked = load_pipeline(copy_pipeline(source, target, overwrite=False))  # a valid pipeline: it may be exported
+    with pytest.raises(TargetExists) as refused:  # but a run of it is refused before anything runs
+        run_pipeline(checked, device="cpu")
+    assert refused.value.refusals == [
+        f"node 'save' (io.save_dataset): parameter 'path': file '{target}' exists; "
+        "set overwrite: true or choose another path"
     ]
+    assert run_pipeline(checked, targets=["load"], device="cpu").status == "succeeded"  # the save is not run
     replaced = run_pipeline(load_pipeline(copy_pipeline(source, target, overwrite=True)), device="cpu")
     assert replaced.status == "succeeded" and read_back(tmp_path, target).to_dict() == {"text": ["alpha", "beta"]}
 

@@ -253,6 +253,38 @@ def test_run_all_runs_the_editors_pipeline_without_making_a_version(examples, no
     assert store.run_pipeline("again") == ran and store.list_pipelines() == []
 
 
+def test_a_run_whose_save_would_replace_a_file_shows_why_it_could_not_start(examples, nodeloom_home, tmp_path):
+    from nodeloom.ui import runs
+
+    source, target = tmp_path / "rows.csv", tmp_path / "copy.csv"
+    source.write_text("text\nalpha\n")
+    target.write_text("mine\n")
+    copy = {
+        "schema_version": 1,
+        "name": "copy",
+        "nodes": [
+            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
+            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target)}},
+        ],
+        "edges": [{"source": "load", "target": "save"}],
+    }
+    (examples / library.FIRST_EXAMPLE).write_text(json.dumps(copy))
+    test = AppTest.from_file(APP, default_timeout=60)
+    test.run()
+    assert editor_of(test).problems() == []  # a valid pipeline: the editor lists nothing to fix
+    widget(test.button, ":material/play_arrow: Run all").click().run()
+    run_id = test.session_state["shown_run"]
+    assert runs._workers[run_id].wait(timeout=120) == 2, runs.worker_output(run_id)
+    test.run()
+    refusal = (
+        f"node 'save' (io.save_dataset): parameter 'path': file '{target}' exists; "
+        "set overwrite: true or choose another path"
+    )
+    assert [error.value for error in test.error] == ["The run could not start:"]
+    assert [block.value for block in test.code] == [f"error: {refusal}"]
+    assert Store.open(nodeloom_home).get_run(run_id) is None and target.read_text() == "mine\n"
+
+
 # --- the canvas adapter: the component's actions applied to the editor -------------------------
 
 
