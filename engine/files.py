@@ -209,3 +209,9 @@ def overwrite_refusal(target: Path, kind: str, flag: str) -> str | None:
     listed = ", ".join(unsaved[:3]) + (f" and {len(unsaved) - 3} more" if len(unsaved) > 3 else "")
     return f"holds files NodeLoom did not write ({listed}); {fix} (a new or empty folder)"
 
+
+def refuses_own_save(kind: str) -> bool:
+    """Whether `overwrite_refusal` refuses what an earlier save of `kind` left at the path: a file, yes (it
+    carries no marker); a folder, no (its MARKER lists what the save wrote). Two runs of a sweep saving to one
+    file therefore cannot both succeed while overwrite is off."""
+    return kind == "file"

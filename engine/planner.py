@@ -14,7 +14,7 @@ import networkx as nx
 from pydantic import ValidationError
 
 from nodeloom.engine.device import resolve_device
-from nodeloom.engine.files import RefusedPath, overwrite_refusal, writable
+from nodeloom.engine.files import RefusedPath, overwrite_refusal, refuses_own_save, writable
 from nodeloom.engine.limits import describe_node, shown
 from nodeloom.engine.node import Registry, discover
 from nodeloom.engine.params import overwrite_flag, written_paths
@@ -158,3 +158,27 @@ def overwrite_refusals(
             lines.append(f"{write.describe()} {refusal}")
     return lines
 
+
+def repeated_saves(plans: list[RunPlan], registry: Registry | None = None) -> list[str]:
+    """One line for each file that more than one of `plans` (a sweep's runs, in order) would save while
+    overwrite is off: the first run's save would leave it in the way of the next one's (`refuses_own_save`),
+    so the sweep is refused before its first run instead of failing from its second."""
+    runs_by_target: dict[Path, list[int]] = {}
+    first_write: dict[Path, GuardedWrite] = {}
+    for number, run_plan in enumerate(plans, start=1):
+        for write in guarded_writes(run_plan.pipeline, run_plan.order, registry):
+            numbers = runs_by_target.setdefault(write.target, [])
+            if refuses_own_save(write.kind) and number not in numbers:
+                numbers.append(number)
+                first_write.setdefault(write.target, write)
+    lines = []
+    for target, numbers in runs_by_target.items():
+        if len(numbers) > 1:
+            write = first_write[target]
+            runs = ", ".join(str(number) for number in numbers[:-1]) + f" and {numbers[-1]}"
+            lines.append(
+                f"{write.describe()} would be saved by runs {runs} of the sweep, so every run after the first "
+                f"would find it there; set {write.flag}: true or give each run its own path "
+                f"(--grid {write.node_id}.{write.parameter}=...)"
+            )
+    return lines

@@ -251,7 +251,7 @@ class SweepRuns:
 def checked_sweep(args: argparse.Namespace) -> tuple[Source, Any, list[str], list[Axis], Ranking | None, list[Any]]:
     """Everything a sweep needs, checked before anything runs: the source and its pipeline, the --set/--seed
     assignments, the axes, the ranking and every point with its checked pipeline."""
-    from nodeloom.engine.planner import plan_run
+    from nodeloom.engine.planner import TargetExists, plan_run, repeated_saves
 
     axes = [parse_axis(spec) for spec in args.grid]
     targets = [axis.target for axis in axes]
@@ -264,9 +264,14 @@ def checked_sweep(args: argparse.Namespace) -> tuple[Source, Any, list[str], lis
         raise UsageError(f"{clash} is both set (--set/--seed) and swept (--grid); drop one")
     source = read_source(args.pipeline)
     pipeline = check_pipeline(source.data, base)  # its own problems listed first, as `run` lists them
-    plan_run(pipeline, args.until, args.device)  # an unknown --until node or a missing device, refused now
     ranking = parse_ranking(args.rank_by, [spec.id for spec in pipeline.nodes]) if args.rank_by else None
-    return source, pipeline, base, axes, ranking, check_grid(source.data, base, axes)
+    points = check_grid(source.data, base, axes)
+    # Each run planned now, as it will run (the grid may set a save's path or overwrite): an unknown --until
+    # node, a missing device, a save with something in its way or one file saved by two runs, refused now.
+    repeated = repeated_saves([plan_run(point_pipeline, args.until, args.device) for _, point_pipeline in points])
+    if repeated:
+        raise TargetExists(repeated)
+    return source, pipeline, base, axes, ranking, points
 
 
 def run_grid(

@@ -133,3 +133,37 @@ def test_ctrl_c_cancels_the_current_run_and_ends_the_sweep(tmp_path, nodeloom_ho
     with Store.open() as store:
         [run] = store.list_runs()
     assert (run.id, run.status, run.sweep_id) == (sweep["runs"][0]["run_id"], "cancelled", sweep["sweep_id"])
+
+
+def test_a_sweep_whose_runs_would_save_one_file_is_refused_before_its_first_run(tmp_path, nodeloom):
+    source, target = tmp_path / "rows.csv", tmp_path / "copy.csv"
+    source.write_text("text\nalpha\nbeta\ngamma\n")
+    pipeline = {
+        "schema_version": 1,
+        "name": "copy",
+        "nodes": [
+            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
+            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target)}},
+        ],
+        "edges": [{"source": "load", "target": "save"}],
+    }
+    path = write_pipeline(tmp_path, pipeline)
+    refused = nodeloom("sweep", str(path), "--grid", "load.max_rows=1,2,3")
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr.strip().splitlines() == [
+        f"error: node 'save' (io.save_dataset): parameter 'path': file '{target}' would be saved by runs 1, 2 and 3 "
+        "of the sweep, so every run after the first would find it there; set overwrite: true or give each run its "
+        "own path (--grid save.path=...)"
+    ]
+    assert one_json_object(nodeloom("runs", "--json").stdout)["runs"] == [] and not target.exists()
+
+    assert nodeloom("sweep", str(path), "--grid", "load.max_rows=1,2", "--until", "load").returncode == 0  # no save
+    copies = [tmp_path / "one.csv", tmp_path / "two.csv"]
+    assert nodeloom("sweep", str(path), "--grid", f"save.path={copies[0]},{copies[1]}").returncode == 0
+    assert [copy.read_text().splitlines() for copy in copies] == [["text", "alpha", "beta", "gamma"]] * 2
+    again = nodeloom("sweep", str(path), "--grid", f"save.path={copies[0]},{copies[1]}")  # now they are there
+    assert again.returncode == 2 and again.stderr.strip().splitlines() == [
+        f"error: node 'save' (io.save_dataset): parameter 'path': file '{copies[0]}' exists; "
+        "set overwrite: true or choose another path"
+    ]
+    assert len(one_json_object(nodeloom("runs", "--json").stdout)["runs"]) == 4
