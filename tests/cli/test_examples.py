@@ -8,9 +8,8 @@ come from question templates held out of training whole; when they were random p
 templates (a quarter of them near copies of training questions, as data.quality measures), the same
 pipeline scored sacreBLEU 79 and ROUGE-L 0.82: that was memory.
 
-The chatbot trains once a session: where the browser test that presents it runs, it trains it live in the app in
-the session's `chatbot_home` (tests/conftest.py orders this test after it), and the run here takes that run's
-outputs from the cache; else it trains here.
+The chatbot trains once a session, here, in the session's `chatbot_home` (tests/conftest.py orders this test
+before the browser module), and the browser test that presents it takes this run's outputs from the cache.
 """
 
 from __future__ import annotations
@@ -30,15 +29,17 @@ EXPECTED = {"gpt2_chatbot", "bert_sentiment", "text_generation", "word_vectors"}
 
 
 def run_example(name: str, overrides: list[str] = ()):
-    """Run pipelines/NAME.json in this process, as `nodeloom run --set ...` would, and return the result."""
-    from nodeloom.engine.runner import run_pipeline
+    """Run pipelines/NAME.json in this process, recorded in the store as `nodeloom run --set ...` records it (the
+    app shows a cached node's curves from the run that computed it), and return the result."""
+    from nodeloom.engine.recorder import run_recorded
+    from nodeloom.engine.store import Store
     from nodeloom.engine.validation import apply_overrides, load_pipeline, read_pipeline_json
 
-    data, problems = apply_overrides(
-        read_pipeline_json((REPO / "pipelines" / f"{name}.json").read_text()), list(overrides)
-    )
+    example = read_pipeline_json((REPO / "pipelines" / f"{name}.json").read_text())
+    data, problems = apply_overrides(example, list(overrides))
     assert not problems, problems
-    result = run_pipeline(load_pipeline(json.dumps(data)))
+    pipeline = load_pipeline(json.dumps(data))
+    result = run_recorded(Store.open(), pipeline, None, pipeline_data=example, overrides=overrides)
     failed = {node_id: node.error for node_id, node in result.nodes.items() if node.status != "succeeded"}
     assert result.status == "succeeded", failed
     return result

@@ -168,3 +168,19 @@ def run_all(page) -> None:
     button.click()
     started = page.get_by_role("button", name="Stop").or_(page.get_by_text("succeeded")).or_(page.get_by_text("failed"))
     started.first.wait_for()
+
+
+def run_and_present(page, home: Path, name: str, timeout_ms: int = 180_000) -> str:
+    """Press "Run and present" and wait until the page shows the new run succeeded; returns its id. The default
+    timeout is for a small run, which may take minutes to start on a busy machine."""
+    from nodeloom.engine.store import Store
+
+    store = Store.open(home)
+    before = {run.id for run in store.list_runs(name)}
+    page.get_by_role("button", name="Run and present").click()
+    deadline = time.time() + timeout_ms / 1000
+    while not (new := [run for run in store.list_runs(name) if run.id not in before]) and time.time() < deadline:
+        time.sleep(0.5)
+    assert new, "no run started"
+    page.get_by_text(f"Succeeded · run {new[0].id}").wait_for(timeout=timeout_ms)
+    return new[0].id

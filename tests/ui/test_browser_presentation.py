@@ -6,7 +6,6 @@ test-artifacts/browser/presentation-*.png (the README shows two of them, from do
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from tests.support.browser import (
     chromium_tab,
     import_pipeline,
     playwright_api,
+    run_and_present,
     serve_app,
     shot,
 )
@@ -27,7 +27,6 @@ pytestmark = pytest.mark.browser
 
 PICKER = ".st-key-presentation-picker"
 HEADLINE = "[data-testid='stMetric']"
-RUN_TIMEOUT = 180_000  # a small run may take minutes to start on a busy machine
 
 
 @pytest.fixture(scope="module")
@@ -66,21 +65,6 @@ def scored_pipeline(pairs: Path) -> dict:
 def present(page) -> None:
     page.get_by_text("Presentation mode").click()
     page.get_by_role("button", name="Exit presentation").wait_for()
-
-
-def run_and_present(page, home: Path, name: str) -> str:
-    """Press "Run and present" and wait until the page shows the new run succeeded; returns its id."""
-    from nodeloom.engine.store import Store
-
-    store = Store.open(home)
-    before = {run.id for run in store.list_runs(name)}
-    page.get_by_role("button", name="Run and present").click()
-    deadline = time.time() + RUN_TIMEOUT / 1000
-    while not (new := [run for run in store.list_runs(name) if run.id not in before]) and time.time() < deadline:
-        time.sleep(0.5)
-    assert new, "no run started"
-    page.get_by_text(f"Succeeded · run {new[0].id}").wait_for(timeout=RUN_TIMEOUT)
-    return new[0].id
 
 
 def shown_section(page) -> str:
