@@ -6,8 +6,9 @@ process, as a person types it:
   plain script does it: the pipeline written out by `nodeloom export --python` (the node functions called in order,
   no cache), run from the top. Goal: at least 20x faster (ratio <= 0.05). Also the cold run against that script:
   what NodeLoom's caching, recording and progress cost on top of the work.
-- the same edit made in the app, where Run forks the run from a warm run server that imported torch and the
-  engine once (engine/worker.py): from the click until the results are in the store, against the same script.
+- the same edit made in the app, where Run forks the run from a warm run server that imported torch, the engine
+  and the nodes' libraries once (engine/worker.py): from the click until the results are in the store, against the
+  same script. Same goal.
 - a fully cached rerun (nothing to compute) against a one-node cached pipeline, the floor every `nodeloom run` pays
   (imports, the store, the device). Goal: within 1.2x. Measured in turns, one of each, so load on a shared machine
   falls on both alike; the median of --repeats.

@@ -68,7 +68,8 @@ SIZES: dict[str, tuple[list[str], list[str], int]] = {
     "app": ([], ["--reruns", "10", "--chatbot-epochs", "2"], 1200),  # a cached run loads the same things at any epochs
     "canvas": ([], ["--rounds", "1", "--steps", "30"], 1200),
     "ray": ([], ["--rows", "10000", "--repeats", "1"], 900),
-    "rerun": ([], ["--sweep-epochs", "2", "--repeats", "3"], 3600),  # the chatbot: 7 cold runs at full size
+    # the chatbot: a cold run and the plain script at full size, the sweep's 5 trainings at 2 epochs
+    "rerun": ([], ["--sweep-epochs", "2", "--repeats", "3"], 3600),
 }
 # Run only where a CUDA device is present: the trainer at GPT-2-small size in bf16 (tokens/s and MFU).
 CUDA_VARIANTS = [("trainer_gpt2_small", "trainer", ["--size", "small"], ["--size", "small", "--steps", "20"])]
