@@ -53,7 +53,7 @@ class PresentationSettings(BaseModel):
         for entry in entries:
             node_id, metric = entry.partition(".")[::2]
             if not node_id or not metric:
-                raise ValueError(f"{entry!r} is not NODE.METRIC; write e.g. \"sacrebleu.score\"")
+                raise ValueError(f'{entry!r} is not NODE.METRIC; write e.g. "sacrebleu.score"')
         return entries
 
 

@@ -55,7 +55,8 @@ PORT_COLOURS = dict(
             "#0891b2",
             "#64748b",
             "#16a34a",
-        ], strict=False,
+        ],
+        strict=False,
     )
 )
 SAMPLE_STATUSES = {

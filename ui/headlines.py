@@ -79,7 +79,7 @@ def _number(value: float, decimals: int | None) -> str:
 
 
 def value_text(style: Style, value: float) -> str:
-    """"26.9", "92 %", "92.5 %", "1,024", "0.000123"."""
+    """ "26.9", "92 %", "92.5 %", "1,024", "0.000123"."""
     if not math.isfinite(value):
         return str(value)
     if style.percent:

@@ -250,7 +250,8 @@ class Editor:
         def edit(pipeline: Pipeline) -> None:
             pipeline.nodes = [spec for spec in pipeline.nodes if spec.id not in gone]
             pipeline.edges = [
-                edge for edge in pipeline.edges
+                edge
+                for edge in pipeline.edges
                 if edge.source not in gone and edge.target not in gone and port_link(edge) not in links
             ]
 

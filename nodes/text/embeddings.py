@@ -125,7 +125,8 @@ def _embed_summary(outputs: dict) -> dict:
         for x, y, text in zip(
             column_values(sample, "x"),
             column_values(sample, "y"),
-            column_values(sample, label) if label else itertools.repeat(None), strict=False,
+            column_values(sample, label) if label else itertools.repeat(None),
+            strict=False,
         )
     ]
     return {

@@ -141,7 +141,8 @@ def test_the_fitted_chatbot_example_is_readable_and_the_trainer_has_a_handle_per
     shot(page, "example-opened")
     assert len(widths) == len(first_pipeline().nodes) and min(widths) >= 110, widths
     handles = frame.locator(".react-flow__node[data-id='train'] .react-flow__handle").evaluate_all(
-        "found => found.map(h => (h.classList.contains('source') ? 'out:' : 'in:') + h.dataset.handleid)")
+        "found => found.map(h => (h.classList.contains('source') ? 'out:' : 'in:') + h.dataset.handleid)"
+    )
     assert len(set(handles)) == len(handles) == TRAINER_PORTS, handles
 
 
@@ -159,7 +160,8 @@ def test_a_link_from_adamw_to_the_trainers_optimizer_is_saved_port_to_port(page,
     saved = eventually(lambda: Store.open(home).list_pipelines())
     data = Store.open(home).get_version(saved[0].name).data
     assert [edge for edge in data["edges"] if edge["target"] == "train" and edge["target_port"] == "optimizer"] == [
-        {"source": "adamw", "target": "train", "source_port": "optimizer", "target_port": "optimizer"}]
+        {"source": "adamw", "target": "train", "source_port": "optimizer", "target_port": "optimizer"}
+    ]
     assert links(data) == before
 
 

@@ -37,6 +37,7 @@ INJECTED = """() => {
     };
 }"""
 
+
 def hostile(label: str) -> str:
     return f"{label} {HTML} {MARKDOWN}"
 
