@@ -13,9 +13,9 @@ loop in the canvas's own frame records frame timestamps meanwhile; a frame time 
 --baseline-build measures another build of the component too (for example the previous commit's frontend/build/),
 in the same rounds, so a change can be judged before and after under the same load; it prints its frame times only.
 
-Reported: p50 and p95 frame time and the share of 60 Hz frames missed. Goal: p95 <= 33 ms (30 frames per second).
-Headless Chromium with --disable-gpu rasterises on the CPU, on a machine other work may share, so these figures are
-pessimistic next to a desktop browser with a GPU; the ratio to the peer is the steadier figure.
+Reported: p50 and p95 frame time and the share of 60 Hz frames missed. Goal: p95 at most two 60 Hz frames (30 frames
+per second). Headless Chromium with --disable-gpu rasterises on the CPU, on a machine other work may share, so these
+figures are pessimistic next to a desktop browser with a GPU; the ratio to the peer is the steadier figure.
 
 Needs Playwright, Chromium (/usr/bin/chromium) and the frontend's node_modules (`npm ci` in
 ui/canvas_component/frontend).
@@ -54,7 +54,9 @@ WINDOW = {"width": 1600, "height": 1000}
 CANVAS_FRAME = "iframe[title*='nodeloom_canvas']"
 VSYNC_MS = 1000 / 60
 STEP_SECONDS = 0.016  # one input event per frame, as a mouse or touchpad sends them
-GOAL_P95_MS = 33
+# 30 frames per second: a frame at most two 60 Hz frames long. requestAnimationFrame stamps frames on vsync, so such a
+# frame measures 33.3-33.4 ms; a bound of 33 ms (as before) let only single frames pass, i.e. asked for 60 fps.
+GOAL_P95_MS = round(2 * VSYNC_MS + 0.2, 1)
 
 # Runs in the canvas's frame: a requestAnimationFrame loop that keeps every frame's timestamp until stopped.
 START_RECORDING = """() => {
