@@ -7,8 +7,8 @@ process, as a person types it:
   no cache), run from the top. Goal: at least 20x faster (ratio <= 0.05). Also the cold run against that script:
   what NodeLoom's caching, recording and progress cost on top of the work.
 - the same edit made in the app, where Run forks the run from a warm run server that imported torch, the engine
-  and the nodes' libraries once (engine/worker.py): from the click until the results are in the store, against the
-  same script. Same goal.
+  and the node modules once (engine/warm_imports.py): from the click until the results are in the store, against
+  the same script. Same goal.
 - a fully cached rerun (nothing to compute) against a one-node cached pipeline, the floor every `nodeloom run` pays
   (imports, the store, the device). Goal: within 1.2x. Measured in turns, one of each, so load on a shared machine
   falls on both alike; the median of --repeats.
