@@ -165,6 +165,9 @@ def run_all(page) -> None:
     page.get_by_text("The pipeline is valid.").wait_for()
     button = page.get_by_role("button", name="Run all")
     playwright_api.expect(button).to_be_enabled()
+    # A click while the page is still rerunning (after an import, say) can be lost with the rerun it interrupts:
+    # CI saw Run all start no run once. Streamlit shows its status widget while a script run is going.
+    page.locator("[data-testid='stStatusWidget']").wait_for(state="hidden")
     button.click()
     started = page.get_by_role("button", name="Stop").or_(page.get_by_text("succeeded")).or_(page.get_by_text("failed"))
     started.first.wait_for()
