@@ -11,6 +11,7 @@ import pytest
 from nodeloom.engine.store import Store
 from nodeloom.sweep import split_values
 from tests.support.cli import one_json_object
+from tests.support.pipelines import copy_pipeline
 from tests.support.store_nodes import start_nodeloom_with_test_nodes, train_pipeline, write_pipeline
 
 
@@ -138,16 +139,7 @@ def test_ctrl_c_cancels_the_current_run_and_ends_the_sweep(tmp_path, nodeloom_ho
 def test_a_sweep_whose_runs_would_save_one_file_is_refused_before_its_first_run(tmp_path, nodeloom):
     source, target = tmp_path / "rows.csv", tmp_path / "copy.csv"
     source.write_text("text\nalpha\nbeta\ngamma\n")
-    pipeline = {
-        "schema_version": 1,
-        "name": "copy",
-        "nodes": [
-            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
-            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target)}},
-        ],
-        "edges": [{"source": "load", "target": "save"}],
-    }
-    path = write_pipeline(tmp_path, pipeline)
+    path = write_pipeline(tmp_path, copy_pipeline(source, target))
     refused = nodeloom("sweep", str(path), "--grid", "load.max_rows=1,2,3")
     assert (refused.returncode, refused.stdout) == (2, "")
     assert refused.stderr.strip().splitlines() == [

@@ -10,6 +10,7 @@ from nodeloom.engine import NodeError
 from nodeloom.engine.planner import TargetExists, plan_run
 from nodeloom.engine.runner import run_pipeline, run_planned
 from nodeloom.engine.validation import load_pipeline
+from tests.support.pipelines import copy_pipeline
 from tests.support.tiny_models import context, run_node
 
 ROWS = {"text": ["Grüße, world", 'a "quoted", comma', "line\nbreak"], "label": [1, 0, 1], "score": [0.5, 1.25, -3.0]}
@@ -53,17 +54,6 @@ def test_an_existing_file_is_refused_unless_overwrite_is_on(tmp_path, dataset):
     assert target.read_text() == "mine\n"
     run_node("io.save_dataset", context(tmp_path), {"dataset": dataset}, path=str(target), overwrite=True)
     assert read_back(tmp_path, target).to_dict() == ROWS
-
-
-def copy_pipeline(source, target, overwrite: bool) -> dict:
-    return {
-        "schema_version": 1,
-        "nodes": [
-            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
-            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target), "overwrite": overwrite}},
-        ],
-        "edges": [{"source": "load", "target": "save"}],
-    }
 
 
 def test_a_run_is_refused_up_front_for_an_existing_file_and_the_node_refuses_one_that_appears_after(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 
@@ -15,6 +16,19 @@ def bleu_pipeline(name: str, path: str = "pairs.jsonl") -> dict:
             {"id": "bleu", "type": "metric.sacrebleu", "params": {}, "position": {"x": 300, "y": 0}},
         ],
         "edges": [{"source": "load", "target": "bleu", "source_port": "dataset", "target_port": "dataset"}],
+    }
+
+
+def copy_pipeline(source: Path, target: Path, overwrite: bool = False) -> dict:
+    """A file's rows loaded and saved to `target` (io.save_dataset): the pipeline the save-target checks run on."""
+    return {
+        "schema_version": 1,
+        "name": "copy",
+        "nodes": [
+            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
+            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target), "overwrite": overwrite}},
+        ],
+        "edges": [{"source": "load", "target": "save"}],
     }
 
 

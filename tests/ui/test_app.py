@@ -18,7 +18,7 @@ from nodeloom.engine.validation import PipelineInvalid
 from nodeloom.ui import canvas, layout, library
 from nodeloom.ui.state import Editor, pipeline_from_json
 from tests.support import REPO
-from tests.support.pipelines import bleu_pipeline
+from tests.support.pipelines import bleu_pipeline, copy_pipeline
 
 APP = str(REPO / "app.py")
 
@@ -259,16 +259,7 @@ def test_a_run_whose_save_would_replace_a_file_shows_why_it_could_not_start(exam
     source, target = tmp_path / "rows.csv", tmp_path / "copy.csv"
     source.write_text("text\nalpha\n")
     target.write_text("mine\n")
-    copy = {
-        "schema_version": 1,
-        "name": "copy",
-        "nodes": [
-            {"id": "load", "type": "data.load_dataset", "params": {"source": "file", "path": str(source)}},
-            {"id": "save", "type": "io.save_dataset", "params": {"path": str(target)}},
-        ],
-        "edges": [{"source": "load", "target": "save"}],
-    }
-    (examples / library.FIRST_EXAMPLE).write_text(json.dumps(copy))
+    (examples / library.FIRST_EXAMPLE).write_text(json.dumps(copy_pipeline(source, target)))
     test = AppTest.from_file(APP, default_timeout=60)
     test.run()
     assert editor_of(test).problems() == []  # a valid pipeline: the editor lists nothing to fix
